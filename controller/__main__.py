@@ -1,0 +1,5 @@
+"""`python -m controller` is the same as the `hearth` command."""
+
+from controller.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""The `hearth` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from controller import __version__
+
+DEFAULT_LAYOUT = "/etc/hearth/layout.toml"
+EXIT_OK, EXIT_LAYOUT, EXIT_USAGE, EXIT_HARDWARE = 0, 1, 2, 3
+
+
+def _layout_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--layout",
+        default=os.environ.get("HEARTH_LAYOUT", DEFAULT_LAYOUT),
+        help=f"hardware layout (TOML); default $HEARTH_LAYOUT or {DEFAULT_LAYOUT}",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hearth",
+        description="Hearth: a transactive heat-pump and thermal-storage controller.",
+    )
+    parser.add_argument("--version", action="version", version=f"hearth {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="run the controller",
+        description="Run the controller: sample every channel and keep the relays safe. With a layout whose "
+        'backend is "sim", the buses are emulators driven by the plant simulator.',
+    )
+    _layout_arg(run)
+    run.add_argument("--dry-run", action="store_true", help="check the layout, print what would run, and exit")
+    run.add_argument("--speed", type=float, help="simulated time runs this many times faster (sim backend only)")
+    run.add_argument("--duration", type=float, metavar="SECONDS", help="stop cleanly after this many seconds")
+    run.add_argument(
+        "--report-every", type=float, default=10.0, metavar="SECONDS", help="log a readings summary this often"
+    )
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    run.add_argument(
+        "--log-format",
+        choices=["auto", "json", "console"],
+        default="auto",
+        help="auto: console on a terminal, else JSON",
+    )
+
+    layout = commands.add_parser(
+        "layout", help="check or show a hardware layout", description="Work with layout files."
+    )
+    layout_commands = layout.add_subparsers(dest="layout_command", metavar="ACTION", required=True)
+    check = layout_commands.add_parser(
+        "check", help="validate layouts and list every problem", description="Validate layouts; exit 1 on any problem."
+    )
+    check.add_argument("files", nargs="+", metavar="FILE")
+    show = layout_commands.add_parser(
+        "show", help="print a layout as a tree", description="Print the buses, devices, channels and actuators."
+    )
+    show.add_argument("file", metavar="FILE")
+    return parser
+
+
+def _cmd_layout_check(files: Sequence[str]) -> int:
+    from controller.layout.load import LayoutError, load_layout
+
+    status = EXIT_OK
+    for file in files:
+        try:
+            layout = load_layout(file)
+        except LayoutError as error:
+            print(error, file=sys.stderr)
+            status = EXIT_LAYOUT
+            continue
+        print(
+            f"{file}: ok ({len(layout.buses)} buses, {len(layout.devices)} devices, "
+            f"{len(layout.channels)} channels, {len(layout.actuators)} actuators)"
+        )
+    return status
+
+
+def _cmd_layout_show(file: str) -> int:
+    from controller.layout.load import LayoutError, load_layout
+    from controller.layout.show import render
+    from controller.layout.units import channel_units
+
+    try:
+        layout = load_layout(file)
+    except LayoutError as error:
+        print(error, file=sys.stderr)
+        return EXIT_LAYOUT
+    print(render(layout, channel_units(layout)))
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace, started_at: float) -> int:
+    from controller import logs
+    from controller.layout.load import LayoutError, load_layout
+
+    try:
+        layout = load_layout(args.layout)
+    except LayoutError as error:
+        print(error, file=sys.stderr)
+        return EXIT_LAYOUT
+    if args.speed is not None and layout.backend != "sim":
+        print(f'{args.layout}: --speed only applies to a layout with backend = "sim"', file=sys.stderr)
+        return EXIT_USAGE
+    if args.dry_run:
+        return _dry_run(args.layout, layout)
+    logs.configure(args.log_level, json={"auto": None, "json": True, "console": False}[args.log_format])
+    return asyncio.run(_run(args, layout, started_at))
+
+
+def _dry_run(file: str, layout: object) -> int:
+    from controller.layout.model import Layout
+    from controller.layout.show import render
+    from controller.layout.units import channel_units
+
+    assert isinstance(layout, Layout)
+    print(f"{file}: layout ok; `hearth run` would start:")
+    print(f"  bus workers: {', '.join([*layout.buses, 'gpio'])}")
+    print(
+        "  tasks: sampler (one loop per bus), " + ("plant simulator, " if layout.backend == "sim" else "") + "reporter"
+    )
+    print(render(layout, channel_units(layout)))
+    return EXIT_OK
+
+
+async def _run(args: argparse.Namespace, layout: object, started_at: float) -> int:
+    import structlog
+
+    from controller.buses.real import HardwareUnavailableError, RealBuses
+    from controller.clock import SimClock, SystemClock
+    from controller.layout.model import Layout
+    from controller.runtime import Controller, RunOptions
+    from controller.sim.world import SimBuses
+
+    assert isinstance(layout, Layout)
+    log = structlog.get_logger("hearth")
+    options = RunOptions(report_every_s=args.report_every, duration_s=args.duration, started_at=started_at)
+    buses: RealBuses | SimBuses
+    if layout.backend == "sim":
+        sim = layout.sim.model_copy(update={"speed": args.speed}) if layout.sim and args.speed else layout.sim
+        speed = sim.speed if sim else 1.0
+        start = sim.start.timestamp() if sim and sim.start else None
+        clock: SystemClock | SimClock = SimClock(start=start, speed=speed)
+        buses = SimBuses(layout, clock, sim)
+    else:
+        clock = SystemClock()
+        buses = RealBuses(layout)
+    log.info("starting", version=__version__, site=layout.site.id, backend=layout.backend, layout=args.layout)
+    try:
+        controller = Controller(layout, buses, clock, options)
+        controller.install_signal_handlers()
+        await controller.run()
+    except HardwareUnavailableError as error:
+        log.error("hardware unavailable", detail=str(error))
+        return EXIT_HARDWARE
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    started_at = time.monotonic()
+    args = build_parser().parse_args(argv)
+    if args.command == "layout":
+        if args.layout_command == "check":
+            return _cmd_layout_check(args.files)
+        return _cmd_layout_show(args.file)
+    return _cmd_run(args, started_at)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""What a device-kind module provides, and the errors a read may end in.
+
+Everything a driver object does runs on its bus's worker thread (controller.buses.worker), never on the
+event loop: the CircuitPython drivers block (the ADS1115 busy-polls, the MAX31865 one-shot sleeps ~75 ms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from controller.layout.model import Channel
+
+
+class SensorError(Exception):
+    """A read that produced no trustworthy value: open or shorted sensor, chip fault, bus error.
+
+    The message says what was seen and, where it helps, what to check; it becomes the reading's `detail`.
+    """
+
+
+class DeviceMissingError(Exception):
+    """A device did not answer when it was opened (errno 121 on I2C, all-ones or all-zeros on SPI)."""
+
+
+ChannelReader = Callable[[], float]
+"""Reads one channel once, on the bus thread; returns the value in the channel's unit or raises SensorError."""
+
+
+class SensorDevice(Protocol):
+    """An opened sensor device: hands out one reader per channel wired to it."""
+
+    def reader(self, channel_name: str, channel: Channel) -> ChannelReader: ...
+
+
+class Buses(Protocol):
+    """Bus objects by layout name (real busio objects on a Pi, emulated ones elsewhere) and GPIO lines."""
+
+    def bus(self, name: str) -> Any: ...
+
+    def bus_label(self, name: str) -> str: ...
+
+    def pin(self, number: int) -> Any: ...
+
+
+@dataclass(frozen=True)
+class DeviceKind:
+    """One entry of the registry: a device kind's settings model, its inputs, and how to open it."""
+
+    kind: str
+    config: type[BaseModel]
+    bus_kind: str
+    inputs: Callable[[Any], tuple[str, ...]]
+    default_unit: Callable[[Any, Channel], str]
+    open: Callable[[str, Any, Buses], SensorDevice]

@@ -1,0 +1,18 @@
+"""The one table from a device's `kind` string to the module that drives it.
+
+Adding a device kind means writing controller/drivers/<kind>.py with a `KIND` entry and adding it here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from controller.drivers import ads1115, max31865
+from controller.drivers.base import DeviceKind
+
+DEVICE_KINDS: dict[str, DeviceKind] = {entry.kind: entry for entry in (ads1115.KIND, max31865.KIND)}
+
+DeviceConfig = Annotated[ads1115.Ads1115Config | max31865.Max31865Config, Field(discriminator="kind")]
+"""The settings of any registered device kind, chosen by its `kind` key."""

@@ -1,0 +1,25 @@
+"""What every layout model shares: strictness and the kebab-case name type."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+def _kebab(name: str) -> str:
+    if not NAME_PATTERN.match(name):
+        raise ValueError(f"'{name}' is not a kebab-case name (lowercase letters, digits and single dashes)")
+    return name
+
+
+Name = Annotated[str, AfterValidator(_kebab)]
+
+
+class Strict(BaseModel):
+    """Base for every layout model: unknown keys are errors, models are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)

@@ -1,0 +1,62 @@
+"""Per-channel sensor front-ends: what is physically wired to an ADC input and how to turn volts into a value."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from controller.conversions import BetaModel, Divider, SteinhartHartModel, TableModel, ThermistorModel
+from controller.layout.base import Strict
+
+
+class NtcSensor(Strict):
+    """An NTC thermistor in a divider. Name exactly one model: `beta` (with `r25`), `steinhart_hart` or `table`.
+
+    Using the wrong β is not a small error (a β 3950 part read as β 3435 is off by +6 K at 60 °C), so there is
+    no default part: the layout must say which one is fitted.
+    """
+
+    kind: Literal["ntc"]
+    beta: float | None = Field(default=None, gt=1000, lt=10_000)
+    r25: float | None = Field(default=None, gt=0, description="resistance at 25 °C, Ω (with beta)")
+    steinhart_hart: tuple[float, float, float] | None = None
+    table: tuple[tuple[float, float], ...] | None = Field(default=None, description="[[°C, Ω], ...]")
+    r_fixed: float = Field(gt=0, description="the divider's fixed resistor, Ω")
+    vref: float = Field(default=3.3, gt=0, le=5.5, description="divider supply, V")
+    wiring: Literal["ntc-to-ground", "ntc-to-supply"] = "ntc-to-ground"
+
+    @model_validator(mode="after")
+    def _one_model(self) -> NtcSensor:
+        named = [n for n in ("beta", "steinhart_hart", "table") if getattr(self, n) is not None]
+        if len(named) != 1:
+            found = ", ".join(named) or "none"
+            raise ValueError(f"name exactly one thermistor model (beta, steinhart_hart or table); found {found}")
+        if self.beta is not None and self.r25 is None:
+            raise ValueError("a beta model needs r25, the thermistor's resistance at 25 °C")
+        if self.beta is None and self.r25 is not None:
+            raise ValueError("r25 goes with beta only")
+        if self.table is not None and len(self.table) < 2:
+            raise ValueError("an R-T table needs at least two [°C, Ω] rows")
+        return self
+
+    def thermistor(self) -> ThermistorModel:
+        """The thermistor model this sensor names."""
+        if self.beta is not None and self.r25 is not None:
+            return BetaModel(r25=self.r25, beta=self.beta)
+        if self.steinhart_hart is not None:
+            return SteinhartHartModel(*self.steinhart_hart)
+        assert self.table is not None  # guaranteed by _one_model
+        return TableModel(tuple(t for t, _ in self.table), tuple(r for _, r in self.table))
+
+    def divider(self) -> Divider:
+        return Divider(r_fixed=self.r_fixed, vref=self.vref, wiring=self.wiring)
+
+
+class VoltsSensor(Strict):
+    """The raw input voltage, for anything that is not a thermistor."""
+
+    kind: Literal["volts"]
+
+
+Sensor = Annotated[NtcSensor | VoltsSensor, Field(discriminator="kind")]

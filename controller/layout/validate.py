@@ -1,0 +1,197 @@
+"""Cross-reference checks that no single model can make: names that point at other sections, shared pins
+and addresses, and what a device kind accepts.
+
+They run on the raw TOML mapping, not on validated models, so they still report while other parts of the file
+are broken: a layout's problems all come out in one go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from controller.drivers.registry import DEVICE_KINDS
+from controller.layout.load import RESERVED_PINS, did_you_mean
+
+Finding = tuple[list[str | int], str]
+
+
+def article(word: str) -> str:
+    return "an" if word[:1] in "aeio" else "a"
+
+
+def _table(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    return {k: v for k, v in value.items() if isinstance(v, dict)} if isinstance(value, dict) else {}
+
+
+def _check_devices(raw: Mapping[str, Any], buses: dict[str, Any]) -> Iterator[Finding]:
+    seen_addresses: dict[tuple[str, int], str] = {}
+    for name, device in _table(raw, "devices").items():
+        kind = DEVICE_KINDS.get(str(device.get("kind")))
+        bus_name = device.get("bus")
+        if not isinstance(bus_name, str) or kind is None:
+            continue
+        bus = buses.get(bus_name)
+        if bus is None:
+            yield ["devices", name, "bus"], f"unknown bus '{bus_name}'{did_you_mean(bus_name, buses)}"
+            continue
+        if bus.get("kind") != kind.bus_kind:
+            yield (
+                ["devices", name, "bus"],
+                f"{article(kind.kind)} {kind.kind} needs an {kind.bus_kind} bus, but '{bus_name}' is {bus.get('kind')}",
+            )
+        address = device.get("address")
+        if isinstance(address, int):
+            other = seen_addresses.setdefault((bus_name, address), name)
+            if other != name:
+                yield (
+                    ["devices", name, "address"],
+                    f"address 0x{address:02x} on bus '{bus_name}' is also used by {other}",
+                )
+
+
+def _check_pins(raw: Mapping[str, Any]) -> Iterator[Finding]:
+    users: dict[int, str] = {}
+    claims: list[tuple[list[str | int], int]] = []
+    for name, device in _table(raw, "devices").items():
+        if isinstance(device.get("cs_pin"), int):
+            claims.append((["devices", name, "cs_pin"], device["cs_pin"]))
+    for name, actuator in _table(raw, "actuators").items():
+        if isinstance(actuator.get("pin"), int):
+            claims.append((["actuators", name, "pin"], actuator["pin"]))
+    for path, pin in claims:
+        owner = f"{path[0]}.{path[1]}"
+        if pin in RESERVED_PINS:
+            yield path, f"GPIO{pin} is the Pi's {RESERVED_PINS[pin]}; choose another pin"
+        elif pin in users:
+            yield path, f"GPIO{pin} is also used by {users[pin]}"
+        else:
+            users[pin] = owner
+
+
+def _check_channels(raw: Mapping[str, Any], devices: dict[str, Any]) -> Iterator[Finding]:
+    for name, channel in _table(raw, "channels").items():
+        device_name = channel.get("device")
+        if not isinstance(device_name, str):
+            continue
+        device = devices.get(device_name)
+        if device is None:
+            yield ["channels", name, "device"], f"unknown device '{device_name}'{did_you_mean(device_name, devices)}"
+            continue
+        kind = DEVICE_KINDS.get(str(device.get("kind")))
+        if kind is None:
+            continue
+        try:
+            config = kind.config.model_validate(device)
+        except ValueError:
+            continue  # the device's own problems are reported against the device
+        inputs = kind.inputs(config)
+        chosen = str(channel.get("input", ""))
+        if chosen not in inputs:
+            shown = ", ".join(i for i in inputs if i) or "(none)"
+            yield (
+                ["channels", name, "input"],
+                f"{article(kind.kind)} {kind.kind} has no input '{chosen}'; "
+                f"its inputs are {shown}{did_you_mean(chosen, inputs)}",
+            )
+        sensor = channel.get("sensor")
+        if kind.kind == "ads1115" and sensor is None:
+            yield ["channels", name], 'an ads1115 channel needs a sensor table (kind = "ntc" or "volts")'
+        if kind.kind != "ads1115" and sensor is not None:
+            yield (
+                ["channels", name, "sensor"],
+                f"{article(kind.kind)} {kind.kind} channel takes no sensor table; set the RTD on the device",
+            )
+    used: dict[tuple[str, str], str] = {}
+    for name, channel in _table(raw, "channels").items():
+        key = (str(channel.get("device")), str(channel.get("input", "")))
+        other = used.setdefault(key, name)
+        if other != name:
+            yield ["channels", name, "input"], f"input '{key[1]}' of {key[0]} is also read by channel {other}"
+
+
+def _check_actuators(raw: Mapping[str, Any]) -> Iterator[Finding]:
+    actuators = _table(raw, "actuators")
+    for name, actuator in actuators.items():
+        for i, needed in enumerate(actuator.get("requires", []) or []):
+            if needed == name:
+                yield ["actuators", name, "requires", i], "an actuator cannot require itself"
+            elif needed not in actuators:
+                yield (
+                    ["actuators", name, "requires", i],
+                    f"unknown actuator '{needed}'{did_you_mean(str(needed), actuators)}",
+                )
+
+
+def _check_sim(raw: Mapping[str, Any]) -> Iterator[Finding]:
+    from controller.sim.plant import ACTUATORS, PROBES
+
+    sim = raw.get("sim")
+    backend = raw.get("backend")
+    if backend == "real" and sim is not None:
+        yield ["sim"], 'a [sim] table only goes with backend = "sim"'
+        return
+    if backend != "sim":
+        return
+    if not isinstance(sim, dict):
+        sim = {}
+    probes = sim.get("probes", {}) if isinstance(sim.get("probes"), dict) else {}
+    relays = sim.get("relays", {}) if isinstance(sim.get("relays"), dict) else {}
+    channels = _table(raw, "channels")
+    actuators = _table(raw, "actuators")
+    for section, mapping, names, known, what in (
+        ("probes", probes, channels, PROBES, "channel"),
+        ("relays", relays, actuators, ACTUATORS, "actuator"),
+    ):
+        for key, target in mapping.items():
+            if key not in names:
+                yield ["sim", section, key], f"unknown {what} '{key}'{did_you_mean(key, names)}"
+            if target not in known:
+                yield (
+                    ["sim", section, key],
+                    f"the plant has no {section[:-1]} '{target}'; "
+                    f"it has {', '.join(known)}{did_you_mean(target, known)}",
+                )
+        for name in names:
+            if name not in mapping and name not in known:
+                yield (
+                    [("channels" if what == "channel" else "actuators"), name],
+                    f"no plant {section[:-1]} for this {what} in the simulator: name it after one "
+                    f"({', '.join(known)}) or map it under [sim.{section}]",
+                )
+
+
+def _check_sim_faults(raw: Mapping[str, Any]) -> Iterator[Finding]:
+    from controller.layout.model import DEVICE_FAULTS, SENSOR_FAULTS
+
+    sim = raw.get("sim")
+    faults = sim.get("faults") if isinstance(sim, dict) else None
+    if not isinstance(faults, dict):
+        return
+    channels = _table(raw, "channels")
+    devices = _table(raw, "devices")
+    for target, fault in faults.items():
+        if target in channels:
+            if fault not in SENSOR_FAULTS:
+                yield ["sim", "faults", target], f"a channel's sensor can be {', '.join(SENSOR_FAULTS)}, not '{fault}'"
+        elif target in devices:
+            if fault not in DEVICE_FAULTS:
+                yield ["sim", "faults", target], f"a device can be {', '.join(DEVICE_FAULTS)}, not '{fault}'"
+        else:
+            names = [*channels, *devices]
+            yield ["sim", "faults", target], f"no channel or device '{target}'{did_you_mean(target, names)}"
+
+
+def cross_check(raw: Mapping[str, Any]) -> list[Finding]:
+    """Every cross-reference problem in a raw layout mapping."""
+    buses = _table(raw, "buses")
+    devices = _table(raw, "devices")
+    findings: list[Finding] = []
+    findings += _check_devices(raw, buses)
+    findings += _check_pins(raw)
+    findings += _check_channels(raw, devices)
+    findings += _check_actuators(raw)
+    findings += _check_sim(raw)
+    findings += _check_sim_faults(raw)
+    return findings

@@ -1,0 +1,198 @@
+"""The sampler: reads every channel at its own period on its bus's thread and keeps one readings snapshot.
+
+One task per bus. Each round hands all the channels that are due to the bus thread in one call, so the
+thread hop is paid once per bus per round, not once per channel. A read that fails becomes a `fault` reading
+with the reason; a value outside the channel's plausible range is `out_of_range`; a reading that has not been
+refreshed within `STALE_AFTER_PERIODS` periods shows as `stale`. Quality changes are logged once, as is the
+recovery; the process never dies of a sensor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import structlog
+
+from controller.buses.worker import BusWorker
+from controller.clock import Clock
+from controller.drivers.base import ChannelReader, DeviceMissingError, SensorError
+from controller.layout.model import Channel
+from controller.readings import Quality, Reading, Snapshot
+
+STALE_AFTER_PERIODS = 1.75
+JITTER_WINDOW = 8  # samples; the median of their successive changes ignores a genuine step
+log = structlog.get_logger("hearth.sampler")
+
+
+@dataclass
+class SampledChannel:
+    """A channel bound to its bus and to a way of getting its reader (which may open the device)."""
+
+    name: str
+    spec: Channel
+    unit: str
+    bus: str
+    make_reader: Callable[[], ChannelReader]
+    reader: ChannelReader | None = None
+    next_due: float = 0.0
+    last: Reading | None = field(default=None)
+    previous_value: float | None = None
+    big_changes: deque[bool] = field(default_factory=lambda: deque(maxlen=JITTER_WINDOW - 1))
+    big_count: int = 0
+
+
+def read_once(channel: SampledChannel) -> tuple[float | None, str]:
+    """Read one channel on its bus thread: (value, "") or (None, why not)."""
+    try:
+        if channel.reader is None:
+            channel.reader = channel.make_reader()
+        return channel.reader(), ""
+    except SensorError as error:
+        return None, str(error)
+    except DeviceMissingError as error:
+        return None, str(error)
+    except OSError as error:
+        return None, f"bus error: {error.strerror or error} (errno {error.errno})"
+    except (ValueError, ArithmeticError) as error:
+        return None, f"conversion failed: {error}"
+
+
+def is_erratic(channel: SampledChannel, value: float) -> bool:
+    """Whether the median change between successive samples over the window exceeds the channel's limit.
+
+    The median is above the limit exactly when more than half of the changes are, so a running count of big
+    changes answers in O(1) per sample. A genuine step (a pump starting) is one big change and passes.
+    """
+    limit = channel.spec.max_jitter
+    previous, channel.previous_value = channel.previous_value, value
+    if limit is None or previous is None:
+        return False
+    changes = channel.big_changes
+    if len(changes) == changes.maxlen and changes[0]:
+        channel.big_count -= 1
+    big = abs(value - previous) > limit
+    changes.append(big)
+    channel.big_count += big
+    return len(changes) == changes.maxlen and channel.big_count * 2 > len(changes)
+
+
+def forget_history(channel: SampledChannel) -> None:
+    channel.previous_value = None
+    channel.big_changes.clear()
+    channel.big_count = 0
+
+
+def read_batch(channels: Sequence[SampledChannel]) -> list[tuple[float | None, str]]:
+    """Read several channels of one bus, on its thread. Devices not yet open are all opened (armed) before
+    any is read, so chips that need a first conversion after arming warm up together."""
+    for channel in channels:
+        if channel.reader is None:
+            with contextlib.suppress(DeviceMissingError, SensorError, OSError, ValueError):
+                channel.reader = channel.make_reader()
+    return [read_once(channel) for channel in channels]
+
+
+def judge(channel: SampledChannel, value: float | None, error: str, timestamp: float) -> Reading:
+    """Turn a raw read into a Reading with its quality."""
+    if value is None:
+        forget_history(channel)
+        return Reading(channel.name, None, channel.unit, Quality.FAULT, timestamp, error)
+    if is_erratic(channel, value):
+        detail = (
+            f"erratic: most of the last {JITTER_WINDOW} samples jumped more than {channel.spec.max_jitter:g} "
+            f"{channel.unit} from the one before (noise pickup or a loose connection?)"
+        )
+        return Reading(channel.name, value, channel.unit, Quality.FAULT, timestamp, detail)
+    low, high = channel.spec.plausible
+    if not low <= value <= high:
+        detail = f"{value:.2f} {channel.unit} is outside the plausible range [{low}, {high}]"
+        return Reading(channel.name, value, channel.unit, Quality.OUT_OF_RANGE, timestamp, detail)
+    return Reading(channel.name, value, channel.unit, Quality.OK, timestamp)
+
+
+class Sampler:
+    """Samples channels grouped by bus; `snapshot()` is the one view everyone else reads."""
+
+    def __init__(self, channels: Sequence[SampledChannel], workers: dict[str, BusWorker], clock: Clock) -> None:
+        self._channels = list(channels)
+        self._workers = workers
+        self._clock = clock
+        self.updated = asyncio.Event()
+        self.rounds = 0
+
+    @property
+    def channels(self) -> list[SampledChannel]:
+        return self._channels
+
+    async def run(self) -> None:
+        """Sample forever: one task per bus."""
+        by_bus: dict[str, list[SampledChannel]] = {}
+        for channel in self._channels:
+            by_bus.setdefault(channel.bus, []).append(channel)
+        async with asyncio.TaskGroup() as group:
+            for bus, channels in by_bus.items():
+                group.create_task(self._bus_loop(bus, channels), name=f"sampler:{bus}")
+
+    async def sample_round(self, bus: str, due: Sequence[SampledChannel]) -> None:
+        """Read `due` (channels of one bus) once, on that bus's thread, and record the results."""
+        results = await self._workers[bus].run(lambda: read_batch(due))
+        timestamp = self._clock.now()
+        for channel, (value, error) in zip(due, results, strict=True):
+            self._record(channel, judge(channel, value, error, timestamp))
+        self.rounds += 1
+        self.updated.set()
+
+    async def _bus_loop(self, bus: str, channels: list[SampledChannel]) -> None:
+        while True:
+            now = self._clock.monotonic()
+            due = [c for c in channels if c.next_due <= now]
+            if due:
+                await self.sample_round(bus, due)
+                for channel in due:
+                    # Keep the cadence, but never queue up a backlog after a slow round.
+                    channel.next_due = max(channel.next_due + channel.spec.sample_period_s, now)
+            wait = min(c.next_due for c in channels) - self._clock.monotonic()
+            await self._clock.sleep(max(wait, 0.0))
+
+    def _record(self, channel: SampledChannel, reading: Reading) -> None:
+        previous = channel.last
+        channel.last = reading
+        if previous is not None and previous.quality is reading.quality:
+            if reading.quality is not Quality.OK and reading.detail != previous.detail:
+                log.warning(
+                    "channel still bad", channel=channel.name, quality=reading.quality.value, detail=reading.detail
+                )
+            return
+        if reading.quality is Quality.OK:
+            if previous is not None:
+                log.info("channel recovered", channel=channel.name, value=round(reading.value or 0.0, 3))
+        else:
+            log.warning("channel bad", channel=channel.name, quality=reading.quality.value, detail=reading.detail)
+
+    def snapshot(self) -> Snapshot:
+        """A frozen view of every channel, with staleness applied as of now."""
+        now = self._clock.now()
+        readings: dict[str, Reading] = {}
+        for channel in self._channels:
+            reading = channel.last
+            if reading is None:
+                continue
+            age = now - reading.timestamp
+            if reading.quality is Quality.OK and age > STALE_AFTER_PERIODS * channel.spec.sample_period_s:
+                reading = reading.with_quality(Quality.STALE, f"not refreshed for {age:.1f} s")
+            readings[channel.name] = reading
+        return Snapshot(taken_at=now, readings=MappingProxyType(readings))
+
+
+def summarise(snapshot: Snapshot) -> dict[str, Any]:
+    """A compact {channel: value or quality} mapping for logs."""
+    return {
+        name: round(r.value, 2) if r.quality is Quality.OK and r.value is not None else r.quality.value
+        for name, r in snapshot.readings.items()
+    }

@@ -1,0 +1,46 @@
+"""Building blocks for tests that run the real drivers on the emulated hardware of a layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from controller.clock import ManualClock
+from controller.hardware import Hardware, build_hardware
+from controller.layout.load import load_layout, parse_text
+from controller.layout.model import Layout
+from controller.sampler import SampledChannel, read_once
+from controller.sim.world import SimBuses
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def demo_layout(**sim_overrides: object) -> Layout:
+    """layouts/demo.toml with bus timing off (tests need no wire time) and any other [sim] changes."""
+    layout = load_layout(ROOT / "layouts/demo.toml")
+    assert layout.sim is not None
+    sim = layout.sim.model_copy(update={"bus_timing": False, **sim_overrides})
+    return layout.model_copy(update={"sim": sim})
+
+
+def layout_from(text: str) -> Layout:
+    return parse_text(text, "test.toml")
+
+
+class Rig:
+    """A layout on emulated hardware, with the channels bound and readable from the test's own thread."""
+
+    def __init__(self, layout: Layout, clock: ManualClock | None = None) -> None:
+        self.clock = clock or ManualClock()
+        self.layout = layout
+        self.world = SimBuses(layout, self.clock)
+        self.hardware: Hardware = build_hardware(layout, self.world, self.clock)
+        self.channels = {c.name: c for c in self.hardware.channels}
+
+    def read(self, channel: str) -> tuple[float | None, str]:
+        return read_once(self.channels[channel])
+
+    def channel(self, name: str) -> SampledChannel:
+        return self.channels[name]
+
+    def close(self) -> None:
+        self.hardware.close()

@@ -1,0 +1,139 @@
+"""The CLI, through the installed `hearth` entry point (and `python -m controller`), as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HEARTH = shutil.which("hearth", path=str(Path(sys.executable).parent)) or "hearth"
+DEMO = str(ROOT / "layouts/demo.toml")
+
+
+def hearth(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([HEARTH, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def json_events(stderr: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["run", "--help"], ["layout", "--help"], ["layout", "check", "--help"], ["layout", "show", "--help"]],
+)
+def test_every_command_has_help(args: list[str]) -> None:
+    result = hearth(*args)
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: hearth")
+
+
+def test_version_and_module_entry_point() -> None:
+    assert hearth("--version").stdout.startswith("hearth ")
+    module = subprocess.run([sys.executable, "-m", "controller", "--version"], capture_output=True, text=True)
+    assert module.stdout == hearth("--version").stdout
+
+
+def test_layout_check_ok_and_broken() -> None:
+    ok = hearth("layout", "check", DEMO, str(ROOT / "layouts/pi4-example.toml"))
+    assert ok.returncode == 0
+    assert "demo.toml: ok (2 buses, 4 devices, 9 channels, 4 actuators)" in ok.stdout
+    broken = hearth("layout", "check", DEMO, "tests/layouts/broken/typo-key.toml")
+    assert broken.returncode == 1
+    assert (
+        "tests/layouts/broken/typo-key.toml:20 channels.tank-top.devcie: unknown key 'devcie'; did you mean 'device'?"
+        in broken.stderr
+    )
+
+
+def test_layout_show_prints_the_tree() -> None:
+    result = hearth("layout", "show", DEMO)
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "site demo-house — Demo house (simulated)"
+    assert any(line.strip().startswith("ads-tank: ads1115 at 0x48") for line in lines)
+    assert any("dist-supply" in line and "RTD" in line for line in lines)
+    assert any(line.strip().startswith("heat-pump: relay on GPIO17") for line in lines)
+
+
+def test_dry_run_good_and_bad() -> None:
+    good = hearth("run", "--layout", DEMO, "--dry-run")
+    assert good.returncode == 0 and "layout ok" in good.stdout and "bus workers: i2c-1, spi-0, gpio" in good.stdout
+    bad = hearth("run", "--layout", "tests/layouts/broken/unknown-device.toml", "--dry-run")
+    assert bad.returncode == 1 and "unknown device 'ads-1'; did you mean 'ads1'?" in bad.stderr
+
+
+def test_real_backend_off_a_pi_fails_loudly_and_cleanly() -> None:
+    result = hearth("run", "--layout", "layouts/pi4-example.toml", "--duration", "2", "--log-format", "json")
+    assert result.returncode == 3
+    error = [e for e in json_events(result.stderr) if e["event"] == "hardware unavailable"]
+    assert len(error) == 1
+    assert str(error[0]["detail"]).startswith("cannot open GPIO17:")
+    assert 'backend = "sim"' in str(error[0]["detail"])
+    assert "Traceback" not in result.stderr
+
+
+def test_run_samples_reports_and_exits_on_sigterm(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [HEARTH, "run", "--layout", DEMO, "--log-format", "json", "--report-every", "0.5"],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3.0)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    events = json_events(stderr)
+    names = [e["event"] for e in events]
+    first = events[names.index("first readings")]
+    readings = first["readings"]
+    assert isinstance(readings, dict) and set(readings) >= {"tank-top", "outdoor", "dist-supply"}
+    assert all(isinstance(v, float) for v in readings.values()), readings
+    assert "readings" in names
+    stop = events[names.index("stopped; relays in safe state")]
+    assert stop["relays"] == {"heat-pump": False, "store-pump": False, "distribution-pump": True, "aux-element": False}
+    assert names.index("stop requested") < names.index("stopped; relays in safe state")
+
+
+def test_run_keeps_going_with_a_missing_board_and_a_broken_sensor(tmp_path: Path) -> None:
+    layout = (
+        (ROOT / "layouts/demo.toml")
+        .read_text()
+        .replace("[sim]\n", '[sim]\nfaults = { ads-house = "absent", tank-top = "open" }\n')
+    )
+    path = tmp_path / "faulty.toml"
+    path.write_text(layout)
+    result = hearth("run", "--layout", str(path), "--duration", "2.5", "--log-format", "json", "--report-every", "1")
+    assert result.returncode == 0, result.stderr
+    events = json_events(result.stderr)
+    missing = [e for e in events if e["event"] == "device missing"]
+    assert missing and "no ADS1115 answers on emulated I2C bus 1 (i2c-1) address 0x49 (errno 121" in str(
+        missing[0]["detail"]
+    )
+    bad = {e["channel"]: e["detail"] for e in events if e["event"] == "channel bad"}
+    assert "thermistor open" in str(bad["tank-top"])
+    assert {"outdoor", "house-air", "hp-entering"} <= set(bad)
+    last = [e for e in events if e["event"] == "readings"][-1]["readings"]
+    assert isinstance(last, dict) and isinstance(last["tank-mid"], float) and last["tank-top"] == "fault"
+    assert "Traceback" not in result.stderr
+
+
+def test_speed_is_only_for_simulation() -> None:
+    result = hearth("run", "--layout", "layouts/pi4-example.toml", "--speed", "10")
+    assert result.returncode == 2 and "--speed only applies" in result.stderr
+
+
+def test_blinka_pip_check_is_off_in_the_process() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "BLINKA_SKIP_DEPENDENCY_CHECK"}
+    code = "import controller, os; print(os.environ['BLINKA_SKIP_DEPENDENCY_CHECK'])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "1"
