@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--report-every", type=float, default=10.0, metavar="SECONDS", help="log a readings summary this often"
     )
+    run.add_argument(
+        "--watch", action="store_true", help="draw a live table of readings and relays (logs then go to --log-file)"
+    )
+    run.add_argument("--log-file", metavar="FILE", help="write logs to FILE instead of stderr")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     run.add_argument(
         "--log-format",
@@ -113,7 +117,11 @@ def _cmd_run(args: argparse.Namespace, started_at: float) -> int:
         return EXIT_USAGE
     if args.dry_run:
         return _dry_run(args.layout, layout)
-    logs.configure(args.log_level, json={"auto": None, "json": True, "console": False}[args.log_format])
+    log_file = args.log_file or ("hearth-watch.log" if args.watch else None)
+    stream = open(log_file, "a", encoding="utf-8") if log_file else sys.stderr  # noqa: SIM115 (process-long)
+    if log_file:
+        print(f"hearth: logging to {log_file}", file=sys.stderr)
+    logs.configure(args.log_level, json={"auto": None, "json": True, "console": False}[args.log_format], stream=stream)
     return asyncio.run(_run(args, layout, started_at))
 
 
@@ -143,7 +151,13 @@ async def _run(args: argparse.Namespace, layout: object, started_at: float) -> i
 
     assert isinstance(layout, Layout)
     log = structlog.get_logger("hearth")
-    options = RunOptions(report_every_s=args.report_every, duration_s=args.duration, started_at=started_at)
+    options = RunOptions(
+        report_every_s=args.report_every,
+        duration_s=args.duration,
+        started_at=started_at,
+        watch=sys.stdout if args.watch else None,
+        log_file=args.log_file or ("hearth-watch.log" if args.watch else ""),
+    )
     buses: RealBuses | SimBuses
     if layout.backend == "sim":
         sim = layout.sim.model_copy(update={"speed": args.speed}) if layout.sim and args.speed else layout.sim

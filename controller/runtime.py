@@ -12,6 +12,7 @@ import signal
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import TextIO
 
 import structlog
 
@@ -20,6 +21,7 @@ from controller.drivers.base import Buses
 from controller.hardware import Hardware, build_hardware
 from controller.layout.model import Layout
 from controller.sampler import Sampler, summarise
+from controller.watch import frame
 
 log = structlog.get_logger("hearth.runtime")
 
@@ -33,6 +35,8 @@ class RunOptions:
     report_every_s: float = 10.0
     duration_s: float | None = None
     started_at: float = field(default_factory=time.monotonic)
+    watch: TextIO | None = None  # draw a live table here every second
+    log_file: str = ""
 
 
 class Controller:
@@ -58,6 +62,8 @@ class Controller:
                 if plant is not None:
                     group.create_task(self._named(plant()), name="plant")
                 group.create_task(self._report(), name="reporter")
+                if self.options.watch is not None:
+                    group.create_task(self._watch(self.options.watch), name="watch")
                 group.create_task(self._wait_for_stop(), name="stopper")
         except* StopRequestedError:
             pass
@@ -91,6 +97,17 @@ class Controller:
         while True:
             await asyncio.sleep(self.options.report_every_s)  # presentation pacing, in real time on purpose
             log.info("readings", readings=summarise(self.sampler.snapshot()))
+
+    async def _watch(self, out: TextIO) -> None:
+        while True:
+            relays = {name: relay.read() for name, relay in self.hardware.relays.items()}
+            out.write(
+                frame(
+                    self.layout.site.name or self.layout.site.id, self.sampler.snapshot(), relays, self.options.log_file
+                )
+            )
+            out.flush()
+            await asyncio.sleep(1.0)  # presentation pacing, real time on purpose
 
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
