@@ -8,8 +8,12 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from controller import __version__
+
+if TYPE_CHECKING:
+    from controller.layout.model import Layout
 
 DEFAULT_LAYOUT = "/etc/hearth/layout.toml"
 EXIT_OK, EXIT_LAYOUT, EXIT_USAGE, EXIT_HARDWARE = 0, 1, 2, 3
@@ -125,12 +129,10 @@ def _cmd_run(args: argparse.Namespace, started_at: float) -> int:
     return asyncio.run(_run(args, layout, started_at))
 
 
-def _dry_run(file: str, layout: object) -> int:
-    from controller.layout.model import Layout
+def _dry_run(file: str, layout: Layout) -> int:
     from controller.layout.show import render
     from controller.layout.units import channel_units
 
-    assert isinstance(layout, Layout)
     print(f"{file}: layout ok; `hearth run` would start:")
     print(f"  bus workers: {', '.join([*layout.buses, 'gpio'])}")
     print(
@@ -140,16 +142,14 @@ def _dry_run(file: str, layout: object) -> int:
     return EXIT_OK
 
 
-async def _run(args: argparse.Namespace, layout: object, started_at: float) -> int:
+async def _run(args: argparse.Namespace, layout: Layout, started_at: float) -> int:
     import structlog
 
     from controller.buses.real import HardwareUnavailableError, RealBuses
     from controller.clock import SimClock, SystemClock
-    from controller.layout.model import Layout
     from controller.runtime import Controller, RunOptions
     from controller.sim.world import SimBuses
 
-    assert isinstance(layout, Layout)
     log = structlog.get_logger("hearth")
     options = RunOptions(
         report_every_s=args.report_every,
@@ -159,18 +159,20 @@ async def _run(args: argparse.Namespace, layout: object, started_at: float) -> i
         log_file=args.log_file or ("hearth-watch.log" if args.watch else ""),
     )
     buses: RealBuses | SimBuses
+    extra_tasks = {}
     if layout.backend == "sim":
         sim = layout.sim.model_copy(update={"speed": args.speed}) if layout.sim and args.speed else layout.sim
         speed = sim.speed if sim else 1.0
         start = sim.start.timestamp() if sim and sim.start else None
         clock: SystemClock | SimClock = SimClock(start=start, speed=speed)
         buses = SimBuses(layout, clock, sim)
+        extra_tasks["plant"] = buses.run
     else:
         clock = SystemClock()
         buses = RealBuses(layout)
     log.info("starting", version=__version__, site=layout.site.id, backend=layout.backend, layout=args.layout)
     try:
-        controller = Controller(layout, buses, clock, options)
+        controller = Controller(layout, buses, clock, options, extra_tasks)
         controller.install_signal_handlers()
         await controller.run()
     except HardwareUnavailableError as error:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Awaitable
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 import structlog
 
@@ -42,8 +42,16 @@ class RunOptions:
 class Controller:
     """Owns the hardware, the sampler and the task group for one layout."""
 
-    def __init__(self, layout: Layout, buses: Buses, clock: Clock, options: RunOptions | None = None) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        buses: Buses,
+        clock: Clock,
+        options: RunOptions | None = None,
+        extra_tasks: Mapping[str, Callable[[], Coroutine[Any, Any, None]]] | None = None,
+    ) -> None:
         self.layout = layout
+        self.extra_tasks = dict(extra_tasks or {})
         self.buses = buses
         self.clock = clock
         self.options = options or RunOptions()
@@ -58,9 +66,8 @@ class Controller:
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.sampler.run(), name="sampler")
-                plant = getattr(self.buses, "run", None)
-                if plant is not None:
-                    group.create_task(self._named(plant()), name="plant")
+                for name, task in self.extra_tasks.items():
+                    group.create_task(task(), name=name)
                 group.create_task(self._report(), name="reporter")
                 if self.options.watch is not None:
                     group.create_task(self._watch(self.options.watch), name="watch")
@@ -71,10 +78,6 @@ class Controller:
             states = self.hardware.to_safe_state()
             log.info("stopped; relays in safe state", relays=states)
             self.hardware.close()
-
-    @staticmethod
-    async def _named(awaitable: Awaitable[None]) -> None:
-        await awaitable
 
     async def _wait_for_stop(self) -> None:
         duration = self.options.duration_s

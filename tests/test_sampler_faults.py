@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from structlog.testing import capture_logs
 
 from controller.buses.worker import BusWorker
-from controller.clock import SystemClock
+from controller.clock import ManualClock, SystemClock
+from controller.drivers.base import ChannelReader
 from controller.hardware import Hardware, build_hardware
 from controller.readings import Quality
-from controller.sampler import Sampler
+from controller.sampler import SampledChannel, Sampler
 from controller.sim.world import SimBuses
 from tests.simhelpers import demo_layout
 
@@ -93,6 +94,20 @@ def test_fault_gives_quality_log_and_recovery(
     asyncio.run(scenario())
 
 
+def test_a_probe_stuck_off_its_pipe_is_not_detectable_alone(world: tuple[SimBuses, Sampler, Hardware]) -> None:
+    """Documented limit (docs/layout.md): a probe whose temperature freezes keeps reading `ok`, at the frozen
+    temperature, while the water it should measure moves on."""
+    buses, sampler, _ = world
+    probe = buses.thermistors["tank-top"]
+    probe.temperature_c = 45.0
+    buses.inject("tank-top", "stuck")
+    probe.temperature_c = 60.0  # the water warms; the probe no longer follows it
+    asyncio.run(rounds(sampler, 3))
+    reading = sampler.snapshot().readings["tank-top"]
+    assert reading.quality is Quality.OK
+    assert reading.value == pytest.approx(45.0, abs=0.1)
+
+
 def test_out_of_range_value_is_flagged(world: tuple[SimBuses, Sampler, Hardware]) -> None:
     buses, sampler, _ = world
     buses.thermistors["house-air"].temperature_c = 45.0  # plausible range is 0..40 °C
@@ -156,3 +171,41 @@ def test_bus_worker_runs_calls_on_its_own_thread() -> None:
     finally:
         worker.close()
     assert bus_thread.startswith("bus-i2c-9") and bus_thread != loop_thread
+
+
+def test_each_channel_is_read_at_its_own_period() -> None:
+    """On one bus, over a simulated minute: 1 s channels are read ~60 times, the 5 s outdoor channel ~12."""
+    clock = ManualClock()
+    layout = demo_layout()
+    buses = SimBuses(layout, clock)
+    hardware = build_hardware(layout, buses, clock)
+    sampler = Sampler(hardware.channels, hardware.workers, clock)
+    counts: dict[str, int] = {}
+    i2c = [c for c in hardware.channels if c.bus == "i2c-1"]
+    for channel in i2c:
+        make = channel.make_reader
+
+        def counting(channel: SampledChannel = channel, make: Callable[[], ChannelReader] = make) -> ChannelReader:
+            reader = make()
+
+            def read() -> float:
+                counts[channel.name] = counts.get(channel.name, 0) + 1
+                return reader()
+
+            return read
+
+        channel.make_reader = counting
+
+    async def scenario() -> None:
+        task = asyncio.create_task(sampler._bus_loop("i2c-1", i2c))
+        while clock.monotonic() < 60.0:
+            await asyncio.sleep(0)
+        task.cancel()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        hardware.close()
+    assert 59 <= counts["tank-top"] <= 62
+    assert 59 <= counts["house-air"] <= 62
+    assert 11 <= counts["outdoor"] <= 13
