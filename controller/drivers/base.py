@@ -57,3 +57,11 @@ class DeviceKind:
     inputs: Callable[[Any], tuple[str, ...]]
     default_unit: Callable[[Any, Channel], str]
     open: Callable[[str, Any, Buses], SensorDevice]
+
+
+@dataclass(frozen=True)
+class ActuatorKind:
+    """One entry of the actuator registry: an actuator kind's settings model."""
+
+    kind: str
+    config: type[BaseModel]

@@ -6,9 +6,41 @@ read back after every write, so a relay that does not follow its command is repo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from controller.layout.model import GpioRelay
+from pydantic import Field
+
+from controller.drivers.base import ActuatorKind
+from controller.layout.base import Name, Strict
+
+
+class GpioRelay(Strict):
+    """A relay driven by one GPIO line.
+
+    `active_low`: the relay board energises its coil when the pin is low (most opto-isolated boards do).
+    `contacts`: which contacts the load is wired through. With `normally-open`, a de-energised coil (a dead Pi)
+    leaves the load off; with `normally-closed` it leaves it on.
+    `safe_state`: the load state every shutdown, fault and start-up path drives the actuator to.
+    """
+
+    kind: Literal["gpio_relay"]
+    pin: int = Field(ge=0, le=27, description="BCM GPIO number")
+    active_low: bool = False
+    contacts: Literal["normally-open", "normally-closed"] = "normally-open"
+    safe_state: Literal["off", "on"] = "off"
+    min_on_s: float = Field(default=0.0, ge=0, le=3600)
+    min_off_s: float = Field(default=0.0, ge=0, le=3600)
+    max_starts_per_hour: int | None = Field(default=None, ge=1, le=60)
+    requires: tuple[Name, ...] = Field(
+        default=(), description="actuators that must run before this one starts (sequencing)"
+    )
+    prerun_s: float = Field(default=0.0, ge=0, le=600, description="how long `requires` must have run first")
+    postrun_s: float = Field(default=0.0, ge=0, le=1800, description="how long `requires` keep running after")
+    description: str = ""
+
+    @property
+    def off_when_deenergised(self) -> bool:
+        return self.contacts == "normally-open"
 
 
 def pin_level(config: GpioRelay, load_on: bool) -> bool:
@@ -54,3 +86,6 @@ class RelayOutput:
 
     def to_safe_state(self) -> bool:
         return self.set(self.config.safe_state == "on")
+
+
+KIND = ActuatorKind(kind="gpio_relay", config=GpioRelay)

@@ -9,10 +9,14 @@ from typing import Annotated
 
 from pydantic import Field
 
-from controller.drivers import ads1115, max31865
-from controller.drivers.base import DeviceKind
+from controller.drivers import ads1115, gpio_relay, max31865
+from controller.drivers.base import ActuatorKind, DeviceKind
 
 DEVICE_KINDS: dict[str, DeviceKind] = {entry.kind: entry for entry in (ads1115.KIND, max31865.KIND)}
+ACTUATOR_KINDS: dict[str, ActuatorKind] = {entry.kind: entry for entry in (gpio_relay.KIND,)}
 
 DeviceConfig = Annotated[ads1115.Ads1115Config | max31865.Max31865Config, Field(discriminator="kind")]
 """The settings of any registered device kind, chosen by its `kind` key."""
+
+ActuatorConfig = Annotated[gpio_relay.GpioRelay, Field(discriminator="kind")]
+"""The settings of any registered actuator kind, chosen by its `kind` key."""

@@ -117,9 +117,9 @@ _UNION_TAGS = {
 
 def _strip_tags(loc: list[str | int]) -> tuple[list[str | int], str | None]:
     """Drop discriminated-union tags and pydantic's `[key]` marker from a location; return the tag found."""
-    from controller.drivers.registry import DEVICE_KINDS
+    from controller.drivers.registry import ACTUATOR_KINDS, DEVICE_KINDS
 
-    tags = {*DEVICE_KINDS, "i2c", "spi", "serial", "gpio_relay", "ntc", "volts"}
+    tags = {*DEVICE_KINDS, *ACTUATOR_KINDS, "i2c", "spi", "serial", "ntc", "volts"}
     tag: str | None = None
     cleaned: list[str | int] = []
     for i, part in enumerate(loc):
@@ -134,7 +134,7 @@ def _strip_tags(loc: list[str | int]) -> tuple[list[str | int], str | None]:
 
 def _model_at(path: Sequence[str | int], tag: str | None) -> type[BaseModel] | None:
     """The model class that validates the mapping at `path`, to suggest its field names."""
-    from controller.drivers.registry import DEVICE_KINDS
+    from controller.drivers.registry import ACTUATOR_KINDS, DEVICE_KINDS
     from controller.layout import model, sensors
 
     if not path:
@@ -147,8 +147,8 @@ def _model_at(path: Sequence[str | int], tag: str | None) -> type[BaseModel] | N
         return model.Channel
     if head == "channels" and len(path) == 3 and path[2] == "sensor":
         return sensors.NtcSensor if tag == "ntc" else None
-    if head == "actuators" and len(path) == 2:
-        return model.GpioRelay
+    if head == "actuators" and len(path) == 2 and tag in ACTUATOR_KINDS:
+        return ACTUATOR_KINDS[tag].config
     if head == "devices" and len(path) == 2 and tag in DEVICE_KINDS:
         return DEVICE_KINDS[tag].config
     if head == "buses" and len(path) == 2:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from controller.drivers.registry import DeviceConfig
+from controller.drivers.registry import ActuatorConfig, DeviceConfig
 from controller.layout.base import Name, Strict
 from controller.layout.sensors import Sensor
 
@@ -45,38 +45,6 @@ class SerialBus(Strict):
 
 
 Bus = Annotated[I2CBus | SPIBus | SerialBus, Field(discriminator="kind")]
-
-
-class GpioRelay(Strict):
-    """A relay driven by one GPIO line.
-
-    `active_low`: the relay board energises its coil when the pin is low (most opto-isolated boards do).
-    `contacts`: which contacts the load is wired through. With `normally-open`, a de-energised coil (a dead Pi)
-    leaves the load off; with `normally-closed` it leaves it on.
-    `safe_state`: the load state every shutdown, fault and start-up path drives the actuator to.
-    """
-
-    kind: Literal["gpio_relay"]
-    pin: int = Field(ge=0, le=27, description="BCM GPIO number")
-    active_low: bool = False
-    contacts: Literal["normally-open", "normally-closed"] = "normally-open"
-    safe_state: Literal["off", "on"] = "off"
-    min_on_s: float = Field(default=0.0, ge=0, le=3600)
-    min_off_s: float = Field(default=0.0, ge=0, le=3600)
-    max_starts_per_hour: int | None = Field(default=None, ge=1, le=60)
-    requires: tuple[Name, ...] = Field(
-        default=(), description="actuators that must run before this one starts (sequencing)"
-    )
-    prerun_s: float = Field(default=0.0, ge=0, le=600, description="how long `requires` must have run first")
-    postrun_s: float = Field(default=0.0, ge=0, le=1800, description="how long `requires` keep running after")
-    description: str = ""
-
-    @property
-    def off_when_deenergised(self) -> bool:
-        return self.contacts == "normally-open"
-
-
-Actuator = Annotated[GpioRelay, Field(discriminator="kind")]
 
 
 class Channel(Strict):
@@ -140,7 +108,7 @@ class Layout(Strict):
     buses: dict[Name, Bus] = Field(default_factory=dict)
     devices: dict[Name, DeviceConfig] = Field(default_factory=dict)
     channels: dict[Name, Channel] = Field(default_factory=dict)
-    actuators: dict[Name, Actuator] = Field(default_factory=dict)
+    actuators: dict[Name, ActuatorConfig] = Field(default_factory=dict)
     control: dict[str, Any] = Field(default_factory=dict, description="control parameters (see docs/layout.md)")
     storage: Storage = Field(default_factory=Storage)
     sim: Sim | None = None
