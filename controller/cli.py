@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller import __version__
@@ -43,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _layout_arg(run)
     run.add_argument("--dry-run", action="store_true", help="check the layout, print what would run, and exit")
+    run.add_argument(
+        "--state-dir",
+        default=os.environ.get("STATE_DIRECTORY", "state"),
+        help="where the store lives: $STATE_DIRECTORY under systemd, else ./state",
+    )
     run.add_argument("--speed", type=float, help="simulated time runs this many times faster (sim backend only)")
     run.add_argument("--duration", type=float, metavar="SECONDS", help="stop cleanly after this many seconds")
     run.add_argument(
@@ -152,6 +158,7 @@ async def _run(args: argparse.Namespace, layout: Layout, started_at: float) -> i
 
     log = structlog.get_logger("hearth")
     options = RunOptions(
+        state_dir=Path(args.state_dir),
         report_every_s=args.report_every,
         duration_s=args.duration,
         started_at=started_at,

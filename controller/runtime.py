@@ -12,18 +12,27 @@ import signal
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
 
+from controller.actuators import ActuatorBank
 from controller.clock import Clock
+from controller.control.inbox import AtnInbox
+from controller.control.types import Event
 from controller.drivers.base import Buses
-from controller.hardware import Hardware, build_hardware
+from controller.hardware import GPIO_WORKER, Hardware, build_hardware
 from controller.layout.model import Layout
+from controller.loop import ControlLoop
+from controller.notify import Notifier, WatchdogGate
 from controller.sampler import Sampler, summarise
+from controller.store import Store, policies_for
 from controller.watch import frame
 
 log = structlog.get_logger("hearth.runtime")
+PRUNE_EVERY_S = 3600.0
+RECORD_EVERY_S = 1.0
 
 
 class StopRequestedError(Exception):
@@ -32,6 +41,7 @@ class StopRequestedError(Exception):
 
 @dataclass
 class RunOptions:
+    state_dir: Path = Path("state")
     report_every_s: float = 10.0
     duration_s: float | None = None
     started_at: float = field(default_factory=time.monotonic)
@@ -58,14 +68,38 @@ class Controller:
         self.hardware: Hardware = build_hardware(layout, buses, clock)
         self.sampler = Sampler(self.hardware.channels, self.hardware.workers, clock)
         self.stop_requested = asyncio.Event()
+        self.inbox = AtnInbox()
+        self.notifier = Notifier()
+        self.store: Store | None = None
+        self.loop: ControlLoop | None = None
+
+    def open_store(self) -> Store:
+        storage = self.layout.storage
+        path = Path(storage.path)
+        if not path.is_absolute():
+            path = self.options.state_dir / path
+        # Exclusive: the controller is the only process that opens its store (others ask it over the local
+        # socket), and exclusive locking keeps the WAL index off the SD card (no mmap'd -shm writeback).
+        store = Store.open(path, retention_days=storage.retention_days, max_size_mb=storage.max_size_mb, exclusive=True)
+        if store.integrity != "ok":
+            log.error("store integrity check failed", path=str(path), result=store.integrity)
+        restored = store.active_overrides(self.clock.now())
+        log.info("store open", path=str(path), last_seq=store.last_seq(), overrides_restored=len(restored))
+        return store
 
     async def run(self) -> None:
         """Run until stopped; relays are in their safe states before the first task starts and after the last."""
         self.hardware.open_relays(self.layout, self.buses)
         log.info("relays in safe state", relays={n: r.read() for n, r in self.hardware.relays.items()})
+        self.store = self.open_store()
+        bank = ActuatorBank(self.hardware.relays, self.hardware.workers[GPIO_WORKER])
+        self.loop = ControlLoop(self.layout, self.sampler, bank, self.clock, self.inbox, self.store)
+        self.store.add_event(Event(ts=self.clock.now(), kind="start", message="controller started"))
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.sampler.run(), name="sampler")
+                group.create_task(self._control(), name="control")
+                group.create_task(self._store_writer(), name="store-writer")
                 for name, task in self.extra_tasks.items():
                     group.create_task(task(), name=name)
                 group.create_task(self._report(), name="reporter")
@@ -75,9 +109,50 @@ class Controller:
         except* StopRequestedError:
             pass
         finally:
+            self.notifier.stopping()
             states = self.hardware.to_safe_state()
             log.info("stopped; relays in safe state", relays=states)
+            if self.store is not None:
+                self.store.add_event(Event(ts=self.clock.now(), kind="stop", message="controller stopped, relays safe"))
+                self.store.close()
             self.hardware.close()
+            self.notifier.close()
+
+    async def _control(self) -> None:
+        """Wait for the first complete snapshot (boot is offline-first: nothing else is awaited), then tick."""
+        assert self.loop is not None
+        await self._first_snapshot()
+        first = await self.loop.tick()
+        startup_s = time.monotonic() - self.options.started_at
+        log.info("first control decision", startup_s=round(startup_s, 3), summary=first.summary)
+        self.notifier.ready(first.summary[:200])
+        self.loop.health = WatchdogGate(self.notifier)  # pats only from here on: READY=1 goes first
+        await self.loop.run()
+
+    async def _store_writer(self) -> None:
+        """Every second, queue the readings that pass their deadband; commit them every `commit_every_s`;
+        prune hourly. (Events are committed at once by whoever adds them.)"""
+        assert self.store is not None
+        policies = policies_for(self.layout.channels)
+        commit_every = self.layout.storage.commit_every_s
+        last_commit = last_prune = self.clock.monotonic()
+        while True:
+            await self.clock.sleep(RECORD_EVERY_S)
+            snapshot = self.sampler.snapshot()
+            if snapshot.readings:
+                self.store.record(snapshot, policies)
+            now = self.clock.monotonic()
+            if now - last_commit >= commit_every - 1e-6:
+                self.store.flush()
+                last_commit = now
+            if now - last_prune >= PRUNE_EVERY_S:
+                self.store.prune(self.clock.now())
+                last_prune = now
+
+    async def _first_snapshot(self) -> None:
+        while len(self.sampler.snapshot().readings) < len(self.sampler.channels):
+            self.sampler.updated.clear()
+            await self.sampler.updated.wait()
 
     async def _wait_for_stop(self) -> None:
         duration = self.options.duration_s
@@ -92,9 +167,7 @@ class Controller:
 
     async def _report(self) -> None:
         """Log the first snapshot (with the start-up time) and then a summary every `report_every_s`."""
-        while not self.sampler.channels or len(self.sampler.snapshot().readings) < len(self.sampler.channels):
-            self.sampler.updated.clear()
-            await self.sampler.updated.wait()
+        await self._first_snapshot()
         startup_s = time.monotonic() - self.options.started_at
         log.info("first readings", startup_s=round(startup_s, 3), readings=summarise(self.sampler.snapshot()))
         while True:

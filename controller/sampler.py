@@ -26,7 +26,8 @@ from controller.layout.model import Channel
 from controller.readings import Quality, Reading, Snapshot
 
 STALE_AFTER_PERIODS = 1.75
-JITTER_WINDOW = 8  # samples; the median of their successive changes ignores a genuine step
+JITTER_WINDOW = 8  # samples looked at by the erratic-sensor check
+ERRATIC_ON = 3  # reversing jumps within the window that make a sensor erratic
 log = structlog.get_logger("hearth.sampler")
 
 
@@ -43,8 +44,10 @@ class SampledChannel:
     next_due: float = 0.0
     last: Reading | None = field(default=None)
     previous_value: float | None = None
-    big_changes: deque[bool] = field(default_factory=lambda: deque(maxlen=JITTER_WINDOW - 1))
-    big_count: int = 0
+    previous_change: float = 0.0
+    reversals: deque[bool] = field(default_factory=lambda: deque(maxlen=JITTER_WINDOW - 1))
+    reversal_count: int = 0
+    erratic: bool = False
 
 
 def read_once(channel: SampledChannel) -> tuple[float | None, str]:
@@ -64,28 +67,38 @@ def read_once(channel: SampledChannel) -> tuple[float | None, str]:
 
 
 def is_erratic(channel: SampledChannel, value: float) -> bool:
-    """Whether the median change between successive samples over the window exceeds the channel's limit.
+    """Whether the channel jumps back and forth: noise pickup or a loose connection.
 
-    The median is above the limit exactly when more than half of the changes are, so a running count of big
-    changes answers in O(1) per sample. A genuine step (a pump starting) is one big change and passes.
+    A change counts when it is larger than the channel's `max_jitter` and reverses the direction of the change
+    before it. A ramp (a pump starting, water warming fast) and a single step never reverse, so they never
+    count; noise reverses about two times in three. Erratic from ERRATIC_ON reversing jumps among the last
+    JITTER_WINDOW - 1 changes, and clear again only once none is left: the quality does not flicker.
     """
     limit = channel.spec.max_jitter
     previous, channel.previous_value = channel.previous_value, value
     if limit is None or previous is None:
         return False
-    changes = channel.big_changes
-    if len(changes) == changes.maxlen and changes[0]:
-        channel.big_count -= 1
-    big = abs(value - previous) > limit
-    changes.append(big)
-    channel.big_count += big
-    return len(changes) == changes.maxlen and channel.big_count * 2 > len(changes)
+    change = value - previous
+    reversal = abs(change) > limit and change * channel.previous_change < 0
+    channel.previous_change = change if abs(change) > limit else channel.previous_change
+    window = channel.reversals
+    if len(window) == window.maxlen and window[0]:
+        channel.reversal_count -= 1
+    window.append(reversal)
+    channel.reversal_count += reversal
+    if channel.reversal_count >= ERRATIC_ON:
+        channel.erratic = True
+    elif channel.reversal_count == 0:
+        channel.erratic = False
+    return channel.erratic
 
 
 def forget_history(channel: SampledChannel) -> None:
     channel.previous_value = None
-    channel.big_changes.clear()
-    channel.big_count = 0
+    channel.previous_change = 0.0
+    channel.reversals.clear()
+    channel.reversal_count = 0
+    channel.erratic = False
 
 
 def read_batch(channels: Sequence[SampledChannel]) -> list[tuple[float | None, str]]:
@@ -105,8 +118,8 @@ def judge(channel: SampledChannel, value: float | None, error: str, timestamp: f
         return Reading(channel.name, None, channel.unit, Quality.FAULT, timestamp, error)
     if is_erratic(channel, value):
         detail = (
-            f"erratic: most of the last {JITTER_WINDOW} samples jumped more than {channel.spec.max_jitter:g} "
-            f"{channel.unit} from the one before (noise pickup or a loose connection?)"
+            f"erratic: jumps of more than {channel.spec.max_jitter:g} {channel.unit} back and forth between "
+            f"samples (noise pickup or a loose connection?)"
         )
         return Reading(channel.name, value, channel.unit, Quality.FAULT, timestamp, detail)
     low, high = channel.spec.plausible

@@ -9,10 +9,11 @@ into one discriminated union here through the registry.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from controller.control.params import ControlParams
 from controller.drivers.registry import ActuatorConfig, DeviceConfig
 from controller.layout.base import Name, Strict
 from controller.layout.sensors import Sensor
@@ -74,6 +75,12 @@ class Storage(Strict):
     path: str = Field(default="hearth.sqlite", description="relative paths are under the state directory")
     retention_days: float = Field(default=30.0, gt=0, le=3650)
     max_size_mb: float = Field(default=200.0, gt=1, le=100_000)
+    commit_every_s: float = Field(
+        default=2.0,
+        ge=0.2,
+        le=60,
+        description="readings are committed this often (events at once); SD-card writes grow with commits",
+    )
 
 
 SimFault = Literal["open", "short", "stuck", "noise", "absent", "bus-error"]
@@ -109,6 +116,6 @@ class Layout(Strict):
     devices: dict[Name, DeviceConfig] = Field(default_factory=dict)
     channels: dict[Name, Channel] = Field(default_factory=dict)
     actuators: dict[Name, ActuatorConfig] = Field(default_factory=dict)
-    control: dict[str, Any] = Field(default_factory=dict, description="control parameters (see docs/layout.md)")
+    control: ControlParams = Field(default_factory=ControlParams, description="see docs/layout.md")
     storage: Storage = Field(default_factory=Storage)
     sim: Sim | None = None

@@ -183,6 +183,32 @@ def _check_sim_faults(raw: Mapping[str, Any]) -> Iterator[Finding]:
             yield ["sim", "faults", target], f"no channel or device '{target}'{did_you_mean(target, names)}"
 
 
+def _check_roles(raw: Mapping[str, Any]) -> Iterator[Finding]:
+    """Every channel and actuator the control block names explicitly must exist. (A default role whose channel
+    the site does not have is left unassigned: the policy treats that input as missing.)"""
+    from controller.control.params import Actuators, Sensors
+
+    control = raw.get("control") if isinstance(raw.get("control"), dict) else {}
+    assert isinstance(control, dict)
+    channels = _table(raw, "channels")
+    actuators = _table(raw, "actuators")
+    for section, model, names, what in (
+        ("sensors", Sensors, channels, "channel"),
+        ("actuators", Actuators, actuators, "actuator"),
+    ):
+        given = control.get(section) if isinstance(control.get(section), dict) else {}
+        assert isinstance(given, dict)
+        for role, value in given.items():
+            if role not in model.model_fields:
+                continue  # reported as an unknown key by the model
+            for i, name in enumerate(value if isinstance(value, list | tuple) else [value]):
+                if isinstance(name, str) and name not in names:
+                    path: list[str | int] = ["control", section, role]
+                    if isinstance(value, list | tuple):
+                        path.append(i)
+                    yield path, f"no {what} '{name}'{did_you_mean(name, names)}"
+
+
 def cross_check(raw: Mapping[str, Any]) -> list[Finding]:
     """Every cross-reference problem in a raw layout mapping."""
     buses = _table(raw, "buses")
@@ -194,4 +220,5 @@ def cross_check(raw: Mapping[str, Any]) -> list[Finding]:
     findings += _check_actuators(raw)
     findings += _check_sim(raw)
     findings += _check_sim_faults(raw)
+    findings += _check_roles(raw)
     return findings

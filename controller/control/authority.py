@@ -1,0 +1,107 @@
+"""Who commands the actuators: a pure state machine over the ATN link, leases, overrides and faults.
+
+- Boot is offline-first: the state starts `LOCAL` and the first decision needs no network.
+- `ATN` needs a live lease and a live link. Silence (no heartbeat or dispatch for `silence_timeout_s`) or the
+  lease running out moves control to `LOCAL` at once, with the reason.
+- Back to `ATN` only after `handback_heartbeats` heartbeats in a row with no silence between them, and then a
+  lease that arrived after that: a link that flaps never gets control back in between.
+- `SAFE` while a critical fault stands; `OVERRIDE` is shown while any override is active (the actuators not
+  overridden still follow the ATN or the local policy).
+Every change of the displayed mode is an event carrying its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from controller.control.params import Authority as AuthorityParams
+from controller.control.types import Event, Lease, Mode
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorityState:
+    base: Mode  # ATN or LOCAL: who runs the actuators nobody overrides
+    mode: Mode  # what is shown: SAFE > OVERRIDE > base
+    reason: str
+    since: float
+    last_contact: float | None = None  # the newest heartbeat or dispatch
+    healthy_heartbeats: int = 0  # heartbeats in a row without silence, counted while LOCAL
+    healthy_at: float | None = None  # when the count reached the handback threshold
+    lease: Lease | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorityInputs:
+    now: float
+    heartbeats: Sequence[float] = ()  # heartbeat times received since the last step
+    lease: Lease | None = None  # a dispatch received since the last step
+    overridden: Sequence[str] = ()  # targets with an active override
+    critical_fault: str | None = None
+
+
+def boot(now: float) -> AuthorityState:
+    return AuthorityState(Mode.LOCAL, Mode.LOCAL, "booting offline-first: no ATN contact yet", now)
+
+
+def _silent(state: AuthorityState, now: float, params: AuthorityParams) -> bool:
+    return state.last_contact is None or now - state.last_contact >= params.silence_s
+
+
+def step(state: AuthorityState, inputs: AuthorityInputs, params: AuthorityParams) -> tuple[AuthorityState, list[Event]]:
+    """Advance the authority by one control tick."""
+    now = inputs.now
+    new = state
+    # Heartbeats: count them in a row; a beat after silence starts the count again at one.
+    for beat in sorted(inputs.heartbeats):
+        in_a_row = new.last_contact is not None and beat - new.last_contact < params.silence_s
+        count = new.healthy_heartbeats + 1 if in_a_row else 1
+        healthy_at = new.healthy_at if in_a_row else None
+        if count >= params.handback_heartbeats and healthy_at is None:
+            healthy_at = beat
+        last = beat if new.last_contact is None else max(beat, new.last_contact)
+        new = replace(new, last_contact=last, healthy_heartbeats=count, healthy_at=healthy_at)
+    if inputs.lease is not None:
+        new = replace(new, lease=inputs.lease, last_contact=max(inputs.lease.received_at, new.last_contact or 0.0))
+
+    base, reason = new.base, new.reason
+    if base is Mode.ATN:
+        if _silent(new, now, params):
+            base, reason = Mode.LOCAL, f"ATN silent for {params.silence_s:g} s: local policy takes over"
+        elif new.lease is None or not new.lease.live(now):
+            until = new.lease.valid_until if new.lease else now
+            base, reason = Mode.LOCAL, f"ATN lease expired at {until:.0f}: local policy takes over"
+        if base is Mode.LOCAL:
+            new = replace(new, healthy_heartbeats=0, healthy_at=None)
+    elif base is Mode.LOCAL:
+        if _silent(new, now, params):
+            new = replace(new, healthy_heartbeats=0, healthy_at=None)
+        lease = new.lease
+        fresh = (
+            lease is not None and lease.live(now) and new.healthy_at is not None and lease.received_at >= new.healthy_at
+        )
+        if fresh and not _silent(new, now, params) and lease is not None:
+            base = Mode.ATN
+            reason = f"ATN back: {new.healthy_heartbeats} heartbeats in a row and a fresh lease {lease.id}"
+
+    if inputs.critical_fault:
+        mode, shown_reason = Mode.SAFE, f"critical fault: {inputs.critical_fault}"
+    elif inputs.overridden:
+        mode, shown_reason = Mode.OVERRIDE, f"override active on {', '.join(sorted(inputs.overridden))}"
+    else:
+        mode, shown_reason = base, reason
+
+    events: list[Event] = []
+    if mode != state.mode or base != state.base:
+        events.append(
+            Event(
+                ts=now,
+                kind="mode",
+                message=f"{state.mode.value} -> {mode.value}: {shown_reason}",
+                data={"from": state.mode.value, "to": mode.value, "base": base.value, "reason": shown_reason},
+            )
+        )
+        since = now
+    else:
+        since = state.since
+    return replace(new, base=base, mode=mode, reason=shown_reason, since=since), events

@@ -1,0 +1,223 @@
+"""Interlocks: the pure filter applied last to every command, whoever issued it.
+
+`apply_interlocks` takes what was asked for and returns what may happen, with the reason and, where it is a
+matter of time, until when. Nothing can bypass it: overrides, the ATN and the local policy all pass through.
+
+Order of rules:
+1. Safety, which acts at once and is the only thing that may cut a minimum on-time short:
+   - over-temperature cut: any tank temperature at or above `tank.max_c` turns every heat source off;
+   - frost: any water temperature below `safety.frost_c` turns the pumps on (and asks for heat);
+   - a rule whose input is missing falls back to the declared safe behaviour: with no tank temperature to
+     watch, the aux element (which could overheat the tank unobserved) is held off; with no water temperature
+     at all and a cold or unknown outdoor temperature, the pumps circulate.
+2. Sequencing: an actuator's `requires` run for `prerun_s` before it starts and `postrun_s` after it stops.
+3. Anti-short-cycle: minimum on and off times and maximum starts per hour, timed from the real start and stop
+   (as read back from the hardware, not as commanded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from controller.control.params import ControlParams
+from controller.control.types import Command, Source
+from controller.drivers.gpio_relay import GpioRelay
+
+HOUR_S = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class ActuatorState:
+    """What an actuator really did: its state, since when, and its real starts in the last hour."""
+
+    on: bool
+    since: float
+    starts: tuple[float, ...] = ()
+
+    def after(self, on: bool, now: float) -> ActuatorState:
+        """The state once it has really switched to `on` at `now` (a start is recorded, old ones dropped)."""
+        if on == self.on:
+            return self
+        recent = tuple(t for t in self.starts if t > now - HOUR_S)
+        return ActuatorState(on, now, (*recent, now) if on else recent)
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Why an actuator is not doing what was asked: the interlock, until when (None: while it lasts), why."""
+
+    actuator: str
+    interlock: str
+    until: float | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyInputs:
+    """The temperatures the safety rules watch; None where the sensor has no trustworthy value."""
+
+    tank_c: tuple[float | None, ...]
+    water_c: tuple[float | None, ...]
+    outdoor_c: float | None
+
+
+@dataclass
+class InterlockResult:
+    commands: dict[str, Command]
+    holds: dict[str, Hold] = field(default_factory=dict)
+
+
+def _known(values: Iterable[float | None]) -> list[float]:
+    return [v for v in values if v is not None]
+
+
+def dependants_first(configs: Mapping[str, GpioRelay]) -> list[str]:
+    """Actuators ordered so that each comes before the ones it requires."""
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in order or name in visiting:
+            return
+        visiting.add(name)
+        for other, config in configs.items():
+            if name in config.requires:
+                visit(other)
+        visiting.discard(name)
+        order.append(name)
+
+    for name in configs:
+        visit(name)
+    return order
+
+
+def apply_interlocks(
+    requests: Mapping[str, Command],
+    states: Mapping[str, ActuatorState],
+    configs: Mapping[str, GpioRelay],
+    safety: SafetyInputs,
+    params: ControlParams,
+    now: float,
+) -> InterlockResult:
+    """Filter `requests` (one per actuator) into what may happen now."""
+    roles = params.actuators
+    heat_sources = {roles.heat_pump, roles.aux}
+    pumps = {roles.store_pump, roles.distribution_pump}
+    result = InterlockResult(commands={})
+    forced: dict[str, Command] = {}
+
+    # 1. Safety.
+    tank = _known(safety.tank_c)
+    water = _known(safety.water_c)
+    if tank and max(tank) >= params.tank.max_c:
+        reason = f"over-temperature cut: tank at {max(tank):.1f} °C >= {params.tank.max_c:g} °C"
+        for name in heat_sources & configs.keys():
+            forced[name] = Command(actuator=name, on=False, source=Source.INTERLOCK, reason=reason)
+    elif not tank and roles.aux in configs:
+        reason = "no tank temperature to guard against over-temperature: aux element held off"
+        forced[roles.aux] = Command(actuator=roles.aux, on=False, source=Source.INTERLOCK, reason=reason)
+    frost = ""
+    if water and min(water) < params.safety.frost_c:
+        frost = f"frost protection: water at {min(water):.1f} °C < {params.safety.frost_c:g} °C"
+    elif not water and (safety.outdoor_c is None or safety.outdoor_c < params.safety.frost_outdoor_c):
+        outdoor = "unknown" if safety.outdoor_c is None else f"{safety.outdoor_c:.1f} °C"
+        frost = f"frost protection (blind): no water temperature and outdoor {outdoor}"
+    if frost:
+        for name in pumps & configs.keys():
+            forced[name] = Command(actuator=name, on=True, source=Source.INTERLOCK, reason=frost)
+        hp = roles.heat_pump
+        if hp in configs and hp not in forced:
+            forced[hp] = Command(actuator=hp, on=True, source=Source.INTERLOCK, reason=frost)
+
+    for name in dependants_first(configs):
+        original = requests.get(name) or _safe(name, configs[name])
+        asked = forced.get(name) or original
+        final = asked
+        if name not in forced or forced[name].on:
+            # Everything but a safety cut goes through sequencing and then anti-short-cycle, last: a pump that
+            # another actuator needs still keeps its own minimum off-time, and a compressor keeps its minimum
+            # off-time even in frost (the pumps and the aux element carry the frost duty meanwhile).
+            final = _required_by_others(name, final, states, configs, result, now)
+            final = _sequencing(name, final, states, configs, result, now) if final.on else final
+            final = _anti_short_cycle(name, final, states[name], configs[name], result, now)
+        result.commands[name] = final
+        if final.on != original.on and name not in result.holds:
+            result.holds[name] = Hold(name, "safety", None, final.reason)
+    return result
+
+
+def _safe(name: str, config: GpioRelay) -> Command:
+    return Command(actuator=name, on=config.safe_state == "on", source=Source.SAFE, reason="no request: safe state")
+
+
+def _held(name: str, on: bool, interlock: str, until: float | None, reason: str, result: InterlockResult) -> Command:
+    result.holds[name] = Hold(name, interlock, until, reason)
+    return Command(actuator=name, on=on, source=Source.INTERLOCK, reason=reason)
+
+
+def _anti_short_cycle(
+    name: str, asked: Command, state: ActuatorState, config: GpioRelay, result: InterlockResult, now: float
+) -> Command:
+    ran_for = now - state.since
+    if state.on and not asked.on and ran_for < config.min_on_s:
+        until = state.since + config.min_on_s
+        return _held(name, True, "min-on", until, f"minimum on-time {config.min_on_s:g} s", result)
+    if not state.on and asked.on:
+        if ran_for < config.min_off_s:
+            until = state.since + config.min_off_s
+            return _held(name, False, "min-off", until, f"minimum off-time {config.min_off_s:g} s", result)
+        limit = config.max_starts_per_hour
+        recent = sorted(t for t in state.starts if t > now - HOUR_S)
+        if limit is not None and len(recent) >= limit:
+            until = recent[-limit] + HOUR_S
+            return _held(name, False, "max-starts", until, f"at most {limit} starts per hour", result)
+    return asked
+
+
+def _sequencing(
+    name: str,
+    asked: Command,
+    states: Mapping[str, ActuatorState],
+    configs: Mapping[str, GpioRelay],
+    result: InterlockResult,
+    now: float,
+) -> Command:
+    """Hold a start until everything it requires has run for `prerun_s`."""
+    config = configs[name]
+    if states[name].on:
+        return asked
+    for needed in config.requires:
+        needed_state = states[needed]
+        ready_at = needed_state.since + config.prerun_s if needed_state.on else None
+        if ready_at is None or now < ready_at:
+            reason = f"sequencing: {needed} must run {config.prerun_s:g} s before {name} starts"
+            return _held(name, False, "prerun", ready_at, reason, result)
+    return asked
+
+
+def _required_by_others(
+    name: str,
+    asked: Command,
+    states: Mapping[str, ActuatorState],
+    configs: Mapping[str, GpioRelay],
+    result: InterlockResult,
+    now: float,
+) -> Command:
+    """Keep `name` on while an actuator that requires it wants to run (pre-run), runs, or post-runs."""
+    if asked.on:
+        return asked
+    for other, config in configs.items():
+        if name not in config.requires:
+            continue
+        decided = result.commands.get(other)
+        if decided is not None and decided.on:
+            return _held(name, True, "sequencing", None, f"{other} requires {name}", result)
+        if other in result.holds and result.holds[other].interlock == "prerun":
+            return _held(name, True, "sequencing", None, f"pre-run for {other}", result)
+        other_state = states[other]
+        stopped_at = now if other_state.on else other_state.since
+        if now < stopped_at + config.postrun_s:
+            until = stopped_at + config.postrun_s
+            return _held(name, True, "postrun", until, f"post-run after {other} stops", result)
+    return asked

@@ -1,0 +1,163 @@
+"""One control decision: a pure function of (state, inputs, layout) that returns what every actuator should do,
+who decided it and why, what the interlocks held, and the events to record.
+
+Authority, highest first: interlocks (always, last), a technician override, the ATN lease (in `ATN` mode),
+the local policy. In `SAFE` mode every actuator is asked for its safe state (the interlocks still apply, so
+frost protection still runs the pumps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from controller.control import authority, policy
+from controller.control.authority import AuthorityInputs, AuthorityState
+from controller.control.interlocks import ActuatorState, Hold, SafetyInputs, apply_interlocks
+from controller.control.params import ControlParams
+from controller.control.tariff import local_time, price_band
+from controller.control.types import Command, Event, Lease, Mode, Override, PriceForecast, Source
+from controller.layout.model import Layout
+from controller.readings import Snapshot
+
+SETPOINT_PREFIX = "setpoint:"
+COMFORT_SETPOINT = "setpoint:comfort"
+
+
+@dataclass(frozen=True, slots=True)
+class ControlState:
+    authority: AuthorityState
+    policy: policy.PolicyState
+    actuators: Mapping[str, ActuatorState]
+
+
+@dataclass(frozen=True, slots=True)
+class TickInputs:
+    now: float
+    snapshot: Snapshot
+    heartbeats: Sequence[float] = ()
+    lease: Lease | None = None
+    overrides: Sequence[Override] = ()
+    forecast: PriceForecast | None = None
+    critical_fault: str | None = None
+
+
+@dataclass
+class TickResult:
+    state: ControlState
+    requests: dict[str, Command]
+    commands: dict[str, Command]
+    holds: dict[str, Hold]
+    events: list[Event] = field(default_factory=list)
+    summary: str = ""
+
+
+def initial_state(layout: Layout, now: float, actuator_states: Mapping[str, bool]) -> ControlState:
+    """The state at boot: LOCAL, nothing running in the policy, actuators as read back from the hardware."""
+    return ControlState(
+        authority=authority.boot(now),
+        policy=policy.PolicyState(),
+        actuators={name: ActuatorState(on, now) for name, on in actuator_states.items()},
+    )
+
+
+def _value(snapshot: Snapshot, channel: str) -> float | None:
+    return snapshot.value(channel)
+
+
+def safety_inputs(snapshot: Snapshot, params: ControlParams) -> SafetyInputs:
+    sensors = params.sensors
+    tank = (sensors.tank_top, sensors.tank_mid, sensors.tank_bottom)
+    return SafetyInputs(
+        tank_c=tuple(_value(snapshot, name) for name in tank),
+        water_c=tuple(_value(snapshot, name) for name in sensors.water),
+        outdoor_c=_value(snapshot, sensors.outdoor),
+    )
+
+
+def blind_fault(snapshot: Snapshot, params: ControlParams) -> str | None:
+    """A critical fault when no house and no water temperature is left: nothing to control against."""
+    sensors = params.sensors
+    if _value(snapshot, sensors.house) is None and all(_value(snapshot, n) is None for n in sensors.water):
+        return "no house or water temperature is readable"
+    return None
+
+
+def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> TickResult:
+    """Decide every actuator for `inputs.now`."""
+    params = layout.control
+    now = inputs.now
+    active = [o for o in inputs.overrides if o.active(now)]
+    overridden = {o.target: o for o in active}
+    fault = inputs.critical_fault or blind_fault(inputs.snapshot, params)
+    auth, events = authority.step(
+        state.authority,
+        AuthorityInputs(
+            now=now,
+            heartbeats=inputs.heartbeats,
+            lease=inputs.lease,
+            overridden=sorted(overridden),
+            critical_fault=fault,
+        ),
+        params.authority,
+    )
+
+    # The local policy always runs, so its hysteresis state is current when it is needed.
+    price, price_reason = price_band(now, params.tariff, layout.site.timezone, inputs.forecast)
+    lease = auth.lease if auth.base is Mode.ATN and auth.lease is not None and auth.lease.live(now) else None
+    setpoint = overridden.get(COMFORT_SETPOINT)
+    setpoint_c = float(setpoint.value) if setpoint is not None else (lease.setpoints.get("comfort") if lease else None)
+    sensors = params.sensors
+    snapshot = inputs.snapshot
+    decision = policy.decide(
+        state.policy,
+        policy.PolicyInputs(
+            house_c=_value(snapshot, sensors.house),
+            outdoor_c=_value(snapshot, sensors.outdoor),
+            tank_top_c=_value(snapshot, sensors.tank_top),
+            tank_mid_c=_value(snapshot, sensors.tank_mid),
+            tank_bottom_c=_value(snapshot, sensors.tank_bottom),
+            price=price,
+            price_reason=price_reason,
+            occupied=policy.occupied_now(params, local_time(now, layout.site.timezone).time()),
+            setpoint_c=setpoint_c,
+        ),
+        params,
+    )
+
+    requests: dict[str, Command] = {}
+    for name, config in layout.actuators.items():
+        override = overridden.get(name)
+        if auth.mode is Mode.SAFE:
+            requests[name] = Command(
+                actuator=name, on=config.safe_state == "on", source=Source.SAFE, reason=f"SAFE mode: {fault}"
+            )
+        elif override is not None:
+            requests[name] = Command(
+                actuator=name,
+                on=bool(override.value),
+                source=Source.OVERRIDE,
+                reason=f"override by {override.who} until {override.expires_at:.0f}"
+                + (f": {override.reason}" if override.reason else ""),
+            )
+        elif lease is not None and name in lease.actuators:
+            requests[name] = Command(
+                actuator=name, on=lease.actuators[name], source=Source.ATN, reason=f"ATN lease {lease.id}"
+            )
+        elif name in decision.commands:
+            requests[name] = decision.commands[name]
+        else:
+            requests[name] = Command(
+                actuator=name, on=config.safe_state == "on", source=Source.SAFE, reason=decision.summary
+            )
+
+    result = apply_interlocks(requests, state.actuators, layout.actuators, safety_inputs(snapshot, params), params, now)
+    new_state = ControlState(authority=auth, policy=decision.state, actuators=state.actuators)
+    return TickResult(
+        state=new_state,
+        requests=requests,
+        commands=result.commands,
+        holds=result.holds,
+        events=events,
+        summary=f"{auth.mode.value}: {decision.summary}",
+    )

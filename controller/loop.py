@@ -1,0 +1,158 @@
+"""The control loop: every `tick_s`, take the readings snapshot and what the ATN sent, decide (pure), apply to
+the relays, record events, and tell systemd the tick was healthy.
+
+A decision is logged whenever an actuator's state or the source deciding it changes, with the reason; holds
+are logged when an interlock starts holding. Ticks are scheduled on a fixed grid so that one slow tick does not
+shift every later one, and the lateness of each tick is kept for the jitter figures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import replace
+from typing import Protocol
+
+import structlog
+
+from controller.actuators import ActuatorBank
+from controller.clock import Clock
+from controller.control.inbox import AtnInbox
+from controller.control.tick import ControlState, TickInputs, TickResult, control_tick, initial_state
+from controller.control.types import Event, Override, PriceForecast
+from controller.layout.model import Layout
+from controller.readings import Snapshot
+
+log = structlog.get_logger("hearth.control")
+JITTER_SAMPLES = 10_000
+
+
+class SnapshotSource(Protocol):
+    def snapshot(self) -> Snapshot: ...
+
+
+class EventSink(Protocol):
+    def add_event(self, event: Event) -> int: ...
+
+    def active_overrides(self, now: float) -> list[Override]: ...
+
+    def latest_forecast(self, now: float, max_age_s: float = ...) -> PriceForecast | None: ...
+
+
+class HealthGate(Protocol):
+    def tick_ok(self, now: float) -> None: ...
+
+    def pat(self, now: float) -> bool: ...
+
+
+class ControlLoop:
+    """Owns the control state between ticks; everything it decides comes from `control_tick`."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        readings: SnapshotSource,
+        bank: ActuatorBank,
+        clock: Clock,
+        inbox: AtnInbox,
+        sink: EventSink | None = None,
+        health: HealthGate | None = None,
+    ) -> None:
+        self.layout = layout
+        self.readings = readings
+        self.bank = bank
+        self.clock = clock
+        self.inbox = inbox
+        self.sink = sink
+        self.health = health
+        self.state: ControlState = initial_state(layout, clock.now(), bank.read_all())
+        self.last: TickResult | None = None
+        self.alarm: str | None = None
+        self.ticks = 0
+        self.lateness_s: deque[float] = deque(maxlen=JITTER_SAMPLES)
+        self._previous_overrides: set[str] = set()
+
+    async def run(self) -> None:
+        """Tick forever on a fixed grid of `tick_s` (simulated time under a SimClock)."""
+        period = self.layout.control.tick_s
+        next_at = self.clock.monotonic()
+        while True:
+            self.lateness_s.append(max(0.0, (self.clock.monotonic() - next_at) / _speed(self.clock)))
+            await self.tick()
+            next_at += period
+            behind = self.clock.monotonic() - next_at
+            if behind > period:  # a long stall: start a fresh grid rather than rushing through missed ticks
+                next_at = self.clock.monotonic()
+            await self.clock.sleep(max(0.0, next_at - self.clock.monotonic()))
+
+    async def tick(self) -> TickResult:
+        """One decision, applied."""
+        now = self.clock.now()
+        heartbeats, lease = self.inbox.take()
+        overrides = self.sink.active_overrides(now) if self.sink else []
+        forecast = self.inbox.forecast or (self.sink.latest_forecast(now) if self.sink else None)
+        result = control_tick(
+            self.state,
+            TickInputs(
+                now=now,
+                snapshot=self.readings.snapshot(),
+                heartbeats=heartbeats,
+                lease=lease,
+                overrides=overrides,
+                forecast=forecast,
+                critical_fault=self.alarm,
+            ),
+            self.layout,
+        )
+        applied = await self.bank.apply(result.commands, result.state.actuators, now)
+        self.alarm = applied.alarm
+        self.state = replace(result.state, actuators=applied.states)
+        events = result.events + applied.events + self._override_expiries(overrides, now)
+        if self.ticks == 0:
+            authority = result.state.authority
+            boot = Event(
+                ts=now,
+                kind="mode",
+                message=f"{authority.mode.value}: {authority.reason}",
+                data={"to": authority.mode.value, "reason": authority.reason},
+            )
+            events = [boot, *events]
+        self._log_decisions(result)
+        for event in events:
+            log.info(event.kind, message=event.message, **{k: v for k, v in event.data.items() if k != "message"})
+            if self.sink is not None:
+                self.sink.add_event(event)
+        self.last = result
+        self.ticks += 1
+        if self.health is not None and applied.alarm is None:
+            monotonic = time.monotonic()  # systemd's watchdog runs on real time, whatever the simulation does
+            self.health.tick_ok(monotonic)
+            self.health.pat(monotonic)
+        return result
+
+    def _override_expiries(self, overrides: list[Override], now: float) -> list[Event]:
+        current = {o.id for o in overrides}
+        gone = self._previous_overrides - current
+        self._previous_overrides = current
+        return [Event(ts=now, kind="override", message=f"override {g} ended", data={"id": g}) for g in sorted(gone)]
+
+    def _log_decisions(self, result: TickResult) -> None:
+        before = self.last
+        for name, command in result.commands.items():
+            previous = before.commands.get(name) if before else None
+            if previous is None or previous.on != command.on or previous.source != command.source:
+                hold = result.holds.get(name)
+                log.info(
+                    "decision",
+                    actuator=name,
+                    on=command.on,
+                    source=command.source.value,
+                    reason=command.reason,
+                    held_by=hold.interlock if hold else None,
+                    held_until=round(hold.until, 1) if hold and hold.until else None,
+                )
+
+
+def _speed(clock: Clock) -> float:
+    """Simulated seconds per real second, to report lateness in real time."""
+    return float(getattr(clock, "speed", 1.0))

@@ -1,0 +1,178 @@
+"""Simulated days of plant + control, fast: the plant simulator and the real control tick (authority, policy,
+interlocks), with the readings taken straight from the plant's probes instead of through the emulated chips.
+
+Used by the week tests and bench/simulated_week.py. It checks every actuator switch against its anti-short-cycle
+limits independently of the interlocks, measures comfort in occupied hours, splits heat-pump energy by price band
+and prices it, so a cheap-window policy can be compared with a plain thermostat on the same weather.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from controller.control.interlocks import HOUR_S, ActuatorState
+from controller.control.policy import occupied_now
+from controller.control.tariff import Price, local_time, price_band
+from controller.control.tick import ControlState, TickInputs, control_tick, initial_state
+from controller.control.types import Command, Source
+from controller.layout.model import Layout
+from controller.readings import Quality, Reading, Snapshot
+from controller.sim.plant import Plant, PlantInputs, PlantParams
+from controller.sim.weather import WEATHER_PRESETS
+
+PRICES = {Price.CHEAP: 0.15, Price.NORMAL: 0.30, Price.EXPENSIVE: 0.45}  # per kWh, for the cost comparison
+COMFORT_BELOW_K = 1.5  # occupied hours count as comfortable from setpoint - 1.5 K ...
+COMFORT_ABOVE_K = 2.0  # ... to setpoint + 2 K (the expensive-window relief is 1 K, the band 0.5 K)
+
+Strategy = Callable[[ControlState, TickInputs, Layout], tuple[ControlState, dict[str, Command]]]
+
+
+@dataclass
+class WeekReport:
+    days: float
+    weather: str
+    occupied_s: float = 0.0
+    comfortable_s: float = 0.0
+    coldest_occupied_c: float = 99.0
+    violations: list[str] = field(default_factory=list)
+    energy_kwh: dict[Price, float] = field(default_factory=lambda: dict.fromkeys(Price, 0.0))
+    aux_kwh: float = 0.0
+    cost: float = 0.0
+    starts: int = 0
+    cpu_s: float = 0.0
+
+    @property
+    def comfort_share(self) -> float:
+        return self.comfortable_s / self.occupied_s if self.occupied_s else 1.0
+
+    @property
+    def cheap_share(self) -> float:
+        total = sum(self.energy_kwh.values())
+        return self.energy_kwh[Price.CHEAP] / total if total else 0.0
+
+    def summary(self) -> str:
+        total = sum(self.energy_kwh.values())
+        return (
+            f"{self.weather} {self.days:g} days: comfortable {self.comfort_share:.1%} of occupied hours "
+            f"(coldest {self.coldest_occupied_c:.1f} °C), heat pump {total:.1f} kWh "
+            f"({self.cheap_share:.0%} in cheap windows), aux {self.aux_kwh:.1f} kWh, cost {self.cost:.2f}, "
+            f"{self.starts} compressor starts, {len(self.violations)} interlock violations, CPU {self.cpu_s:.1f} s"
+        )
+
+
+def policy_strategy(state: ControlState, inputs: TickInputs, layout: Layout) -> tuple[ControlState, dict[str, Command]]:
+    result = control_tick(state, inputs, layout)
+    return result.state, result.commands
+
+
+def snapshot_from(plant: Plant, layout: Layout, now: float, broken: frozenset[str]) -> Snapshot:
+    """Every layout channel read straight from its plant probe; `broken` channels read as faults."""
+    probes = plant.probes()
+    sim = layout.sim
+    readings = {}
+    for name in layout.channels:
+        probe = sim.probes.get(name, name) if sim else name
+        if name in broken:
+            readings[name] = Reading(name, None, "degC", Quality.FAULT, now, "injected failure")
+        else:
+            readings[name] = Reading(name, probes[probe], "degC", Quality.OK, now)
+    return Snapshot(now, MappingProxyType(readings))
+
+
+def check_switch(name: str, before: ActuatorState, on: bool, now: float, layout: Layout, report: WeekReport) -> None:
+    """Record a violation if this real switch breaks the actuator's anti-short-cycle limits."""
+    config = layout.actuators[name]
+    ran = now - before.since
+    if on and ran < config.min_off_s:
+        report.violations.append(f"{name} restarted after {ran:.0f} s off at {now:.0f}")
+    if not on and ran < config.min_on_s:
+        report.violations.append(f"{name} stopped after {ran:.0f} s on at {now:.0f}")
+    limit = config.max_starts_per_hour
+    if on and limit is not None and len([t for t in before.starts if t > now - HOUR_S]) >= limit:
+        report.violations.append(f"{name} started more than {limit} times in an hour at {now:.0f}")
+
+
+def simulate(
+    layout: Layout,
+    *,
+    days: float = 7.0,
+    weather: str = "cold",
+    start: float = 1_767_225_600.0,  # 2026-01-01T00:00Z
+    tick_s: float = 10.0,
+    seed: int = 1,
+    strategy: Strategy = policy_strategy,
+    failures: Mapping[str, float] | None = None,
+) -> WeekReport:
+    """Run `days` of plant and control. `failures` maps channel names to the day they fail (for good)."""
+    began = time.process_time()
+    plant = Plant(PlantParams(weather=WEATHER_PRESETS[weather]), start_time=start, seed=seed, initial_house_c=20.0)
+    now = start
+    state = initial_state(layout, now, {name: False for name in layout.actuators})
+    report = WeekReport(days=days, weather=weather)
+    relays = layout.sim.relays if layout.sim else {}
+    params = layout.control
+    end = start + days * 86400
+    failing = dict(failures or {})
+    while now < end:
+        broken = frozenset(name for name, day in failing.items() if now >= start + day * 86400)
+        snapshot = snapshot_from(plant, layout, now, broken)
+        inputs = TickInputs(now=now, snapshot=snapshot)
+        state, commands = strategy(state, inputs, layout)
+        actuators = dict(state.actuators)
+        for name, command in commands.items():
+            if command.on != actuators[name].on:
+                check_switch(name, actuators[name], command.on, now, layout, report)
+                actuators[name] = actuators[name].after(command.on, now)
+        state = replace(state, actuators=actuators)
+        plant_inputs = PlantInputs.from_mapping({relays.get(n, n): s.on for n, s in actuators.items()})
+        electric_before = plant.heat_pump_electric_kwh
+        aux_before = plant.aux_electric_kwh
+        plant.step(tick_s, plant_inputs)
+        now += tick_s
+        band, _ = price_band(now, params.tariff, layout.site.timezone, None)
+        used = plant.heat_pump_electric_kwh - electric_before
+        aux_used = plant.aux_electric_kwh - aux_before
+        report.energy_kwh[band] += used
+        report.aux_kwh += aux_used
+        report.cost += (used + aux_used) * PRICES[band]
+        if occupied_now(params, local_time(now, layout.site.timezone).time()):
+            house = plant.probe("house-air")
+            report.occupied_s += tick_s
+            report.coldest_occupied_c = min(report.coldest_occupied_c, house)
+            setpoint = params.comfort.setpoint_c
+            if setpoint - COMFORT_BELOW_K <= house <= setpoint + COMFORT_ABOVE_K:
+                report.comfortable_s += tick_s
+    report.starts = plant.compressor_starts
+    report.cpu_s = time.process_time() - began
+    return report
+
+
+def thermostat_strategy(
+    state: ControlState, inputs: TickInputs, layout: Layout
+) -> tuple[ControlState, dict[str, Command]]:
+    """A plain thermostat for comparison: heat pump, store and distribution pumps on below setpoint - band, off
+    above setpoint + band, all day, whatever the price; still through the same interlocks."""
+    result = control_tick(state, inputs, layout)  # for the interlocks and authority bookkeeping
+    params = layout.control
+    house = inputs.snapshot.value(params.sensors.house)
+    running = state.policy.heating_house
+    if house is not None:
+        running = house < params.comfort.setpoint_c - params.comfort.band_k or (
+            running and house < params.comfort.setpoint_c + params.comfort.band_k
+        )
+    roles = params.actuators
+    wanted = {roles.heat_pump: running, roles.store_pump: running, roles.distribution_pump: running, roles.aux: False}
+    requests = {
+        name: Command(actuator=name, on=on, source=Source.LOCAL, reason="thermostat") for name, on in wanted.items()
+    }
+    from controller.control.interlocks import apply_interlocks
+    from controller.control.tick import safety_inputs
+
+    final = apply_interlocks(
+        requests, state.actuators, layout.actuators, safety_inputs(inputs.snapshot, params), params, inputs.now
+    )
+    new_policy = replace(result.state.policy, heating_house=running)
+    return replace(result.state, policy=new_policy), final.commands

@@ -1,0 +1,356 @@
+"""The durable store: one SQLite file holding the readings outbox, events, overrides, leases and forecasts.
+
+Readings are thinned by the `Recorder`, queued in memory by `record()` and written by `flush()` in one
+transaction, which the writer task calls about once a second; everything else is committed at once. The readings
+table is an outbox: the ATN link sends `readings_after(acked_seq())` and, when the ATN says it has persisted up
+to a seq, calls `ack_upto(seq)`. Retention and a size cap (`prune`) keep the SD card from filling, oldest first.
+
+Nothing here reads the clock: every time comes from the caller. One connection, used from one thread (the
+asyncio loop's); other processes (a second reader, a backup) may read the file meanwhile, which WAL allows.
+Durability (WAL, synchronous=NORMAL): see `controller.store.schema`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import structlog
+
+from controller.control.types import Event, Lease, Override, PriceForecast
+from controller.readings import Snapshot
+from controller.store.outbox import DELETE_CHUNK, Outbox, StoredReading
+from controller.store.recorder import ChannelPolicy, Recorder
+from controller.store.schema import StoreError, configure, transaction
+
+log = structlog.get_logger("hearth.store")
+
+MB = 1_000_000
+DAY_S = 86_400.0
+CAP_TARGET = 0.9  # prune to this share of the size cap, so the next prune is not one row later
+LEASE_HISTORY = 200
+FORECAST_HISTORY = 16
+FORECAST_MAX_AGE_S = 48 * 3600.0
+_OVERRIDE_COLUMNS = ("id", "target", "value", "created_at", "expires_at", "who", "origin", "reason")
+_OVERRIDE_SELECT = f"SELECT {', '.join(_OVERRIDE_COLUMNS)}, released_at, released_by FROM overrides"
+
+
+class Store:
+    """The store. Make one with `Store.open(path)`; `close()` (or leaving a `with` block) flushes first.
+
+    Durability (WAL, `synchronous=NORMAL`): whatever a commit (a flush, an event, an override) wrote survives a
+    crash or `kill -9` of the process. A power cut may also lose the last few seconds of commits, those the OS had
+    not yet written out, but never corrupts the file: WAL frames are checksummed and a torn tail is ignored.
+    Readings still queued in memory (at most a second's worth, between flushes) are lost either way.
+    """
+
+    integrity: str
+    """What `PRAGMA quick_check` said when the file was opened: "ok", or the problems it found."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, integrity: str, retention_days: float, max_size_mb: float
+    ) -> None:
+        """Use `Store.open`."""
+        self._conn = conn
+        self.path = path
+        self.integrity = integrity
+        self.retention_days = retention_days
+        self.max_size_mb = max_size_mb
+        self._outbox = Outbox(conn)
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls, path: str | Path, *, retention_days: float = 30.0, max_size_mb: float = 200.0, exclusive: bool = False
+    ) -> Store:
+        """Open (creating it and its parent directories if need be) the store at `path`.
+
+        `exclusive=True` locks the file to this process for as long as it is open and spares the SD card the
+        writes of SQLite's memory-mapped `-shm` index (see `controller.store.schema.configure`); leave it off when
+        another process (a second reader, a backup) must read the file meanwhile.
+
+        Runs `PRAGMA quick_check` and keeps the answer in `integrity`; a damaged file is reported (and logged),
+        not refused, so the controller keeps running on what can still be read. Raises `StoreError` if the file
+        is not a database at all or was written by a newer schema.
+        """
+        if not retention_days > 0 or not max_size_mb > 0:
+            raise ValueError(f"retention_days and max_size_mb must be positive, got {retention_days}, {max_size_mb}")
+        db_path = Path(path)
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: no implicit transactions; every write goes through `transaction()`.
+        conn = sqlite3.connect(db_path, isolation_level=None)
+        try:
+            integrity = configure(conn, exclusive=exclusive)
+            store = cls(conn, db_path, integrity, retention_days, max_size_mb)
+        except sqlite3.DatabaseError as error:
+            conn.close()
+            raise StoreError(f"{db_path} cannot be used as the store: {error}") from error
+        except StoreError:
+            conn.close()
+            raise
+        if integrity != "ok":
+            log.error("store integrity check failed", path=str(db_path), result=integrity)
+        return store
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Flush what is queued (and the ack cursor) and close. Safe to call twice."""
+        if self._closed:
+            return
+        try:
+            self._outbox.flush(save_ack=True)
+        finally:
+            self._closed = True
+            self._conn.close()
+
+    # --- readings ----------------------------------------------------------------------------------------
+    @property
+    def recorder(self) -> Recorder:
+        """The recorder deciding which readings earn a row (its memory lasts as long as this `Store`)."""
+        return self._outbox.recorder
+
+    def record(self, snapshot: Snapshot, policies: Mapping[str, ChannelPolicy]) -> int:
+        """Queue the readings of `snapshot` that the recorder keeps; returns how many were queued.
+
+        A channel missing from `policies` is stored with `DEFAULT_POLICY`.
+        """
+        return self._outbox.queue(snapshot, policies)
+
+    @property
+    def pending(self) -> int:
+        """Readings queued for the next flush."""
+        return self._outbox.pending
+
+    @property
+    def dropped(self) -> int:
+        """Queued readings dropped (oldest first) because flushes kept failing; the queue holds ten minutes."""
+        return self._outbox.dropped
+
+    def flush(self) -> int:
+        """Commit the queued readings in one transaction; returns rows written.
+
+        Does nothing, not even a transaction, when nothing is queued. If the commit fails (disk full) the rows
+        stay queued for the next try and the error propagates.
+        """
+        return self._outbox.flush()
+
+    def readings_after(self, seq: int, limit: int) -> list[StoredReading]:
+        """Up to `limit` committed readings with a seq above `seq`, in seq order (the outbox, for forwarding)."""
+        return self._outbox.readings_after(seq, limit)
+
+    def history(self, channel: str, since: float, until: float) -> list[StoredReading]:
+        """The committed readings of `channel` with `since <= ts < until`, in time order."""
+        return self._outbox.history(channel, since, until)
+
+    def last_seq(self) -> int:
+        """The highest seq ever committed (0 for none). It never goes down, not even when rows are pruned."""
+        return self._outbox.last_seq()
+
+    def ack_upto(self, seq: int) -> None:
+        """The ATN has persisted every reading up to `seq`: advance the cursor (never backwards, never past
+        `last_seq()`).
+
+        The cursor is written to the file about once a minute (with a flush) and at `close()`, not in a commit of
+        its own each time: acks come with every batch, and losing the last minute of them in a crash only means
+        re-sending rows the ATN already has and recognises by seq.
+        """
+        self._outbox.ack_upto(seq)
+
+    def acked_seq(self) -> int:
+        """How far the ATN has acknowledged (0 for nothing yet)."""
+        return self._outbox.acked_seq()
+
+    # --- events --------------------------------------------------------------------------------------------
+    def add_event(self, event: Event) -> int:
+        """Store `event` now, in its own transaction; returns its seq."""
+        # default=str: an event is worth keeping even if someone put a non-JSON value (a Path, a set) in data.
+        data = json.dumps(event.data, default=str, separators=(",", ":"))
+        with transaction(self._conn):
+            cursor = self._conn.execute(
+                "INSERT INTO events (ts, kind, message, data) VALUES (?, ?, ?, ?)",
+                (event.ts, event.kind, event.message, data),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def events_after(self, seq: int, limit: int = 1000) -> list[tuple[int, Event]]:
+        """Up to `limit` events with a seq above `seq`, in seq order."""
+        rows = self._conn.execute(
+            "SELECT seq, ts, kind, message, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        )
+        return [
+            (event_seq, Event(ts=ts, kind=kind, message=message, data=json.loads(data)))
+            for event_seq, ts, kind, message, data in rows
+        ]
+
+    # --- overrides ---------------------------------------------------------------------------------------
+    def save_override(self, override: Override) -> None:
+        """Insert or replace (by id) an override, committed at once."""
+        columns = (*_OVERRIDE_COLUMNS, "released_at", "released_by")
+        updates = ", ".join(f"{column} = excluded.{column}" for column in columns[1:])
+        values = [getattr(override, column) for column in columns]
+        values[2] = json.dumps(override.value)  # JSON keeps a relay's True apart from a setpoint's 1.0
+        with transaction(self._conn):
+            self._conn.execute(
+                f"INSERT INTO overrides ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+                f" ON CONFLICT (id) DO UPDATE SET {updates}",
+                values,
+            )
+
+    def release_override(self, override_id: str, *, at: float, by: str) -> Override | None:
+        """Release an override at `at` by `by`; returns it as released, or None if there is no such override.
+
+        Releasing one that is already released changes nothing: the first release stays on record.
+        """
+        row = self._conn.execute(f"{_OVERRIDE_SELECT} WHERE id = ?", (override_id,)).fetchone()
+        if row is None:
+            return None
+        override = _to_override(row)
+        if override.released_at is not None:
+            return override
+        with transaction(self._conn):
+            self._conn.execute(
+                "UPDATE overrides SET released_at = ?, released_by = ? WHERE id = ?", (at, by, override_id)
+            )
+        return override.model_copy(update={"released_at": at, "released_by": by})
+
+    def active_overrides(self, now: float) -> list[Override]:
+        """Overrides in force at `now` (not released, started, not expired), oldest first."""
+        rows = self._conn.execute(
+            f"{_OVERRIDE_SELECT} WHERE released_at IS NULL AND created_at <= ? AND ? < expires_at"
+            " ORDER BY created_at, id",
+            (now, now),
+        )
+        return [override for override in map(_to_override, rows) if override.active(now)]
+
+    # --- leases and forecasts ------------------------------------------------------------------------------
+    def save_lease(self, lease: Lease) -> None:
+        """Keep `lease` as the latest (the same id again replaces the old copy); the last `LEASE_HISTORY` are
+        kept."""
+        with transaction(self._conn):
+            self._conn.execute("DELETE FROM leases WHERE id = ?", (lease.id,))
+            cursor = self._conn.execute(
+                "INSERT INTO leases (id, received_at, valid_until, body) VALUES (?, ?, ?, ?)",
+                (lease.id, lease.received_at, lease.valid_until, lease.model_dump_json()),
+            )
+            assert cursor.lastrowid is not None
+            self._conn.execute("DELETE FROM leases WHERE seq <= ?", (cursor.lastrowid - LEASE_HISTORY,))
+
+    def latest_lease(self) -> Lease | None:
+        """The lease saved last, live or not (the caller judges `live(now)`)."""
+        row = self._conn.execute("SELECT body FROM leases ORDER BY seq DESC LIMIT 1").fetchone()
+        return Lease.model_validate_json(row[0]) if row is not None else None
+
+    def save_forecast(self, forecast: PriceForecast) -> None:
+        """Keep `forecast` as the latest; the last `FORECAST_HISTORY` are kept."""
+        with transaction(self._conn):
+            cursor = self._conn.execute(
+                "INSERT INTO forecasts (received_at, body) VALUES (?, ?)",
+                (forecast.received_at, forecast.model_dump_json()),
+            )
+            assert cursor.lastrowid is not None
+            self._conn.execute("DELETE FROM forecasts WHERE seq <= ?", (cursor.lastrowid - FORECAST_HISTORY,))
+
+    def latest_forecast(self, now: float, max_age_s: float = FORECAST_MAX_AGE_S) -> PriceForecast | None:
+        """The forecast saved last, or None if there is none or it was received more than `max_age_s` before
+        `now`."""
+        row = self._conn.execute("SELECT received_at, body FROM forecasts ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is None or now - row[0] > max_age_s:
+            return None
+        return PriceForecast.model_validate_json(row[1])
+
+    # --- retention -----------------------------------------------------------------------------------------
+    def prune(self, now: float) -> int:
+        """Apply retention and the size cap; returns the rows deleted.
+
+        Deletes readings and events older than `retention_days` (readings to the 5-minute bucket), and overrides
+        that ended before then. Then, if the file and its WAL exceed `max_size_mb`, deletes the oldest readings
+        until the pages in use are under 90 % of the cap. The file does not shrink: SQLite reuses the freed pages
+        for new rows, which keeps the file at the cap without the full rewrite (card wear) a VACUUM would cost.
+        Records a "store pruned" event when anything went, and checkpoints the WAL (truncating it).
+        """
+        cutoff = now - self.retention_days * DAY_S
+        expired = self._outbox.delete_older_than(cutoff)
+        events = 0
+        while True:
+            with transaction(self._conn):
+                deleted = self._conn.execute(
+                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? LIMIT ?)",
+                    (cutoff, DELETE_CHUNK),
+                ).rowcount
+            events += deleted
+            if deleted < DELETE_CHUNK:
+                break
+        with transaction(self._conn):
+            overrides = self._conn.execute(
+                "DELETE FROM overrides WHERE expires_at < ?1 OR released_at < ?1", (cutoff,)
+            ).rowcount
+        over_cap = self._enforce_cap()
+        total = expired + events + overrides + over_cap
+        if total:
+            counts = {
+                "readings_expired": expired,
+                "readings_over_cap": over_cap,
+                "events_expired": events,
+                "overrides_expired": overrides,
+            }
+            details = {**counts, "oldest_seq": self._outbox.oldest_seq(), "used_bytes": self._used_bytes()}
+            self.add_event(Event(ts=now, kind="store", message="store pruned", data=details))
+            self.checkpoint()
+            log.info("store pruned", **counts)
+        return total
+
+    def _used_bytes(self) -> int:
+        def pragma(name: str) -> int:
+            value: int = self._conn.execute(f"PRAGMA {name}").fetchone()[0]
+            return value
+
+        return (pragma("page_count") - pragma("freelist_count")) * pragma("page_size")
+
+    def _enforce_cap(self) -> int:
+        cap = self.max_size_mb * MB
+        if self.size_bytes() <= cap:
+            return 0
+        target = CAP_TARGET * cap
+        deleted = 0
+        while (used := self._used_bytes()) > target:
+            oldest = self._outbox.oldest_seq()
+            if oldest is None:
+                break  # nothing left to give: the rest of the file is not readings
+            # Rows to drop, from the share of the pages to free; other tables are small, so this errs towards
+            # too few and the loop goes round again rather than deleting more than needed.
+            share = (used - target) / used
+            deleted += self._outbox.delete_oldest(math.ceil(share * (self.last_seq() - oldest + 1)))
+        return deleted
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file and truncate it (skipped quietly while a reader is in it)."""
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+    def size_bytes(self) -> int:
+        """The database file plus its WAL, in bytes."""
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(FileNotFoundError):  # no WAL yet, or just truncated away
+                total += os.stat(f"{self.path}{suffix}").st_size
+        return total
+
+
+def _to_override(row: tuple[Any, ...]) -> Override:
+    fields = dict(zip((*_OVERRIDE_COLUMNS, "released_at", "released_by"), row, strict=True))
+    fields["value"] = json.loads(fields["value"])
+    return Override.model_validate(fields)

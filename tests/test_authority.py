@@ -1,0 +1,128 @@
+"""Authority scenarios: lease live, lease expired, silence, a flapping link, an override over the ATN, an
+override expiring, and a fault forcing SAFE and clearing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from controller.control import authority
+from controller.control.authority import AuthorityInputs, AuthorityState
+from controller.control.params import Authority
+from controller.control.types import Lease, Mode
+
+PARAMS = Authority(heartbeat_s=10, handback_heartbeats=2)  # silence after 30 s
+T0 = 1_000_000.0
+
+
+def lease(received: float, valid_s: float = 300, lease_id: str = "L") -> Lease:
+    return Lease(id=lease_id, issued_at=received - 0.1, valid_until=received + valid_s, received_at=received)
+
+
+class Run:
+    """Drives the state machine tick by tick and records the mode and events."""
+
+    def __init__(self) -> None:
+        self.state: AuthorityState = authority.boot(T0)
+        self.now = T0
+        self.events: list[str] = []
+
+    def tick(
+        self,
+        dt: float = 1.0,
+        beats: Sequence[float] = (),
+        new_lease: Lease | None = None,
+        overridden: Sequence[str] = (),
+        fault: str | None = None,
+    ) -> Mode:
+        self.now += dt
+        self.state, events = authority.step(
+            self.state,
+            AuthorityInputs(
+                now=self.now, heartbeats=beats, lease=new_lease, overridden=overridden, critical_fault=fault
+            ),
+            PARAMS,
+        )
+        self.events += [e.message for e in events]
+        return self.state.mode
+
+    def healthy_atn(self) -> None:
+        """Two heartbeats, then a lease: the handback rule's way into ATN."""
+        self.tick(beats=[self.now + 1])
+        self.tick(dt=10, beats=[self.now + 10])
+        assert self.tick(new_lease=lease(self.now + 1)) is Mode.ATN
+
+
+def test_boot_is_local_and_offline_first() -> None:
+    run = Run()
+    assert run.state.mode is Mode.LOCAL and "offline-first" in run.state.reason
+    assert run.tick() is Mode.LOCAL
+
+
+def test_lease_live_gives_atn_after_the_handback_rule() -> None:
+    run = Run()
+    assert run.tick(new_lease=lease(run.now + 1)) is Mode.LOCAL  # a lease alone, with no heartbeats, is not enough
+    run.tick(beats=[run.now + 1])
+    assert run.tick(dt=10, beats=[run.now + 10]) is Mode.LOCAL  # healthy, but the lease came before
+    assert run.tick(new_lease=lease(run.now + 1, lease_id="fresh")) is Mode.ATN
+    assert "fresh lease fresh" in run.state.reason
+
+
+def test_lease_expiry_goes_local_at_once() -> None:
+    run = Run()
+    run.tick(beats=[run.now + 1])
+    run.tick(dt=10, beats=[run.now + 10])
+    run.tick(new_lease=lease(run.now + 1, valid_s=20))
+    assert run.state.mode is Mode.ATN
+    for _ in range(5):
+        run.tick(dt=5, beats=[run.now + 5])  # the link stays healthy
+    assert run.state.mode is Mode.LOCAL and "lease expired" in run.state.reason
+
+
+def test_silence_goes_local_within_the_timeout() -> None:
+    run = Run()
+    run.healthy_atn()
+    last_contact = run.state.last_contact
+    assert last_contact is not None
+    while run.state.mode is Mode.ATN:
+        run.tick(dt=0.1)
+    assert run.now - last_contact <= PARAMS.silence_s + 0.1
+    assert "silent" in run.state.reason
+
+
+def test_flapping_link_does_not_flap_the_authority() -> None:
+    run = Run()
+    run.healthy_atn()
+    modes = []
+    for _ in range(6):
+        run.tick(dt=31)  # silence: LOCAL
+        modes.append(run.state.mode)
+        run.tick(beats=[run.now + 0.5], new_lease=lease(run.now + 0.5))  # one beat and a lease: not enough
+        modes.append(run.state.mode)
+    assert set(modes) == {Mode.LOCAL}
+    assert sum("LOCAL" in e and "-> LOCAL" in e for e in run.events) == 1
+
+
+def test_override_shows_over_atn_and_expiry_returns_to_atn() -> None:
+    run = Run()
+    run.healthy_atn()
+    assert run.tick(beats=[run.now + 1], overridden=["heat-pump"]) is Mode.OVERRIDE
+    assert run.state.base is Mode.ATN
+    assert run.tick(beats=[run.now + 1]) is Mode.ATN  # the override expired: no override in the inputs
+    assert any("-> OVERRIDE" in e for e in run.events) and any("OVERRIDE -> ATN" in e for e in run.events)
+
+
+def test_fault_forces_safe_and_clearing_it_returns_to_local() -> None:
+    run = Run()
+    assert run.tick(fault="relay heat-pump did not switch") is Mode.SAFE
+    assert "relay heat-pump" in run.state.reason
+    assert run.tick(fault="relay heat-pump did not switch", overridden=["heat-pump"]) is Mode.SAFE  # SAFE wins
+    assert run.tick() is Mode.LOCAL
+    assert [e.split(":")[0] for e in run.events] == ["LOCAL -> SAFE", "SAFE -> LOCAL"]
+
+
+def test_every_mode_change_is_one_event_with_a_reason() -> None:
+    run = Run()
+    run.healthy_atn()
+    run.tick(dt=40)
+    assert len(run.events) == 2
+    assert all(":" in e and e.split(": ", 1)[1] for e in run.events)
