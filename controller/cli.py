@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from controller.layout.model import Layout
 
 DEFAULT_LAYOUT = "/etc/hearth/layout.toml"
-EXIT_OK, EXIT_LAYOUT, EXIT_USAGE, EXIT_HARDWARE = 0, 1, 2, 3
+EXIT_OK, EXIT_LAYOUT, EXIT_USAGE, EXIT_HARDWARE, EXIT_STORE = 0, 1, 2, 3, 4
+EXIT_CRASHED = 70  # EX_SOFTWARE: systemd restarts the service
 
 
 def _layout_arg(parser: argparse.ArgumentParser) -> None:
@@ -153,7 +154,7 @@ async def _run(args: argparse.Namespace, layout: Layout, started_at: float) -> i
 
     from controller.buses.real import HardwareUnavailableError, RealBuses
     from controller.clock import SimClock, SystemClock
-    from controller.runtime import Controller, RunOptions
+    from controller.runtime import Controller, RunOptions, StoreUnavailableError
     from controller.sim.world import SimBuses
 
     log = structlog.get_logger("hearth")
@@ -178,14 +179,24 @@ async def _run(args: argparse.Namespace, layout: Layout, started_at: float) -> i
         clock = SystemClock()
         buses = RealBuses(layout)
     log.info("starting", version=__version__, site=layout.site.id, backend=layout.backend, layout=args.layout)
+    status = EXIT_OK
     try:
         controller = Controller(layout, buses, clock, options, extra_tasks)
         controller.install_signal_handlers()
         await controller.run()
-    except HardwareUnavailableError as error:
-        log.error("hardware unavailable", detail=str(error))
-        return EXIT_HARDWARE
-    return EXIT_OK
+    except* HardwareUnavailableError as hardware:
+        for missing in hardware.exceptions:
+            log.error("hardware unavailable", detail=str(missing))
+        status = EXIT_HARDWARE
+    except* StoreUnavailableError as store:
+        for unusable in store.exceptions:
+            log.error("store unavailable", detail=str(unusable))
+        status = EXIT_STORE
+    except* Exception as crash:  # the one place that logs a crash; the runtime has already made the relays safe
+        for error in crash.exceptions:
+            log.critical("controller crashed; relays are in their safe states", exc_info=error)
+        status = EXIT_CRASHED
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -27,12 +28,16 @@ from controller.layout.model import Layout
 from controller.loop import ControlLoop
 from controller.notify import Notifier, WatchdogGate
 from controller.sampler import Sampler, summarise
-from controller.store import Store, policies_for
+from controller.store import Store, StoreError, policies_for
 from controller.watch import frame
 
 log = structlog.get_logger("hearth.runtime")
 PRUNE_EVERY_S = 3600.0
 RECORD_EVERY_S = 1.0
+
+
+class StoreUnavailableError(Exception):
+    """The store could not be opened: the message says where and why."""
 
 
 class StopRequestedError(Exception):
@@ -80,7 +85,14 @@ class Controller:
             path = self.options.state_dir / path
         # Exclusive: the controller is the only process that opens its store (others ask it over the local
         # socket), and exclusive locking keeps the WAL index off the SD card (no mmap'd -shm writeback).
-        store = Store.open(path, retention_days=storage.retention_days, max_size_mb=storage.max_size_mb, exclusive=True)
+        try:
+            store = Store.open(
+                path, retention_days=storage.retention_days, max_size_mb=storage.max_size_mb, exclusive=True
+            )
+        except (OSError, sqlite3.Error, StoreError) as error:
+            raise StoreUnavailableError(
+                f"cannot open the store at {path}: {error}; check --state-dir and the storage.path of the layout"
+            ) from error
         if store.integrity != "ok":
             log.error("store integrity check failed", path=str(path), result=store.integrity)
         restored = store.active_overrides(self.clock.now())

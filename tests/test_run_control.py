@@ -110,3 +110,58 @@ def test_notify_ready_and_watchdog_over_a_real_socket(tmp_path: Path) -> None:
     assert len(pats) >= 3  # every 0.5 s after healthy ticks, over ~2.5 s of control
     assert messages.index(ready[0]) < messages.index(pats[0])
     assert any("STOPPING=1" in m for m in messages)
+
+
+def test_a_crash_leaves_relays_safe_logs_once_and_exits_for_a_restart(tmp_path: Path) -> None:
+    """Any unexpected error in a task: every relay to its safe state, one critical log line, exit 70."""
+    import asyncio
+
+    from controller import logs
+    from controller.clock import SimClock
+    from controller.layout.load import load_layout
+    from controller.runtime import Controller, RunOptions
+    from controller.sim.world import SimBuses
+
+    layout = load_layout(DEMO)
+    clock = SimClock(speed=60)
+    buses = SimBuses(layout, clock)
+
+    async def broken_task() -> None:
+        await asyncio.sleep(1.0)
+        buses.gpio.line(17).value = True  # something switched the heat pump on behind the controller's back ...
+        raise RuntimeError("boom")  # ... and then failed
+
+    runner = Controller(
+        layout, buses, clock, RunOptions(state_dir=tmp_path), {"plant": buses.run, "broken": broken_task}
+    )
+    logs.configure("warning", json=True)
+    try:
+        asyncio.run(runner.run())
+    except* RuntimeError as group:
+        assert str(group.exceptions[0]) == "boom"
+    else:
+        raise AssertionError("the crash did not propagate")
+    assert buses.relay_states() == {
+        "heat-pump": False,
+        "store-pump": False,
+        "distribution-pump": True,
+        "aux-element": False,
+    }
+
+
+def test_an_unusable_state_directory_is_a_clear_error(tmp_path: Path) -> None:
+    bad_state = tmp_path / "not-a-dir"
+    bad_state.write_text("a file where the state directory should be")
+    result = subprocess.run(
+        [HEARTH, "run", "--layout", DEMO, "--state-dir", str(bad_state), "--log-format", "json", "--duration", "3"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 4, result.stderr[-2000:]
+    errors = [json.loads(line) for line in result.stderr.splitlines() if '"store unavailable"' in line]
+    assert len(errors) == 1 and str(errors[0]["detail"]).startswith(f"cannot open the store at {bad_state}/demo.sqlite")
+    assert "Traceback" not in result.stderr
+    stopped = [json.loads(line) for line in result.stderr.splitlines() if "relays in safe state" in line]
+    assert stopped  # the relays were claimed in their safe states before the store was opened

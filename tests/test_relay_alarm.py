@@ -1,0 +1,78 @@
+"""A relay that does not follow its command raises an alarm and forces SAFE; it is never assumed to have switched.
+Real pieces throughout: emulated GPIO line, relay driver, store on disk, control loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from controller.actuators import ActuatorBank
+from controller.clock import ManualClock
+from controller.control.inbox import AtnInbox
+from controller.control.types import Mode, Override, Source
+from controller.hardware import GPIO_WORKER, build_hardware
+from controller.loop import ControlLoop
+from controller.sampler import Sampler
+from controller.sim.world import SimBuses
+from controller.store import Store
+from tests.simhelpers import demo_layout
+
+
+def test_stuck_relay_raises_an_alarm_and_forces_safe(tmp_path: Path) -> None:
+    clock = ManualClock(start=time.time())
+    layout = demo_layout()
+    world = SimBuses(layout, clock)
+    hardware = build_hardware(layout, world, clock)
+    hardware.open_relays(layout, world)
+    sampler = Sampler(hardware.channels, hardware.workers, clock)
+    store = Store.open(tmp_path / "s.sqlite")
+    now = clock.now()
+    store.save_override(
+        Override(id="o1", target="aux-element", value=True, created_at=now, expires_at=now + 3600, who="bob")
+    )
+    bank = ActuatorBank(hardware.relays, hardware.workers[GPIO_WORKER])
+    loop = ControlLoop(layout, sampler, bank, clock, AtnInbox(), store)
+
+    async def scenario() -> None:
+        async def sample() -> None:
+            by_bus: dict[str, list] = {}
+            for channel in sampler.channels:
+                by_bus.setdefault(channel.bus, []).append(channel)
+            for bus, channels in by_bus.items():
+                await sampler.sample_round(bus, channels)
+
+        await sample()
+        clock.advance(61)  # past the element's minimum off-time, counted from boot
+        await sample()
+        world.gpio.line(23).stuck_at = False  # the relay driver's output is stuck low
+        result = await loop.tick()
+        assert result.commands["aux-element"].on is True
+        assert result.commands["aux-element"].source is Source.OVERRIDE
+        assert loop.alarm is not None and "relay aux-element on GPIO23 did not switch on" in loop.alarm
+        assert loop.state.actuators["aux-element"].on is False  # read back, not assumed
+        clock.advance(1)
+        await sample()
+        result = await loop.tick()
+        assert result.state.authority.mode is Mode.SAFE
+        assert "did not switch on" in result.state.authority.reason
+        # SAFE asks every actuator for its safe state; the interlocks may still hold one (a pump that stopped a
+        # second ago keeps its minimum off-time, the store pump post-runs in case the heat pump ran before boot).
+        assert {name: c.source for name, c in result.requests.items()} == dict.fromkeys(layout.actuators, Source.SAFE)
+        assert result.commands["heat-pump"].on is False and result.commands["aux-element"].on is False
+        world.gpio.line(23).stuck_at = None  # repaired
+        clock.advance(1)
+        await sample()
+        await loop.tick()  # SAFE asks the element off, which the repaired relay does: the alarm clears
+        clock.advance(1)
+        await sample()
+        result = await loop.tick()
+        assert loop.alarm is None and result.state.authority.mode is Mode.OVERRIDE
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        store.close()
+        hardware.close()
+    kinds = [event.kind for _, event in Store.open(tmp_path / "s.sqlite").events_after(0)]
+    assert kinds.count("mode") >= 3  # boot, -> SAFE, -> OVERRIDE
