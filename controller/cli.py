@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller import __version__
+from controller.atnsim.cli import add_parser as add_atn_sim
+from controller.atnsim.cli import run_cli as run_atn_sim
 
 if TYPE_CHECKING:
     from controller.layout.model import Layout
@@ -67,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: console on a terminal, else JSON",
     )
 
+    add_atn_sim(commands)
     layout = commands.add_parser(
         "layout", help="check or show a hardware layout", description="Work with layout files."
     )
@@ -202,6 +205,12 @@ async def _run(args: argparse.Namespace, layout: Layout, started_at: float) -> i
 def main(argv: Sequence[str] | None = None) -> int:
     started_at = time.monotonic()
     args = build_parser().parse_args(argv)
+    if args.command == "atn-sim":
+        from controller.atnsim.cli import run_cli
+
+        return run_cli(args)
+    if args.command == "atn-sim":
+        return run_atn_sim(args)
     if args.command == "layout":
         if args.layout_command == "check":
             return _cmd_layout_check(args.files)

@@ -8,6 +8,7 @@ shift every later one, and the lateness of each tick is kept for the jitter figu
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from dataclasses import replace
@@ -19,12 +20,13 @@ from controller.actuators import ActuatorBank
 from controller.clock import Clock
 from controller.control.inbox import AtnInbox
 from controller.control.tick import ControlState, TickInputs, TickResult, control_tick, initial_state
-from controller.control.types import Event, Override, PriceForecast
+from controller.control.types import Event, Mode, Override, PriceForecast
 from controller.layout.model import Layout
 from controller.readings import Snapshot
 
 log = structlog.get_logger("hearth.control")
 JITTER_SAMPLES = 10_000
+DEADLINE_MARGIN_S = 0.01
 
 
 class SnapshotSource(Protocol):
@@ -71,9 +73,27 @@ class ControlLoop:
         self.ticks = 0
         self.lateness_s: deque[float] = deque(maxlen=JITTER_SAMPLES)
         self._previous_overrides: set[str] = set()
+        self._wake: asyncio.Event | None = None
+
+    def wake(self) -> None:
+        """Decide now rather than at the next tick (a dispatch arrived)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    def _deadline(self) -> float | None:
+        """When, on the monotonic clock, the authority's ATN mode runs out (silence or lease expiry), if ATN."""
+        authority = self.state.authority
+        if authority.base is not Mode.ATN or authority.last_contact is None:
+            return None
+        ends = authority.last_contact + self.layout.control.authority.silence_s
+        if authority.lease is not None:
+            ends = min(ends, authority.lease.valid_until)
+        return self.clock.monotonic() + (ends - self.clock.now()) + DEADLINE_MARGIN_S
 
     async def run(self) -> None:
-        """Tick forever on a fixed grid of `tick_s` (simulated time under a SimClock)."""
+        """Tick forever on a fixed grid of `tick_s` (simulated time under a SimClock); tick at once when woken,
+        and exactly when ATN silence or the lease runs out, so failover does not wait for the grid."""
+        self._wake = asyncio.Event()
         period = self.layout.control.tick_s
         next_at = self.clock.monotonic()
         while True:
@@ -83,7 +103,25 @@ class ControlLoop:
             behind = self.clock.monotonic() - next_at
             if behind > period:  # a long stall: start a fresh grid rather than rushing through missed ticks
                 next_at = self.clock.monotonic()
-            await self.clock.sleep(max(0.0, next_at - self.clock.monotonic()))
+            while True:
+                deadline = self._deadline()
+                await self._sleep_until(next_at if deadline is None else min(next_at, deadline))
+                if self.clock.monotonic() >= next_at:
+                    break  # the grid tick is due
+                await self.tick()  # woken by a dispatch, or the ATN's time ran out between two grid ticks
+
+    async def _sleep_until(self, until: float) -> None:
+        """Sleep until `until` (monotonic clock) or a wake-up, whichever comes first."""
+        assert self._wake is not None
+        delay = max(0.0, until - self.clock.monotonic())
+        sleeper = asyncio.ensure_future(self.clock.sleep(delay))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+        self._wake.clear()
 
     async def tick(self) -> TickResult:
         """One decision, applied."""

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 import structlog
 
+from controller import protocol
 from controller.actuators import ActuatorBank
 from controller.clock import Clock
 from controller.control.inbox import AtnInbox
@@ -25,6 +26,8 @@ from controller.control.types import Event
 from controller.drivers.base import Buses
 from controller.hardware import GPIO_WORKER, Hardware, build_hardware
 from controller.layout.model import Layout
+from controller.links.atn import AtnLinkRunner
+from controller.links.state import state_message
 from controller.loop import ControlLoop
 from controller.notify import Notifier, WatchdogGate
 from controller.sampler import Sampler, summarise
@@ -77,6 +80,7 @@ class Controller:
         self.notifier = Notifier()
         self.store: Store | None = None
         self.loop: ControlLoop | None = None
+        self.link: AtnLinkRunner | None = None
 
     def open_store(self) -> Store:
         storage = self.layout.storage
@@ -112,6 +116,12 @@ class Controller:
                 group.create_task(self.sampler.run(), name="sampler")
                 group.create_task(self._control(), name="control")
                 group.create_task(self._store_writer(), name="store-writer")
+                atn = self.layout.links.atn
+                if atn is not None:
+                    self.link = AtnLinkRunner(
+                        atn, self.layout, self.store, self.inbox, self.clock, self.state_message, self.loop.wake
+                    )
+                    group.create_task(self.link.run(), name="atn-link")
                 for name, task in self.extra_tasks.items():
                     group.create_task(task(), name=name)
                 group.create_task(self._report(), name="reporter")
@@ -129,6 +139,15 @@ class Controller:
                 self.store.close()
             self.hardware.close()
             self.notifier.close()
+
+    def state_message(self) -> protocol.State:
+        """The whole controller as one protocol State message (MQTT, local socket)."""
+        now = self.clock.now()
+        overrides = self.store.active_overrides(now) if self.store else []
+        link = self.link.link_state() if self.link else None
+        last = self.loop.last if self.loop else None
+        actual = self.loop.state.actuators if self.loop else {}
+        return state_message(self.layout.site.id, now, self.sampler.snapshot(), last, overrides, link, actual)
 
     async def _control(self) -> None:
         """Wait for the first complete snapshot (boot is offline-first: nothing else is awaited), then tick."""

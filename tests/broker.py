@@ -136,7 +136,7 @@ def _make_certificates(directory: Path) -> tuple[Path, Path, Path]:
     extensions = directory / "server.ext"
     extensions.write_text(
         "basicConstraints = critical, CA:FALSE\n"
-        "keyUsage = critical, digitalSignature, keyEncipherment\n"
+        "keyUsage = critical, digitalSignature\n"
         "extendedKeyUsage = serverAuth\n"
         "subjectAltName = DNS:localhost, IP:127.0.0.1\n"
         "subjectKeyIdentifier = hash\n"
@@ -261,17 +261,25 @@ class Broker:
             if self.process.poll() is not None:
                 _running.discard(self)
                 raise RuntimeError(f"mosquitto exited with {self.process.returncode} at start:\n{self.log_tail()}")
-            try:
-                with socket.create_connection((self.host, pending[0]), timeout=0.2):
-                    pending.pop(0)
-                    continue
-            except OSError:
-                pass
+            if self._accepts(pending[0]):
+                pending.pop(0)
+                continue
             if time.monotonic() > deadline:
                 self.kill()
                 where = f"{self.host}:{pending[0]}"
                 raise RuntimeError(f"mosquitto did not listen on {where} within 5 s:\n{self.log_tail()}")
             time.sleep(0.02)
+
+    def _accepts(self, port: int) -> bool:
+        """Whether `port` takes connections; on the TLS port, a full handshake (a bare TCP probe logs an error)."""
+        try:
+            with socket.create_connection((self.host, port), timeout=0.5) as sock:
+                if port == self.tls_port:
+                    context = ssl.create_default_context(cafile=str(self.ca_file))
+                    context.wrap_socket(sock, server_hostname=self.host).close()
+        except OSError:  # ssl.SSLError is an OSError too
+            return False
+        return True
 
     def stop(self) -> None:
         """Stop cleanly (SIGTERM; mosquitto saves its persistence database) and wait; SIGKILL after 5 s."""

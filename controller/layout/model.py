@@ -17,6 +17,7 @@ from controller.control.params import ControlParams
 from controller.drivers.registry import ActuatorConfig, DeviceConfig
 from controller.layout.base import Name, Strict
 from controller.layout.sensors import Sensor
+from controller.links.config import Links
 
 
 class Site(Strict):
@@ -118,4 +119,5 @@ class Layout(Strict):
     actuators: dict[Name, ActuatorConfig] = Field(default_factory=dict)
     control: ControlParams = Field(default_factory=ControlParams, description="see docs/layout.md")
     storage: Storage = Field(default_factory=Storage)
+    links: Links = Field(default_factory=Links)
     sim: Sim | None = None

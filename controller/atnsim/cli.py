@@ -1,0 +1,211 @@
+"""`hearth atn-sim`: run the reference ATN, or `hearth atn-sim check` its ledger."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from controller.atnsim.sim import AtnConfig
+
+EXIT_OK, EXIT_GAPS, EXIT_USAGE = 0, 1, 2
+DEFAULT_DB = "atn-sim.sqlite"
+
+
+def parse_broker(url: str, *, insecure: bool = False) -> tuple[str, int, bool]:
+    """(host, port, tls) from mqtt://host[:port] or mqtts://host[:port]; ValueError if unusable or unsafe."""
+    from controller.links.config import is_loopback
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError(f"'{url}' is not an mqtt://host[:port] or mqtts://host[:port] URL")
+    if parts.username or parts.password:
+        raise ValueError("put the user in --username and the password in --password-file, not in the URL")
+    tls = parts.scheme == "mqtts"
+    if not tls and not is_loopback(parts.hostname) and not insecure:
+        raise ValueError(
+            f"TLS is required for a broker that is not on this machine ({parts.hostname}): "
+            "use mqtts:// or pass --insecure"
+        )
+    try:
+        port = parts.port or (8883 if tls else 1883)
+    except ValueError as error:
+        raise ValueError(f"'{url}': {error}") from None
+    return parts.hostname, port, tls
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"cannot be negative, got {text}")
+    return value
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `atn-sim` subcommand (and its `check` action) to the `hearth` parser."""
+    atn = subparsers.add_parser(
+        "atn-sim",
+        help="run a reference ATN (heartbeats, leases, telemetry ledger) against a broker",
+        description="A reference ATN for testing deployments: publishes heartbeats and price-driven leases to "
+        "each site, persists and acknowledges its telemetry in a SQLite ledger. SIGUSR1 pauses and resumes it "
+        "(a silent cloud, for failover tests).",
+    )
+    atn.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host[:port] or mqtts://host[:port]")
+    atn.add_argument("--insecure", action="store_true", help="allow plain MQTT to a broker on another machine")
+    atn.add_argument("--site", dest="sites", action="append", metavar="ID", help="a site to serve (repeatable)")
+    atn.add_argument("--username", default="atn", help="broker user (default: atn)")
+    atn.add_argument("--password-file", metavar="FILE", help="file holding the password (or a systemd credential)")
+    atn.add_argument("--ca-file", metavar="FILE", help="CA certificate for mqtts:// (default: the system's)")
+    atn.add_argument("--db", default=DEFAULT_DB, metavar="PATH", help=f"telemetry ledger (default: {DEFAULT_DB})")
+    atn.add_argument("--name", default="atn-sim", help="the ATN name in heartbeats and lease ids")
+    atn.add_argument("--heartbeat", type=_positive, default=10.0, metavar="S", help="heartbeat period (default 10)")
+    atn.add_argument("--lease", type=_positive, default=120.0, metavar="S", help="lease length; renewed every half")
+    atn.add_argument("--prices", metavar="FILE", help="price file: JSON [{start,end,price}] or CSV start,end,price")
+    atn.add_argument("--timezone", default="UTC", metavar="TZ", help="site-local time zone (default: UTC)")
+    atn.add_argument("--pause-after", type=_not_negative, metavar="S", help="go silent after S seconds")
+    atn.add_argument("--pause-for", type=_positive, metavar="S", help="... for S seconds (default: until SIGUSR1)")
+    atn.add_argument("--duration", type=_positive, metavar="S", help="stop cleanly after S seconds")
+    atn.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    atn.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    actions = atn.add_subparsers(dest="atn_action", metavar="ACTION")
+    check = actions.add_parser(
+        "check",
+        help="report a ledger's readings and gaps",
+        description="Print each site's reading count, first and last seq, acknowledged seq and gaps. "
+        "Exit 0 when no site has a gap, 1 when one has a gap or no readings, 2 when there is no ledger.",
+    )
+    check.add_argument("--db", dest="check_db", metavar="PATH", help=f"ledger (default: {DEFAULT_DB})")
+    check.add_argument("--site", dest="check_sites", action="append", metavar="ID", help="default: every site")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    if getattr(args, "atn_action", None) == "check":
+        return _check(args.check_db or args.db, args.check_sites or args.sites)
+    return _serve(args)
+
+
+def _check(db: str, sites: list[str] | None) -> int:
+    from pathlib import Path
+
+    from controller.atnsim.ledger import Ledger
+
+    if not Path(db).is_file():
+        print(f"{db}: no such ledger", file=sys.stderr)
+        return EXIT_USAGE
+    ledger = Ledger.open(db)
+    try:
+        chosen = sites or ledger.sites()
+        if not chosen:
+            print(f"{db}: no sites")
+            return EXIT_GAPS
+        status = EXIT_OK
+        for site in chosen:
+            span = ledger.seq_range(site)
+            if span is None:
+                print(f"{site}: no readings")
+                status = EXIT_GAPS
+                continue
+            gaps = ledger.gaps(site)
+            missing = sum(end - start + 1 for start, end in gaps)
+            print(
+                f"{site}: {ledger.count(site)} readings, seq {span[0]}..{span[1]}, "
+                f"acknowledged up to {ledger.contiguous_upto(site)}, "
+                + (f"{len(gaps)} gap(s), {missing} missing" if gaps else "no gaps")
+            )
+            for start, end in gaps[:50]:
+                print(f"  missing {start}" + (f"..{end}" if end != start else ""))
+            if len(gaps) > 50:
+                print(f"  ... and {len(gaps) - 50} more")
+            if gaps:
+                status = EXIT_GAPS
+        return status
+    finally:
+        ledger.close()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from controller import logs
+    from controller.atnsim.prices import DailyProfile, PriceFileError, PriceSeries, load_prices, timezone
+    from controller.atnsim.sim import AtnConfig
+    from controller.links.atn import read_secret
+
+    if not args.sites:
+        print("hearth atn-sim: --site is required (repeat it for several sites)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        host, port, tls = parse_broker(args.broker, insecure=args.insecure)
+        tz = timezone(args.timezone)
+        prices: PriceSeries = load_prices(args.prices, tz) if args.prices else DailyProfile(tz)
+        password = read_secret(args.password_file) if args.password_file else None
+        config = AtnConfig(
+            sites=tuple(args.sites),
+            host=host,
+            port=port,
+            tls=tls,
+            ca_file=args.ca_file,
+            username=args.username or None,
+            password=password,
+            db=args.db,
+            name=args.name,
+            heartbeat_s=args.heartbeat,
+            lease_s=args.lease,
+            prices=prices,
+            pause_after_s=args.pause_after,
+            pause_for_s=args.pause_for,
+        )
+    except PriceFileError as error:
+        print(f"hearth atn-sim: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, OSError) as error:
+        print(f"hearth atn-sim: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    logs.configure(args.log_level, json={"auto": None, "json": True, "console": False}[args.log_format])
+    return asyncio.run(_main(config, args.duration))
+
+
+async def _main(config: AtnConfig, duration_s: float | None) -> int:
+    import structlog
+
+    from controller.atnsim.sim import AtnSim
+
+    log = structlog.get_logger("hearth.atnsim")
+    sim = AtnSim(config)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGUSR1, sim.toggle_pause)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runner = asyncio.create_task(sim.run(), name="atnsim")
+    stopper = asyncio.create_task(stop.wait(), name="atnsim:stop")
+    try:
+        await asyncio.wait({runner, stopper}, timeout=duration_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        runner.cancel()
+        stopper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner  # re-raises what made it stop, unless it was our cancel
+        for signum in (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        for site, stats in sim.stats.items():
+            log.info(
+                "ATN stopped",
+                site=site,
+                heartbeats=stats.heartbeats,
+                leases=stats.dispatches,
+                readings_stored=stats.readings_stored,
+                acked_upto=sim.ledger.contiguous_upto(site),
+            )
+        sim.close()
+    return EXIT_OK

@@ -1,0 +1,149 @@
+"""The reference ATN's telemetry ledger: every reading it received, per site, in SQLite.
+
+Readings are keyed by (site, seq) and inserted with INSERT OR IGNORE, so a re-sent batch changes nothing. What the
+ATN may acknowledge is the top of the contiguous run of sequence numbers that starts at the first one it ever saw
+for the site: a gap holds the acknowledgement back, so the controller keeps the missing readings and sends them
+again. That value and the first sequence number live in the `meta` table, so a restarted ATN carries on.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from controller.protocol import TelemetryRow
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    site TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    channel TEXT NOT NULL,
+    value REAL,
+    quality TEXT NOT NULL,
+    historical INTEGER NOT NULL,
+    PRIMARY KEY (site, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+    site TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (site, key)
+) WITHOUT ROWID;
+"""
+FIRST_SEQ, ACKED = "first_seq", "acked_seq"
+
+# The end of the run of consecutive sequence numbers that continues `upto` (walks the primary key, stops at the
+# first seq whose successor is missing).
+_RUN_END = """
+SELECT r.seq FROM readings AS r
+WHERE r.site = :site AND r.seq > :upto
+  AND NOT EXISTS (SELECT 1 FROM readings AS n WHERE n.site = r.site AND n.seq = r.seq + 1)
+ORDER BY r.seq LIMIT 1
+"""
+_GAPS = """
+SELECT prev + 1, seq - 1 FROM (
+    SELECT seq, LAG(seq) OVER (ORDER BY seq) AS prev FROM readings WHERE site = ?
+) WHERE seq - prev > 1 ORDER BY seq
+"""
+
+
+class Ledger:
+    """One SQLite file (WAL). Not thread-safe: use it from one thread (the event loop)."""
+
+    def __init__(self, connection: sqlite3.Connection, path: str) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path) -> Ledger:
+        """Open (creating if needed) a ledger; ":memory:" for a throwaway one."""
+        where = str(path)
+        if where != ":memory:":
+            Path(where).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(where, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+        return cls(db, where)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ---- meta ------------------------------------------------------------------------------------------------
+
+    def _meta(self, site: str, key: str) -> int | None:
+        row = self._db.execute("SELECT value FROM meta WHERE site = ? AND key = ?", (site, key)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _set_meta(self, site: str, key: str, value: int) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (site, key, value) VALUES (?, ?, ?)", (site, key, value))
+
+    # ---- writing ---------------------------------------------------------------------------------------------
+
+    def store(self, site: str, rows: Sequence[TelemetryRow], historical: bool) -> int:
+        """Persist readings (duplicates by seq are dropped); returns how many were new. One transaction."""
+        if not rows:
+            return 0
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO readings (site, seq, ts, channel, value, quality, historical) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (site, seq, ts, channel, value, quality, int(historical))
+                    for seq, ts, channel, value, quality in rows
+                ],
+            )
+            inserted = db.total_changes - before
+            first = self._meta(site, FIRST_SEQ)
+            if first is None:
+                first = min(row[0] for row in rows)
+                self._set_meta(site, FIRST_SEQ, first)
+            upto = self._meta(site, ACKED)
+            upto = first - 1 if upto is None else upto
+            if db.execute("SELECT 1 FROM readings WHERE site = ? AND seq = ?", (site, upto + 1)).fetchone():
+                end = db.execute(_RUN_END, {"site": site, "upto": upto}).fetchone()
+                self._set_meta(site, ACKED, int(end[0]))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return inserted
+
+    # ---- reading ---------------------------------------------------------------------------------------------
+
+    def contiguous_upto(self, site: str) -> int:
+        """The highest seq N such that every seq from the first one ever seen up to N is stored (0 if none)."""
+        return max(0, self._meta(site, ACKED) or 0)
+
+    def first_seen(self, site: str) -> int | None:
+        return self._meta(site, FIRST_SEQ)
+
+    def gaps(self, site: str) -> list[tuple[int, int]]:
+        """Missing ranges (inclusive) between the lowest and the highest seq stored."""
+        return [(int(a), int(b)) for a, b in self._db.execute(_GAPS, (site,))]
+
+    def count(self, site: str) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM readings WHERE site = ?", (site,)).fetchone()[0])
+
+    def seq_range(self, site: str) -> tuple[int, int] | None:
+        """(lowest, highest) seq stored, or None when there is nothing for the site."""
+        low, high = self._db.execute("SELECT MIN(seq), MAX(seq) FROM readings WHERE site = ?", (site,)).fetchone()
+        return None if low is None else (int(low), int(high))
+
+    def sites(self) -> list[str]:
+        rows = self._db.execute("SELECT DISTINCT site FROM meta UNION SELECT DISTINCT site FROM readings ORDER BY 1")
+        return [str(site) for (site,) in rows]
+
+    def rows(self, site: str, after: int = -1, limit: int = 1000) -> list[tuple[TelemetryRow, bool]]:
+        """Stored readings with seq > `after`, in order, with their historical flag (for tests and tools)."""
+        cursor = self._db.execute(
+            "SELECT seq, ts, channel, value, quality, historical FROM readings WHERE site = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (site, after, limit),
+        )
+        return [((int(s), float(t), str(c), v, str(q)), bool(h)) for s, t, c, v, q, h in cursor]

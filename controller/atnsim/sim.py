@@ -1,0 +1,407 @@
+"""The reference ATN: heartbeats, price-driven leases, and telemetry persisted and acknowledged.
+
+- One MQTT connection (as the broker's ATN user) serves every configured site; it reconnects with the
+  controller's full-jitter backoff.
+- Every `heartbeat_s`: a `Heartbeat` per site (QoS 1, never retained). Every `lease_s / 2`: a `Dispatch` lease
+  per site from the price series (charge when cheap, hold off when expensive, else leave it to the controller)
+  with the next 24 h of prices. After a (re)connect or a resume, and when a site comes online, one more lease
+  follows 2.5 heartbeats later, so a controller that fell back to LOCAL can take the ATN back (it wants a couple
+  of heartbeats in a row and then a fresh lease) without waiting for the next renewal.
+- Telemetry batches go to the `Ledger`; the answer is a `TelemetryAck` up to the contiguous sequence number.
+- `status`, `ack` and `events` are logged and counted.
+- Paused, it is a silent cloud: still connected, it publishes nothing and ignores everything it receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiomqtt
+import structlog
+
+from controller import protocol
+from controller.atnsim.ledger import Ledger
+from controller.atnsim.prices import HORIZON_S, DailyProfile, PriceSeries, band_at, lease_actuators
+from controller.clock import Clock, SystemClock
+from controller.links.atn import backoff_delay
+
+log = structlog.get_logger("hearth.atnsim")
+HANDBACK_AFTER_BEATS = 2.5
+KINDS = ("telemetry", "status", "ack", "events")
+Outgoing = tuple[str, bytes]
+
+
+@dataclass(frozen=True)
+class AtnConfig:
+    """What the ATN serves and where its broker is. The password is kept out of repr (and so out of logs)."""
+
+    sites: tuple[str, ...]
+    host: str = "127.0.0.1"
+    port: int = 1883
+    tls: bool = False
+    ca_file: str | None = None
+    username: str | None = "atn"
+    password: str | None = field(default=None, repr=False)
+    db: str | Path = "atn-sim.sqlite"
+    name: str = "atn-sim"
+    heartbeat_s: float = 10.0
+    lease_s: float = 120.0
+    prices: PriceSeries = field(default_factory=DailyProfile)
+    pause_after_s: float | None = None
+    pause_for_s: float | None = None
+    keepalive_s: int = 30
+
+    def __post_init__(self) -> None:
+        if not self.sites:
+            raise ValueError("serve at least one site")
+        for site in self.sites:
+            if not site or any(c in site for c in "/+#") or site != site.strip():
+                raise ValueError(f"'{site}' is not a site id (one MQTT topic level: no '/', '+' or '#')")
+        if len(set(self.sites)) != len(self.sites):
+            raise ValueError("a site is listed twice")
+        if self.heartbeat_s <= 0:
+            raise ValueError("the heartbeat period must be positive")
+        if not 0 < self.lease_s <= protocol.MAX_LEASE_S:
+            raise ValueError(f"a lease lasts more than 0 and at most {protocol.MAX_LEASE_S} s")
+        if self.pause_after_s is not None and self.pause_after_s < 0:
+            raise ValueError("--pause-after cannot be negative")
+        if self.pause_for_s is not None and (self.pause_for_s <= 0 or self.pause_after_s is None):
+            raise ValueError("--pause-for must be positive and goes with --pause-after")
+
+
+@dataclass
+class SiteStats:
+    """What the ATN knows about one site (for logs and tests)."""
+
+    heartbeats: int = 0
+    dispatches: int = 0
+    last_dispatch: protocol.Dispatch | None = None
+    telemetry_batches: int = 0
+    readings_stored: int = 0
+    duplicates: int = 0
+    malformed: int = 0
+    last_telemetry_ack: int | None = None
+    last_ack: protocol.Ack | None = None
+    acks_accepted: int = 0
+    acks_rejected: int = 0
+    last_status: protocol.Status | None = None
+    events: int = 0
+
+
+class AtnSim:
+    def __init__(self, config: AtnConfig, clock: Clock | None = None, rng: random.Random | None = None) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self.ledger = Ledger.open(config.db)
+        self.topics = {site: protocol.Topics(site) for site in config.sites}
+        self.stats = {site: SiteStats() for site in config.sites}
+        self._routes = {getattr(t, kind): (site, kind) for site, t in self.topics.items() for kind in KINDS}
+        self._paused = False
+        self.connected = False
+        self.ignored_while_paused = 0
+        self._connected = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._outbox: asyncio.Queue[Outgoing] = asyncio.Queue()
+        self._due = dict.fromkeys(config.sites, 0.0)  # next lease renewal (clock.monotonic)
+        self._handback: dict[str, float | None] = dict.fromkeys(config.sites)
+
+    # ---- pause / resume ----------------------------------------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        if not self._paused:
+            self._paused = True
+            log.warning("ATN paused: a silent cloud (no heartbeats, leases or telemetry acks)", atn=self.config.name)
+
+    def resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            log.info("ATN resumed", atn=self.config.name)
+            self._schedule_handback(self.config.sites, immediate=True)
+
+    def toggle_pause(self) -> None:
+        if self._paused:
+            self.resume()
+        else:
+            self.pause()
+
+    def _schedule_handback(self, sites: Sequence[str], immediate: bool) -> None:
+        now = self.clock.monotonic()
+        for site in sites:
+            if immediate:
+                self._due[site] = now
+            self._handback[site] = now + HANDBACK_AFTER_BEATS * self.config.heartbeat_s
+        self._wake.set()
+
+    # ---- what the ATN sends ------------------------------------------------------------------------------------
+
+    def heartbeat(self, site: str) -> protocol.Heartbeat:
+        stats = self.stats[site]
+        message = protocol.Heartbeat(atn=self.config.name, ts=self.clock.now(), seq=stats.heartbeats)
+        stats.heartbeats += 1
+        return message
+
+    def make_dispatch(self, site: str) -> protocol.Dispatch:
+        """A fresh lease for `site` from the price series at the current time."""
+        if site not in self.topics:
+            raise KeyError(f"this ATN does not serve site '{site}'")
+        now = self.clock.now()
+        prices = self.config.prices
+        dispatch = protocol.Dispatch(
+            id=f"{self.config.name[:20]}-{uuid.uuid4().hex[:20]}",
+            issued_at=now,
+            valid_until=now + self.config.lease_s,
+            actuators=lease_actuators(band_at(prices, now)),
+            prices=prices.slots(now, now + HORIZON_S) or None,
+        )
+        stats = self.stats[site]
+        stats.dispatches += 1
+        stats.last_dispatch = dispatch
+        return dispatch
+
+    def dispatch_now(self, site: str) -> protocol.Dispatch:
+        """Make a lease for `site` now and send it at once when connected and not paused; returns it."""
+        dispatch = self.make_dispatch(site)
+        if self.connected and not self._paused:
+            self._outbox.put_nowait((self.topics[site].dispatch, dispatch.to_json()))
+        return dispatch
+
+    # ---- what the ATN receives ---------------------------------------------------------------------------------
+
+    def handle(self, topic: str, payload: bytes, retained: bool = False) -> list[Outgoing]:
+        """Handle one incoming message; return what to publish in answer. Never raises for bad input."""
+        route = self._routes.get(topic)
+        if route is None:
+            log.debug("message on a topic this ATN does not serve", topic=topic)
+            return []
+        if self._paused:
+            self.ignored_while_paused += 1
+            return []
+        site, kind = route
+        if kind == "telemetry":
+            answer = self.handle_telemetry(topic, payload)
+            return [answer] if answer else []
+        stats = self.stats[site]
+        try:
+            if kind == "status":
+                status = protocol.parse(protocol.Status, payload)
+                stats.last_status = status
+                log.info("site status", site=site, online=status.online, version=status.version, retained=retained)
+                if status.online and not retained and self.connected:
+                    # The controller has just (re)connected and is subscribing: lease it after a few heartbeats.
+                    self._schedule_handback([site], immediate=False)
+            elif kind == "ack":
+                ack = protocol.parse(protocol.Ack, payload)
+                stats.last_ack = ack
+                if ack.accepted:
+                    stats.acks_accepted += 1
+                    log.info("controller accepted", site=site, id=ack.id, reason=ack.reason)
+                else:
+                    stats.acks_rejected += 1
+                    log.warning("controller rejected", site=site, id=ack.id, topic=ack.topic, reason=ack.reason)
+            else:
+                event = protocol.parse(protocol.EventMsg, payload)
+                stats.events += 1
+                log.info("site event", site=site, seq=event.seq, kind=event.kind, message=event.message)
+        except protocol.Rejected as rejection:
+            stats.malformed += 1
+            log.warning("malformed message ignored", site=site, topic=topic, reason=rejection.reason)
+        return []
+
+    def handle_telemetry(self, topic: str, payload: bytes) -> Outgoing | None:
+        """Persist a telemetry batch and return the TelemetryAck to publish (None for an unusable message)."""
+        route = self._routes.get(topic)
+        if route is None or route[1] != "telemetry":
+            log.warning("telemetry on an unexpected topic ignored", topic=topic)
+            return None
+        site = route[0]
+        stats = self.stats[site]
+        try:
+            batch = protocol.parse(protocol.Telemetry, payload)
+            if batch.site != site:
+                raise protocol.Rejected(f"a batch for site '{batch.site}' on {site}'s topic")
+            if batch.first_seq < 0:
+                raise protocol.Rejected(f"negative sequence number {batch.first_seq}")
+            if batch.first_seq > batch.last_seq:
+                raise protocol.Rejected(f"first_seq {batch.first_seq} is after last_seq {batch.last_seq}")
+            stray = [row[0] for row in batch.readings if not batch.first_seq <= row[0] <= batch.last_seq]
+            if stray:
+                raise protocol.Rejected(f"seq {stray[0]} is outside {batch.first_seq}..{batch.last_seq}")
+        except protocol.Rejected as rejection:
+            stats.malformed += 1
+            log.warning("malformed telemetry ignored", site=site, reason=rejection.reason)
+            return None
+        inserted = self.ledger.store(site, batch.readings, batch.historical)
+        upto = self.ledger.contiguous_upto(site)
+        stats.telemetry_batches += 1
+        stats.readings_stored += inserted
+        stats.duplicates += len(batch.readings) - inserted
+        stats.last_telemetry_ack = upto
+        log.debug(
+            "telemetry stored",
+            site=site,
+            first_seq=batch.first_seq,
+            last_seq=batch.last_seq,
+            historical=batch.historical,
+            new=inserted,
+            duplicates=len(batch.readings) - inserted,
+            upto_seq=upto,
+        )
+        if upto < batch.last_seq:
+            log.info("a gap holds the telemetry ack back", site=site, upto_seq=upto, last_seq=batch.last_seq)
+        return self.topics[site].telemetry_ack, protocol.TelemetryAck(upto_seq=upto).to_json()
+
+    # ---- the connection ----------------------------------------------------------------------------------------
+
+    async def wait_connected(self, timeout_s: float = 5.0) -> None:
+        await asyncio.wait_for(self._connected.wait(), timeout_s)
+
+    def _client(self) -> aiomqtt.Client:
+        config = self.config
+        tls = aiomqtt.TLSParameters(ca_certs=config.ca_file, cert_reqs=ssl.CERT_REQUIRED) if config.tls else None
+        return aiomqtt.Client(
+            config.host,
+            config.port,
+            username=config.username,
+            password=config.password,
+            identifier=f"{config.name}-{uuid.uuid4().hex[:8]}",
+            tls_params=tls,
+            keepalive=config.keepalive_s,
+            timeout=10,
+        )
+
+    async def run(self) -> None:
+        """Serve until cancelled (with the scripted pause, if configured)."""
+        log.info(
+            "ATN starting",
+            atn=self.config.name,
+            sites=list(self.config.sites),
+            broker=f"{self.config.host}:{self.config.port}",
+            tls=self.config.tls,
+            heartbeat_s=self.config.heartbeat_s,
+            lease_s=self.config.lease_s,
+            ledger=self.ledger.path,
+        )
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._connection(), name="atnsim:connection")
+            if self.config.pause_after_s is not None:
+                group.create_task(self._scripted_pause(), name="atnsim:pause")
+
+    async def _scripted_pause(self) -> None:
+        assert self.config.pause_after_s is not None
+        await self.clock.sleep(self.config.pause_after_s)
+        self.pause()
+        if self.config.pause_for_s is not None:
+            await self.clock.sleep(self.config.pause_for_s)
+            self.resume()
+
+    async def _connection(self) -> None:
+        attempt = 0
+        broker = f"{self.config.host}:{self.config.port}"
+        while True:
+            problem: str | None = None
+            try:
+                async with self._client() as client:
+                    attempt = 0
+                    await self._session(client)
+            except* aiomqtt.MqttError as group:
+                problem = "; ".join(str(error) for error in group.exceptions)
+            except* OSError as group:  # a CA file that cannot be read, a TLS handshake that fails
+                problem = "; ".join(str(error) for error in group.exceptions)
+            finally:
+                self.connected = False
+                self._connected.clear()
+            delay = backoff_delay(attempt, self.rng)
+            log.warning(
+                "ATN broker connection lost or refused" if attempt == 0 else "ATN broker still unreachable",
+                broker=broker,
+                error=problem,
+                retry_in_s=round(delay, 1),
+            )
+            attempt += 1
+            await asyncio.sleep(delay)  # network backoff runs on real time
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        for site_topics in self.topics.values():
+            for kind in KINDS:
+                await client.subscribe(getattr(site_topics, kind), qos=1)
+        while not self._outbox.empty():  # whatever was queued for an earlier connection is stale
+            self._outbox.get_nowait()
+        self.connected = True
+        self._connected.set()
+        self._schedule_handback(self.config.sites, immediate=True)
+        log.info("ATN connected", broker=f"{self.config.host}:{self.config.port}", sites=list(self.config.sites))
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._receive(client), name="atnsim:receive")
+            group.create_task(self._beat(client), name="atnsim:beat")
+            group.create_task(self._send_outbox(client), name="atnsim:outbox")
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            raw = message.payload
+            payload = bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw if raw is not None else "").encode()
+            for topic, answer in self.handle(message.topic.value, payload, bool(message.retain)):
+                await client.publish(topic, answer, qos=1)
+
+    async def _send_outbox(self, client: aiomqtt.Client) -> None:
+        while True:
+            topic, payload = await self._outbox.get()
+            if not self._paused:
+                await client.publish(topic, payload, qos=1)
+
+    async def _beat(self, client: aiomqtt.Client) -> None:
+        period = self.config.heartbeat_s
+        next_beat = self.clock.monotonic()
+        was_paused = False
+        while True:
+            self._wake.clear()
+            now = self.clock.monotonic()
+            if self._paused:
+                was_paused = True
+                await self._nap(3600.0)  # until resumed
+                continue
+            if was_paused:
+                was_paused, next_beat = False, now
+            if now >= next_beat:
+                for site, topics in self.topics.items():
+                    await client.publish(topics.heartbeat, self.heartbeat(site).to_json(), qos=1)
+                next_beat += period
+                if next_beat <= now:
+                    next_beat = now + period
+            for site, topics in self.topics.items():
+                handback = self._handback[site]
+                if now >= self._due[site] or (handback is not None and now >= handback):
+                    dispatch = self.make_dispatch(site)
+                    await client.publish(topics.dispatch, dispatch.to_json(), qos=1)
+                    log.info("lease sent", site=site, id=dispatch.id, actuators=dispatch.actuators)
+                    self._due[site] = now + self.config.lease_s / 2
+                    if handback is not None and now >= handback:
+                        self._handback[site] = None
+            wakes = [next_beat, *self._due.values(), *(h for h in self._handback.values() if h is not None)]
+            await self._nap(min(wakes) - self.clock.monotonic())
+
+    async def _nap(self, seconds: float) -> None:
+        """Sleep on the injected clock, or until woken (resume, a site coming online)."""
+        if seconds <= 0 or self._wake.is_set():
+            await asyncio.sleep(0)
+            return
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    def close(self) -> None:
+        self.ledger.close()

@@ -1,0 +1,1 @@
+"""Links to the outside: the ATN over MQTT (and, later, the local socket)."""

@@ -1,0 +1,350 @@
+"""The ATN link over MQTT (aiomqtt 2.x): leases and heartbeats in, telemetry from the store out.
+
+- Reconnects with full-jitter backoff between 1 and 60 s; on every connect it republishes its status (retained,
+  with an offline last will), resubscribes and republishes its state.
+- Every command is acknowledged on the `ack` topic, accepted or rejected with a reason. Expired, duplicate,
+  replayed, unknown or malformed messages are rejected and never reach the control loop. Commands are never
+  retained: a retained dispatch is rejected.
+- Telemetry comes from the SQLite outbox in sequence order. The cursor moves only when the ATN acknowledges
+  (`atn/telemetry-ack`); after an outage the backlog is replayed in batches marked `historical`, with at most
+  `max_unacked_batches` in flight, yielding to the control loop between batches.
+- Silence and lease expiry are the authority's business: the link only hands heartbeats and leases to the
+  control loop's inbox, stamped with this controller's clock when they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import ssl
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import structlog
+
+from controller import __version__, protocol
+from controller.clock import Clock
+from controller.control.inbox import AtnInbox
+from controller.control.types import Lease, PriceForecast, PricePoint
+from controller.layout.model import Layout
+from controller.links.config import AtnLink
+from controller.store import Store
+
+log = structlog.get_logger("hearth.atn")
+BACKOFF_MIN_S = 1.0
+BACKOFF_MAX_S = 60.0
+SEEN_IDS = 1000
+HISTORICAL_AFTER_S = 60.0  # a batch whose first reading is older than this is a replay
+POLL_S = 0.2
+SETPOINT_LIMITS = {"comfort": (10.0, 28.0)}
+
+
+def backoff_delay(attempt: int, rng: random.Random) -> float:
+    """Full jitter: uniform between the minimum and an exponentially growing cap, capped at a minute."""
+    cap = min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2**attempt)
+    return rng.uniform(BACKOFF_MIN_S, max(BACKOFF_MIN_S, cap))
+
+
+def read_secret(name: str) -> str:
+    """A secret from a file: absolute path, or a name under $CREDENTIALS_DIRECTORY (systemd LoadCredential=)."""
+    path = Path(name)
+    if not path.is_absolute() and os.environ.get("CREDENTIALS_DIRECTORY"):
+        path = Path(os.environ["CREDENTIALS_DIRECTORY"]) / name
+    return path.read_text(encoding="utf-8").strip()
+
+
+class AtnLinkRunner:
+    """One controller's connection to its ATN's broker."""
+
+    def __init__(
+        self,
+        config: AtnLink,
+        layout: Layout,
+        store: Store,
+        inbox: AtnInbox,
+        clock: Clock,
+        state: Callable[[], protocol.State],
+        wake: Callable[[], None] = lambda: None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.layout = layout
+        self.site = layout.site.id
+        self.topics = protocol.Topics(self.site)
+        self.store = store
+        self.inbox = inbox
+        self.clock = clock
+        self.state = state
+        self.wake = wake
+        self.rng = rng or random.Random()
+        self.connected = False
+        self.last_heartbeat: float | None = None
+        self.lease: Lease | None = store.latest_lease()
+        self.sent_upto = store.acked_seq()
+        self.outstanding: deque[int] = deque()
+        self._seen: deque[str] = deque(maxlen=SEEN_IDS)
+        self._acked = asyncio.Event()
+        self.events_sent = max((seq for seq, _ in store.events_after(0, limit=1_000_000)), default=0)
+        self.rejected = 0
+
+    # ---- what the state message says about the link ----------------------------------------------------
+
+    def link_state(self) -> protocol.LinkState:
+        lease = self.lease
+        return protocol.LinkState(
+            connected=self.connected,
+            last_heartbeat=self.last_heartbeat,
+            lease_id=lease.id if lease else None,
+            lease_valid_until=lease.valid_until if lease else None,
+            backlog=max(0, self.store.last_seq() - self.store.acked_seq()),
+        )
+
+    # ---- messages in --------------------------------------------------------------------------------------
+
+    def handle(self, topic: str, payload: bytes, retained: bool = False) -> list[tuple[str, bytes]]:
+        """Handle one incoming message; return what to publish in answer. Never raises for bad input."""
+        now = self.clock.now()
+        try:
+            if topic == self.topics.heartbeat:
+                protocol.parse(protocol.Heartbeat, payload)
+                self.last_heartbeat = now
+                self.inbox.heartbeat(now)
+                return []
+            if topic == self.topics.telemetry_ack:
+                ack = protocol.parse(protocol.TelemetryAck, payload)
+                self._telemetry_acked(ack.upto_seq)
+                return []
+            if topic == self.topics.dispatch:
+                if retained:
+                    raise protocol.Rejected("commands must not be retained; a retained dispatch is stale")
+                return [self._ack(now, topic, self._dispatch(payload, now), True, "lease accepted")]
+            raise protocol.Rejected("this controller does not take messages on that topic")
+        except protocol.Rejected as rejection:
+            self.rejected += 1
+            command_id = _id_of(payload)
+            log.warning("message rejected", topic=topic, id=command_id, reason=rejection.reason)
+            return [self._ack(now, topic, command_id, False, rejection.reason)]
+
+    def _ack(self, now: float, topic: str, command_id: str | None, accepted: bool, reason: str) -> tuple[str, bytes]:
+        message = protocol.Ack(ts=now, topic=topic, id=command_id, accepted=accepted, reason=reason)
+        return self.topics.ack, message.to_json()
+
+    def _dispatch(self, payload: bytes, now: float) -> str:
+        dispatch = protocol.parse(protocol.Dispatch, payload)
+        if dispatch.valid_until <= now:
+            raise protocol.Rejected(f"lease {dispatch.id} expired {now - dispatch.valid_until:.1f} s ago")
+        if dispatch.issued_at > now + protocol.MAX_CLOCK_SKEW_S:
+            raise protocol.Rejected(f"lease {dispatch.id} is issued {dispatch.issued_at - now:.0f} s in the future")
+        if dispatch.id in self._seen:
+            raise protocol.Rejected(f"duplicate lease id {dispatch.id}")
+        if self.lease is not None and dispatch.issued_at < self.lease.issued_at:
+            raise protocol.Rejected(f"replayed lease {dispatch.id}: issued before the current lease {self.lease.id}")
+        unknown = sorted(set(dispatch.actuators) - set(self.layout.actuators))
+        if unknown:
+            known = ", ".join(self.layout.actuators)
+            raise protocol.Rejected(f"unknown actuator(s) {', '.join(unknown)}; this site has {known}")
+        for name, value in dispatch.setpoints.items():
+            if name not in SETPOINT_LIMITS:
+                raise protocol.Rejected(f"unknown setpoint {name}; known: {', '.join(SETPOINT_LIMITS)}")
+            low, high = SETPOINT_LIMITS[name]
+            if not low <= value <= high:
+                raise protocol.Rejected(f"setpoint {name} = {value} is outside {low:g}..{high:g}")
+        lease = Lease(
+            id=dispatch.id,
+            issued_at=dispatch.issued_at,
+            valid_until=dispatch.valid_until,
+            received_at=now,
+            actuators=dispatch.actuators,
+            setpoints=dispatch.setpoints,
+        )
+        self._seen.append(dispatch.id)
+        self.lease = lease
+        self.inbox.dispatch(lease)
+        self.store.save_lease(lease)
+        if dispatch.prices:
+            forecast = PriceForecast(
+                received_at=now,
+                points=tuple(PricePoint(start=p.start, end=p.end, price=p.price) for p in dispatch.prices),
+            )
+            self.inbox.forecast = forecast
+            self.store.save_forecast(forecast)
+        self.wake()
+        return dispatch.id
+
+    def _telemetry_acked(self, upto: int) -> None:
+        upto = min(upto, self.sent_upto)  # never past what was sent
+        self.store.ack_upto(upto)
+        while self.outstanding and self.outstanding[0] <= upto:
+            self.outstanding.popleft()
+        self._acked.set()
+
+    # ---- the connection -------------------------------------------------------------------------------------
+
+    def _client(self) -> aiomqtt.Client:
+        config = self.config
+        password = read_secret(config.password_file) if config.password_file else None
+        tls = None
+        if config.tls:
+            tls = aiomqtt.TLSParameters(
+                ca_certs=config.ca_file,
+                certfile=config.client_cert,
+                keyfile=config.client_key,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        offline = protocol.Status(site=self.site, online=False, ts=self.clock.now(), version=__version__)
+        return aiomqtt.Client(
+            config.host,
+            config.port,
+            username=config.username,
+            password=password,
+            identifier=f"hearth-{self.site}",
+            will=aiomqtt.Will(self.topics.status, offline.to_json(), qos=1, retain=True),
+            tls_params=tls,
+            keepalive=config.keepalive_s,
+            timeout=10,
+        )
+
+    async def run(self) -> None:
+        """Stay connected, forever."""
+        attempt = 0
+        while True:
+            trouble = ""
+            try:
+                async with self._client() as client:
+                    attempt = 0
+                    await self._session(client)
+            except* aiomqtt.MqttError as group:  # errors from the session's tasks arrive grouped
+                trouble = describe_mqtt_error(group.exceptions[0])
+            except* OSError as group:  # a secret or TLS file that cannot be read
+                trouble = f"misconfigured: {group.exceptions[0]}"
+            self.connected = False
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # aiomqtt can turn a cancellation during connect or disconnect into an MqttError; a stopping
+                # controller must not take that for a dropped link and reconnect for ever.
+                raise asyncio.CancelledError
+            delay = backoff_delay(attempt, self.rng)
+            log.warning(
+                "ATN link down" if attempt == 0 else "ATN link still down",
+                broker=f"{self.config.host}:{self.config.port}",
+                error=trouble,
+                retry_in_s=round(delay, 1),
+            )
+            attempt += 1
+            await asyncio.sleep(delay)  # network backoff runs on real time
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        online = protocol.Status(site=self.site, online=True, ts=self.clock.now(), version=__version__)
+        await client.publish(self.topics.status, online.to_json(), qos=1, retain=True)
+        for topic in self.topics.from_atn:
+            await client.subscribe(topic, qos=1)
+        self.connected = True
+        self.sent_upto = self.store.acked_seq()  # whatever was in flight and not acknowledged is sent again
+        self.outstanding.clear()
+        log.info("ATN link up", broker=f"{self.config.host}:{self.config.port}", resume_from_seq=self.sent_upto)
+        await self._publish_state(client)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._receive(client), name="atn:receive")
+            group.create_task(self._forward_telemetry(client), name="atn:telemetry")
+            group.create_task(self._state_publisher(client), name="atn:state")
+            group.create_task(self._forward_events(client), name="atn:events")
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            for topic, answer in self.handle(message.topic.value, payload, bool(message.retain)):
+                await client.publish(topic, answer, qos=1)
+
+    async def _publish_state(self, client: aiomqtt.Client) -> None:
+        await client.publish(self.topics.state, self.state().to_json(), qos=1, retain=True)
+
+    async def _state_publisher(self, client: aiomqtt.Client) -> None:
+        """Publish the state when what it says changes (mode, actuators, overrides) and every state_every_s."""
+        last_signature: Any = None
+        last_sent = self.clock.monotonic()
+        while True:
+            await asyncio.sleep(POLL_S)
+            state = self.state()
+            signature = (
+                state.mode,
+                state.reason,
+                {n: (a.on, a.source) for n, a in state.actuators.items()},
+                [o.id for o in state.overrides],
+            )
+            periodic = self.clock.monotonic() - last_sent >= self.config.state_every_s
+            if signature != last_signature or periodic:
+                await client.publish(self.topics.state, state.to_json(), qos=1, retain=True)
+                last_signature, last_sent = signature, self.clock.monotonic()
+
+    async def _forward_events(self, client: aiomqtt.Client) -> None:
+        while True:
+            for seq, event in self.store.events_after(self.events_sent, limit=100):
+                message = protocol.EventMsg(
+                    site=self.site, seq=seq, ts=event.ts, kind=event.kind, message=event.message, data=event.data
+                )
+                await client.publish(self.topics.events, message.to_json(), qos=1)
+                self.events_sent = seq
+            await asyncio.sleep(POLL_S)
+
+    async def _forward_telemetry(self, client: aiomqtt.Client) -> None:
+        batch = self.config.telemetry_batch
+        while True:
+            if len(self.outstanding) >= self.config.max_unacked_batches:
+                self._acked.clear()
+                try:
+                    await asyncio.wait_for(self._acked.wait(), timeout=5.0)
+                except TimeoutError:
+                    # No acknowledgement for a while: send everything unacknowledged again (the ATN drops
+                    # duplicates by sequence number).
+                    self.sent_upto = self.store.acked_seq()
+                    self.outstanding.clear()
+                continue
+            rows = self.store.readings_after(self.sent_upto, batch)
+            if not rows:
+                await asyncio.sleep(POLL_S)
+                continue
+            historical = self.clock.now() - rows[0].ts > HISTORICAL_AFTER_S
+            body = {
+                "v": protocol.VERSION,
+                "site": self.site,
+                "first_seq": rows[0].seq,
+                "last_seq": rows[-1].seq,
+                "historical": historical,
+                "readings": [[r.seq, r.ts, r.channel, r.value, r.quality.value] for r in rows],
+            }
+            await client.publish(self.topics.telemetry, json.dumps(body, separators=(",", ":")), qos=1)
+            self.sent_upto = rows[-1].seq
+            self.outstanding.append(rows[-1].seq)
+            await asyncio.sleep(0)  # let the control tick in between batches
+
+
+REFUSED_CODES = {
+    4: "bad user name or password",
+    5: "not authorised",
+    134: "bad user name or password",
+    135: "not authorised",
+}
+
+
+def describe_mqtt_error(error: BaseException) -> str:
+    """A sentence for the log: refused credentials said plainly, anything else as aiomqtt words it."""
+    code = getattr(error, "rc", None)
+    value = getattr(code, "value", code)
+    if isinstance(value, int) and value in REFUSED_CODES:
+        return f"the broker refused the connection: {REFUSED_CODES[value]} (check username and password_file)"
+    return str(error) or type(error).__name__
+
+
+def _id_of(payload: bytes) -> str | None:
+    """The `id` of a payload, if it has a readable one, for the rejection's ack."""
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    return value[:64] if isinstance(value, str) else None

@@ -1,0 +1,76 @@
+"""The layout's `[links]` table: where the ATN's broker is and how to reach it safely."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from pydantic import Field, model_validator
+
+from controller.layout.base import Strict
+
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class MqttLink(Strict):
+    """An MQTT broker connection. Secrets are never written in the layout: name a file (or a systemd credential)."""
+
+    url: str = Field(description="mqtt://host:1883 or mqtts://host:8883")
+    username: str | None = None
+    password_file: str | None = Field(
+        default=None, description="a file holding the password; relative names are looked up in $CREDENTIALS_DIRECTORY"
+    )
+    ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    insecure: bool = Field(default=False, description="allow plain MQTT to a broker that is not on this machine")
+    keepalive_s: int = Field(default=30, ge=5, le=600)
+
+    @model_validator(mode="after")
+    def _safe(self) -> MqttLink:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(f"'{self.url}' is not an mqtt://host[:port] or mqtts://host[:port] URL")
+        if parts.scheme == "mqtt" and not is_loopback(parts.hostname) and not self.insecure:
+            raise ValueError(
+                f"TLS is required for a broker that is not on this machine ({parts.hostname}): "
+                "use mqtts:// or set insecure = true"
+            )
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("client_cert and client_key go together")
+        return self
+
+    @property
+    def host(self) -> str:
+        host = urlsplit(self.url).hostname
+        assert host is not None
+        return host
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or (8883 if self.tls else 1883)
+
+
+class AtnLink(MqttLink):
+    telemetry_batch: int = Field(default=2000, ge=1, le=50_000, description="readings per telemetry message")
+    max_unacked_batches: int = Field(default=16, ge=1, le=1000, description="batches in flight before waiting")
+    state_every_s: float = Field(default=30.0, ge=1, le=3600)
+    home_assistant: bool = Field(default=False, description="publish Home Assistant MQTT discovery")
+    remote_overrides: bool = Field(default=False, description="accept overrides over MQTT (off by default)")
+
+
+class Links(Strict):
+    atn: AtnLink | None = None

@@ -1,0 +1,61 @@
+"""The controller's state as a protocol `State` message: readings, actuators with who decided and why, mode,
+overrides and link health. Built the same way for MQTT and the local socket."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from controller import protocol
+from controller.control.interlocks import ActuatorState
+from controller.control.tick import TickResult
+from controller.control.types import Override
+from controller.readings import Snapshot
+
+
+def state_message(
+    site: str,
+    now: float,
+    snapshot: Snapshot,
+    result: TickResult | None,
+    overrides: Sequence[Override] = (),
+    link: protocol.LinkState | None = None,
+    actual: Mapping[str, ActuatorState] | None = None,
+) -> protocol.State:
+    """`actual` are the actuators' read-back states; without them, what was commanded is shown."""
+    readings = {
+        name: protocol.ReadingState(
+            value=None if r.value is None else round(r.value, 3),
+            unit=r.unit,
+            quality=r.quality.value,
+            ts=r.timestamp,
+            detail=r.detail,
+        )
+        for name, r in snapshot.readings.items()
+    }
+    actuators: dict[str, protocol.ActuatorStateMsg] = {}
+    mode, reason = "LOCAL", "starting"
+    if result is not None:
+        authority = result.state.authority
+        mode, reason = authority.mode.value, authority.reason
+        for name, command in result.commands.items():
+            hold = result.holds.get(name)
+            actuators[name] = protocol.ActuatorStateMsg(
+                on=actual[name].on if actual and name in actual else command.on,
+                source=command.source.value,
+                reason=command.reason,
+                held_by=hold.interlock if hold else None,
+                held_until=hold.until if hold else None,
+            )
+    return protocol.State(
+        site=site,
+        ts=now,
+        mode=mode,
+        reason=reason,
+        readings=readings,
+        actuators=actuators,
+        overrides=[
+            protocol.OverrideState(id=o.id, target=o.target, value=o.value, expires_at=o.expires_at, who=o.who)
+            for o in overrides
+        ],
+        link=link,
+    )

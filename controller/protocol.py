@@ -1,0 +1,217 @@
+"""Protocol v1: every message Hearth exchanges over MQTT (and, later, the local socket), as strict models.
+
+One module for the controller, the reference ATN (`hearth atn-sim`) and the TUI, so the three can never drift
+apart. See docs/protocol.md for topics, QoS and retain flags. All messages are JSON objects with `"v": 1`, UTC
+epoch-second timestamps and SI units; unknown keys are rejected, so a typo in a command is an error, not a
+silently ignored field.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+VERSION = 1
+PREFIX = "hearth/v1"
+MAX_LEASE_S = 24 * 3600
+MAX_CLOCK_SKEW_S = 60.0
+
+
+class Message(BaseModel):
+    # Strict: a command is never guessed at ("yes" is not true, "1" is not 1).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    v: Literal[1] = 1
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+# ---- from the controller -------------------------------------------------------------------------------
+
+
+class Status(Message):
+    """Retained; the broker publishes the offline one as the controller's last will."""
+
+    site: str
+    online: bool
+    ts: float
+    version: str = ""
+
+
+class ReadingState(Message):
+    value: float | None
+    unit: str
+    quality: str
+    ts: float
+    detail: str = ""
+
+
+class ActuatorStateMsg(Message):
+    on: bool
+    source: str
+    reason: str
+    held_by: str | None = None
+    held_until: float | None = None
+
+
+class LinkState(Message):
+    connected: bool
+    last_heartbeat: float | None = None
+    lease_id: str | None = None
+    lease_valid_until: float | None = None
+    backlog: int = 0
+
+
+class OverrideState(Message):
+    id: str
+    target: str
+    value: bool | float
+    expires_at: float
+    who: str
+
+
+class State(Message):
+    """Retained snapshot of the whole controller, on change and every 30 s."""
+
+    site: str
+    ts: float
+    mode: str
+    reason: str
+    readings: dict[str, ReadingState]
+    actuators: dict[str, ActuatorStateMsg]
+    overrides: list[OverrideState] = Field(default_factory=list)
+    link: LinkState | None = None
+
+
+TelemetryRow = tuple[int, float, str, float | None, str]
+"""(seq, ts, channel, value, quality)"""
+
+
+class Telemetry(Message):
+    """QoS 1 batch of stored readings, in sequence order; `historical` for a replay of older readings."""
+
+    site: str
+    first_seq: int
+    last_seq: int
+    historical: bool
+    readings: list[TelemetryRow]
+
+
+class EventMsg(Message):
+    site: str
+    seq: int
+    ts: float
+    kind: str
+    message: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Ack(Message):
+    """The controller's answer to a command or to a message it could not use."""
+
+    ts: float
+    topic: str
+    id: str | None = None
+    accepted: bool
+    reason: str
+
+
+# ---- from the ATN --------------------------------------------------------------------------------------
+
+
+class Heartbeat(Message):
+    atn: str = Field(min_length=1, max_length=64)
+    ts: float
+    seq: int = Field(ge=0)
+
+
+class PriceSlot(Message):
+    start: float
+    end: float
+    price: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PriceSlot:
+        if self.end <= self.start:
+            raise ValueError("a price slot must end after it starts")
+        return self
+
+
+class Dispatch(Message):
+    """A lease: what the ATN wants until `valid_until`. Actuators it does not name follow the local policy."""
+
+    id: str = Field(min_length=1, max_length=64)
+    issued_at: float
+    valid_until: float
+    actuators: dict[str, bool] = Field(default_factory=dict)
+    setpoints: dict[str, float] = Field(default_factory=dict)
+    prices: list[PriceSlot] | None = None
+
+    @model_validator(mode="after")
+    def _sane(self) -> Dispatch:
+        if self.valid_until <= self.issued_at:
+            raise ValueError("valid_until must be after issued_at")
+        if self.valid_until - self.issued_at > MAX_LEASE_S:
+            raise ValueError(f"a lease lasts at most {MAX_LEASE_S} s")
+        return self
+
+
+class TelemetryAck(Message):
+    upto_seq: int = Field(ge=0)
+
+
+# ---- topics ---------------------------------------------------------------------------------------------
+
+
+class Topics:
+    """Every topic of one site."""
+
+    def __init__(self, site: str) -> None:
+        base = f"{PREFIX}/{site}"
+        self.site = site
+        self.status = f"{base}/status"
+        self.state = f"{base}/state"
+        self.telemetry = f"{base}/telemetry"
+        self.events = f"{base}/events"
+        self.ack = f"{base}/ack"
+        self.heartbeat = f"{base}/atn/heartbeat"
+        self.dispatch = f"{base}/atn/dispatch"
+        self.telemetry_ack = f"{base}/atn/telemetry-ack"
+
+    @property
+    def from_atn(self) -> tuple[str, str, str]:
+        return self.heartbeat, self.dispatch, self.telemetry_ack
+
+
+class Rejected(Exception):
+    """A message that cannot be used; `reason` says why, in a sentence."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+M = TypeVar("M", bound=Message)
+
+
+def parse(model: type[M], payload: bytes | str) -> M:
+    """Parse and validate a payload, or raise Rejected with every problem in one sentence."""
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise Rejected(f"not JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise Rejected(f"expected a JSON object, got {type(data).__name__}")
+    if data.get("v") != VERSION:
+        raise Rejected(f"unsupported protocol version {data.get('v')!r}; this controller speaks v{VERSION}")
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(message)'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors()
+        )
+        raise Rejected(problems) from error

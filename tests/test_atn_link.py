@@ -1,0 +1,313 @@
+"""The ATN link end to end, against a real mosquitto: `hearth run` and `hearth atn-sim` as processes, watched
+through the broker as the monitor role would watch them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from controller import protocol
+from controller.atnsim.ledger import Ledger
+from controller.store import Store
+from tests.broker import Broker, start_broker
+
+ROOT = Path(__file__).resolve().parent.parent
+HEARTH = str(Path(sys.executable).parent / "hearth")
+SITE = "demo-house"
+TOPICS = protocol.Topics(SITE)
+HEARTBEAT_S = 0.5
+SILENCE_S = 3 * HEARTBEAT_S
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    running = start_broker(tmp_path_factory.mktemp("broker"), site=SITE)
+    yield running
+    running.stop()
+
+
+def write_layout(broker: Broker, directory: Path, *, password: str | None = None, tls: bool = False) -> Path:
+    secret = directory / "mqtt-password"
+    secret.write_text(password if password is not None else broker.users[SITE])
+    url = f"mqtts://localhost:{broker.tls_port}" if tls else f"mqtt://127.0.0.1:{broker.port}"
+    ca = f'ca_file = "{broker.ca_file}"\n' if tls else ""
+    text = (ROOT / "layouts/demo.toml").read_text()
+    text += f"""
+[control.authority]
+heartbeat_s = {HEARTBEAT_S}
+
+[links.atn]
+url = "{url}"
+username = "{SITE}"
+password_file = "{secret}"
+{ca}telemetry_batch = 200
+state_every_s = 2
+"""
+    path = directory / "layout.toml"
+    path.write_text(text)
+    return path
+
+
+class Process:
+    """A `hearth` subprocess with its JSON log collected to a file."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.log_path = log
+        self._log = log.open("a")
+        self.popen = subprocess.Popen([HEARTH, *args], stderr=self._log, stdout=subprocess.DEVNULL, cwd=ROOT)
+
+    def events(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
+
+    def signal(self, signum: int) -> None:
+        self.popen.send_signal(signum)
+
+    def stop(self) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self._log.close()
+        return self.popen.returncode
+
+
+def controller(layout: Path, state: Path, log: Path) -> Process:
+    return Process(["run", "--layout", str(layout), "--state-dir", str(state), "--log-format", "json"], log)
+
+
+def atn_sim(broker: Broker, directory: Path, ledger: Path, *, lease_s: float = 20.0) -> Process:
+    secret = directory / "atn-password"
+    secret.write_text(broker.users["atn"])
+    return Process(
+        [
+            "atn-sim",
+            "--broker",
+            f"mqtt://127.0.0.1:{broker.port}",
+            "--site",
+            SITE,
+            "--username",
+            "atn",
+            "--password-file",
+            str(secret),
+            "--db",
+            str(ledger),
+            "--heartbeat",
+            str(HEARTBEAT_S),
+            "--lease",
+            str(lease_s),
+            "--log-format",
+            "json",
+        ],
+        directory / "atn.log",
+    )
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> object:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def mode_events(process: Process) -> list[dict[str, object]]:
+    return [e for e in process.events() if e.get("event") == "mode"]
+
+
+def current_mode(process: Process) -> str:
+    modes = mode_events(process)
+    return str(modes[-1]["to"]) if modes else "?"
+
+
+def test_failover_handback_and_no_flapping(broker: Broker, tmp_path: Path) -> None:
+    hearth = controller(write_layout(broker, tmp_path), tmp_path / "state", tmp_path / "hearth.log")
+    atn = atn_sim(broker, tmp_path, tmp_path / "ledger.sqlite")
+    try:
+        wait_for(lambda: current_mode(hearth) == "ATN", 20, "the ATN to take control")
+        handback = mode_events(hearth)[-1]
+        assert "heartbeats in a row and a fresh lease" in str(handback["reason"])
+
+        # The ATN goes silent: LOCAL within the silence timeout of the last heartbeat.
+        atn.signal(signal.SIGUSR1)
+        paused_at = time.time()
+        wait_for(lambda: current_mode(hearth) == "LOCAL", 10, "failover to LOCAL")
+        failover = mode_events(hearth)[-1]
+        assert "ATN silent" in str(failover["reason"])
+        # The exact figure (failover minus timeout, over 20 trials) is bench/failover.py's; here, a bound.
+        lag = time.time() - paused_at
+        assert lag <= SILENCE_S + HEARTBEAT_S + 1.5, f"LOCAL came {lag:.2f} s after the ATN went quiet"
+
+        # A flapping ATN (back for less than two heartbeats at a time) never gets control back.
+        for _ in range(4):
+            atn.signal(signal.SIGUSR1)  # resume ...
+            time.sleep(0.4)
+            atn.signal(signal.SIGUSR1)  # ... and silent again before the handback rule is met
+            time.sleep(SILENCE_S + 0.3)
+        assert current_mode(hearth) == "LOCAL"
+        assert [str(e["to"]) for e in mode_events(hearth)].count("ATN") == 1
+
+        # Back for good: ATN again, by the rule.
+        atn.signal(signal.SIGUSR1)
+        wait_for(lambda: current_mode(hearth) == "ATN", 15, "handback after the ATN returns")
+        assert [str(e["to"]) for e in mode_events(hearth)].count("ATN") == 2
+    finally:
+        assert atn.stop() == 0
+        assert hearth.stop() == 0
+
+
+def test_no_reading_is_lost_through_broker_and_controller_crashes(broker: Broker, tmp_path: Path) -> None:
+    layout = write_layout(broker, tmp_path)
+    state = tmp_path / "state"
+    ledger_path = tmp_path / "ledger.sqlite"
+    atn = atn_sim(broker, tmp_path, ledger_path)
+    hearth = controller(layout, state, tmp_path / "hearth.log")
+    try:
+        wait_for(lambda: ledger_path.exists() and Ledger.open(ledger_path).count(SITE) > 20, 20, "telemetry to flow")
+        broker.kill()  # the broker dies mid-stream; the controller keeps storing
+        time.sleep(3.0)
+        broker.restart()
+        time.sleep(0.5)  # reconnecting and replaying ...
+        hearth.popen.kill()  # ... when the controller is killed -9
+        hearth.popen.wait()
+        hearth = controller(layout, state, tmp_path / "hearth2.log")
+        time.sleep(2.0)
+        hearth.stop()  # a clean stop: its last readings are committed
+        with Store.open(state / "demo.sqlite") as store:
+            last = store.last_seq()
+
+        def caught_up() -> bool:
+            ledger = Ledger.open(ledger_path)
+            try:
+                return ledger.contiguous_upto(SITE) >= last
+            finally:
+                ledger.close()
+
+        hearth = controller(layout, state, tmp_path / "hearth3.log")  # delivers what was not yet acknowledged
+        wait_for(caught_up, 30, f"the ATN's ledger to reach seq {last}")
+    finally:
+        hearth.stop()
+        atn.stop()
+    ledger = Ledger.open(ledger_path)
+    try:
+        first, newest = ledger.seq_range(SITE)
+        assert first == 1 and newest >= last
+        assert ledger.gaps(SITE) == []
+    finally:
+        ledger.close()
+
+
+def test_tls_with_the_generated_ca(broker: Broker, tmp_path: Path) -> None:
+    hearth = controller(write_layout(broker, tmp_path, tls=True), tmp_path / "state", tmp_path / "hearth.log")
+    try:
+        wait_for(lambda: any(e.get("event") == "ATN link up" for e in hearth.events()), 10, "the TLS link")
+        with broker.subscribe("monitor", TOPICS.status) as status:
+            wait_for(lambda: any(protocol.parse(protocol.Status, p).online for _, p in status.messages), 10, "online")
+        with broker.subscribe("monitor", TOPICS.state) as state:
+            wait_for(lambda: state.messages, 10, "the state")
+            assert protocol.parse(protocol.State, state.messages[-1][1]).site == SITE
+    finally:
+        assert hearth.stop() == 0
+
+
+def test_a_wrong_password_is_a_clear_error_with_backoff(broker: Broker, tmp_path: Path) -> None:
+    hearth = controller(
+        write_layout(broker, tmp_path, password="not-the-password"), tmp_path / "state", tmp_path / "hearth.log"
+    )
+    try:
+        downs = wait_for(
+            lambda: [e for e in hearth.events() if str(e.get("event", "")).startswith("ATN link")], 10, "a refusal"
+        )
+        assert isinstance(downs, list)
+        first = downs[0]
+        assert "the broker refused the connection: not authorised" in str(first["error"])
+        assert "check username and password_file" in str(first["error"])
+        assert 1.0 <= float(str(first["retry_in_s"])) <= 60.0
+        assert "not-the-password" not in hearth.log_path.read_text()  # never logged
+        wait_for(lambda: current_mode(hearth) == "LOCAL", 10, "local control")  # still controlling, locally
+        assert hearth.popen.poll() is None
+    finally:
+        assert hearth.stop() == 0
+
+
+def test_roles_a_monitor_or_a_forged_command_changes_nothing(broker: Broker, tmp_path: Path) -> None:
+    hearth = controller(write_layout(broker, tmp_path), tmp_path / "state", tmp_path / "hearth.log")
+    now = time.time()
+
+    def lease(lease_id: str) -> str:
+        return json.dumps(
+            {"v": 1, "id": lease_id, "issued_at": now, "valid_until": now + 300, "actuators": {"aux-element": True}}
+        )
+
+    try:
+        wait_for(lambda: any(e.get("event") == "ATN link up" for e in hearth.events()), 10, "the link")
+        with broker.subscribe("monitor", TOPICS.ack) as acks:
+            broker.pub("monitor", TOPICS.dispatch, lease("from-monitor"))  # the ACL drops it silently
+            broker.pub("other-site", TOPICS.dispatch, lease("from-other-site"))  # another controller: dropped
+            broker.pub("atn", f"hearth/v1/{SITE}/dispatch", lease("wrong-topic"))  # not a topic Hearth reads
+            broker.pub("atn", TOPICS.dispatch, lease("genuine"))
+            wait_for(lambda: acks.messages, 5, "the genuine lease's ack")
+            time.sleep(1.0)
+        answered = [protocol.parse(protocol.Ack, payload).id for _, payload in acks.messages]
+        assert answered == ["genuine"]
+    finally:
+        hearth.stop()
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False) | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@pytest.fixture(scope="module")
+def fuzz_target(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    directory = tmp_path_factory.mktemp("fuzz")
+    hearth = controller(write_layout(broker, directory), directory / "state", directory / "hearth.log")
+    wait_for(lambda: any(e.get("event") == "ATN link up" for e in hearth.events()), 10, "the link")
+    yield hearth
+    assert hearth.stop() == 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    topic=st.sampled_from(TOPICS.from_atn),
+    payload=st.one_of(st.binary(max_size=120), JSON.map(lambda v: json.dumps(v).encode())),
+)
+def test_fuzzed_payloads_through_the_broker(broker: Broker, fuzz_target: Process, topic: str, payload: bytes) -> None:
+    broker.pub("atn", topic, payload)
+    assert fuzz_target.popen.poll() is None  # still running
+
+
+def test_after_the_fuzzing_the_controller_still_controls(broker: Broker, fuzz_target: Process) -> None:
+    time.sleep(1.0)
+    assert fuzz_target.popen.poll() is None
+    assert not [e for e in fuzz_target.events() if e.get("level") in ("critical", "error")]
+    rejected = [e for e in fuzz_target.events() if e.get("event") == "message rejected"]
+    assert rejected  # rejections were logged with their reasons
+    ticks_before = len([e for e in fuzz_target.events() if e.get("event") == "decision"])
+    assert ticks_before > 0
+    now = time.time()
+    with broker.subscribe("monitor", TOPICS.ack) as acks:
+        broker.pub(
+            "atn", TOPICS.dispatch, json.dumps({"v": 1, "id": "after-fuzz", "issued_at": now, "valid_until": now + 60})
+        )
+        wait_for(lambda: [p for _, p in acks.messages if b"after-fuzz" in p], 5, "an ack after the fuzzing")
+    ack = next(protocol.parse(protocol.Ack, p) for _, p in acks.messages if b"after-fuzz" in p)
+    assert ack.accepted
+    assert os.path.exists(fuzz_target.log_path)

@@ -1,0 +1,167 @@
+"""The ATN link's handling of every message it can receive, without a broker: what is accepted, what is rejected
+and why, and fuzzed payloads on every subscribed topic (never a crash, always a structured rejection)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from controller import protocol
+from controller.clock import ManualClock
+from controller.control.inbox import AtnInbox
+from controller.links.atn import AtnLinkRunner, backoff_delay
+from controller.links.config import AtnLink
+from controller.store import Store
+from tests.simhelpers import demo_layout
+
+LAYOUT = demo_layout()
+TOPICS = protocol.Topics("demo-house")
+T0 = 1_800_000_000.0
+
+
+@pytest.fixture
+def link(tmp_path: Path) -> Iterator[AtnLinkRunner]:
+    store = Store.open(tmp_path / "link.sqlite")
+    clock = ManualClock(start=T0)
+    runner = AtnLinkRunner(
+        AtnLink(url="mqtt://127.0.0.1:1883"),
+        LAYOUT,
+        store,
+        AtnInbox(),
+        clock,
+        state=lambda: protocol.State(site="demo-house", ts=T0, mode="LOCAL", reason="", readings={}, actuators={}),
+    )
+    yield runner
+    store.close()
+
+
+def dispatch(**changes: object) -> bytes:
+    body: dict[str, object] = {
+        "v": 1,
+        "id": "lease-1",
+        "issued_at": T0 - 1,
+        "valid_until": T0 + 120,
+        "actuators": {"heat-pump": True, "store-pump": True},
+    }
+    body.update(changes)
+    return json.dumps(body).encode()
+
+
+def answer(link: AtnLinkRunner, topic: str, payload: bytes, retained: bool = False) -> protocol.Ack | None:
+    replies = link.handle(topic, payload, retained)
+    if not replies:
+        return None
+    ((reply_topic, body),) = replies
+    assert reply_topic == TOPICS.ack
+    return protocol.parse(protocol.Ack, body)
+
+
+def test_a_valid_lease_is_accepted_and_reaches_the_control_loop(link: AtnLinkRunner) -> None:
+    woken: list[bool] = []
+    link.wake = lambda: woken.append(True)
+    ack = answer(link, TOPICS.dispatch, dispatch(prices=[{"v": 1, "start": T0, "end": T0 + 3600, "price": 0.2}]))
+    assert ack is not None and ack.accepted and ack.id == "lease-1"
+    _, lease = link.inbox.take()
+    assert lease is not None and lease.actuators == {"heat-pump": True, "store-pump": True}
+    assert lease.received_at == T0  # stamped with this controller's clock
+    assert link.store.latest_lease() == lease
+    assert link.inbox.forecast is not None and link.store.latest_forecast(T0) is not None
+    assert woken == [True]
+
+
+REJECTIONS = [
+    ("expired", dispatch(valid_until=T0 - 5, issued_at=T0 - 60), "expired"),
+    ("issued in the future", dispatch(issued_at=T0 + 600, valid_until=T0 + 700), "in the future"),
+    ("unknown actuator", dispatch(actuators={"boiler": True}), "unknown actuator(s) boiler"),
+    ("setpoint out of range", dispatch(setpoints={"comfort": 35.0}), "outside 10..28"),
+    ("unknown setpoint", dispatch(setpoints={"sauna": 80.0}), "unknown setpoint sauna"),
+    ("too long", dispatch(valid_until=T0 + 10 * 86400), "at most"),
+    ("valid_until before issued_at", dispatch(valid_until=T0 - 10), "valid_until must be after issued_at"),
+    ("unknown key", dispatch(actuator={"heat-pump": True}), "actuator: Extra inputs are not permitted"),
+    ("wrong version", dispatch(v=2), "unsupported protocol version 2"),
+    ("not JSON", b"\xff{", "not JSON"),
+    ("not an object", b"[1, 2]", "expected a JSON object"),
+    ("wrong type", dispatch(actuators={"heat-pump": "yes"}), "actuators.heat-pump"),
+]
+
+
+@pytest.mark.parametrize(("what", "payload", "reason"), REJECTIONS, ids=[r[0] for r in REJECTIONS])
+def test_bad_dispatches_are_rejected_with_a_reason(link: AtnLinkRunner, what: str, payload: bytes, reason: str) -> None:
+    ack = answer(link, TOPICS.dispatch, payload)
+    assert ack is not None and not ack.accepted
+    assert reason in ack.reason, ack.reason
+    assert link.inbox.take() == ([], None)  # nothing reached the control loop
+
+
+def test_duplicate_replayed_and_retained_dispatches_are_rejected(link: AtnLinkRunner) -> None:
+    assert answer(link, TOPICS.dispatch, dispatch()).accepted  # type: ignore[union-attr]
+    duplicate = answer(link, TOPICS.dispatch, dispatch())
+    assert duplicate is not None and not duplicate.accepted and "duplicate lease id lease-1" in duplicate.reason
+    replay = answer(link, TOPICS.dispatch, dispatch(id="old", issued_at=T0 - 30))
+    assert replay is not None and "replayed lease old" in replay.reason
+    retained = answer(link, TOPICS.dispatch, dispatch(id="lease-2"), retained=True)
+    assert retained is not None and "must not be retained" in retained.reason
+
+
+def test_heartbeats_reach_the_inbox_and_bad_ones_are_rejected(link: AtnLinkRunner) -> None:
+    assert answer(link, TOPICS.heartbeat, b'{"v": 1, "atn": "atn-1", "ts": 1, "seq": 4}') is None
+    assert link.inbox.take()[0] == [T0]
+    bad = answer(link, TOPICS.heartbeat, b'{"v": 1, "atn": "", "ts": 1, "seq": -1}')
+    assert bad is not None and not bad.accepted and "atn" in bad.reason and "seq" in bad.reason
+    assert link.inbox.take()[0] == []
+
+
+def test_telemetry_ack_moves_the_cursor_but_never_past_what_was_sent(link: AtnLinkRunner) -> None:
+    link.sent_upto = 0
+    link.store.ack_upto(0)
+    answer(link, TOPICS.telemetry_ack, b'{"v": 1, "upto_seq": 500}')
+    assert link.store.acked_seq() == 0  # nothing was sent yet
+
+
+def test_unknown_topic_is_rejected(link: AtnLinkRunner) -> None:
+    ack = answer(link, "hearth/v1/demo-house/atn/reboot", b"{}")
+    assert ack is not None and not ack.accepted and "does not take messages" in ack.reason
+
+
+@pytest.mark.parametrize(("attempt", "low", "high"), [(0, 1.0, 1.0), (1, 1.0, 2.0), (3, 1.0, 8.0), (10, 1.0, 60.0)])
+def test_backoff_is_full_jitter_between_one_second_and_a_minute(attempt: int, low: float, high: float) -> None:
+    import random
+
+    rng = random.Random(1)
+    delays = [backoff_delay(attempt, rng) for _ in range(200)]
+    assert low <= min(delays) and max(delays) <= high
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=6),
+    max_leaves=20,
+)
+PAYLOADS = st.one_of(
+    st.binary(max_size=200),
+    JSON.map(lambda value: json.dumps(value).encode()),
+    st.dictionaries(
+        st.sampled_from(
+            ["v", "id", "issued_at", "valid_until", "actuators", "setpoints", "prices", "upto_seq", "atn", "ts", "seq"]
+        ),
+        JSON,
+    ).map(lambda value: json.dumps({"v": 1, **value}).encode()),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    topic=st.sampled_from([*TOPICS.from_atn, "hearth/v1/demo-house/atn/x"]), payload=PAYLOADS, retained=st.booleans()
+)
+def test_fuzzed_payloads_never_crash_and_are_answered_in_protocol(
+    link: AtnLinkRunner, topic: str, payload: bytes, retained: bool
+) -> None:
+    for reply_topic, body in link.handle(topic, payload, retained):
+        assert reply_topic == TOPICS.ack
+        ack = protocol.parse(protocol.Ack, body)
+        assert ack.reason
