@@ -207,12 +207,7 @@ class Controller:
 
     async def _watch(self, out: TextIO) -> None:
         while True:
-            relays = {name: relay.read() for name, relay in self.hardware.relays.items()}
-            out.write(
-                frame(
-                    self.layout.site.name or self.layout.site.id, self.sampler.snapshot(), relays, self.options.log_file
-                )
-            )
+            out.write(frame(self.state_message(), self.options.log_file))
             out.flush()
             await asyncio.sleep(1.0)  # presentation pacing, real time on purpose
 

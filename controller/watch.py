@@ -1,36 +1,60 @@
-"""`hearth run --watch`: a live table of every channel and relay on the terminal, redrawn in place.
+"""`hearth run --watch`: the controller's state as a table on the terminal, redrawn in place every second.
 
-Until the TUI exists, this is how the demo shows what the controller reads. It only reads the snapshot.
+It draws the protocol `State` message, the same one MQTT monitors receive, so what the technician sees here is
+what a remote monitor sees.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from controller.readings import Quality, Snapshot
+from controller import protocol
 
 UNIT_LABELS = {"degC": "°C", "V": "V"}
 CLEAR = "\x1b[H\x1b[2J"
 
 
-def render(site: str, snapshot: Snapshot, relays: Mapping[str, bool], width: int = 100) -> str:
-    """The table as text: one row per channel, then the relays."""
-    when = datetime.fromtimestamp(snapshot.taken_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    lines = [f"Hearth — {site} — {when}", "", f"{'channel':16} {'value':>9}  {'quality':13} {'age':>6}  detail"]
-    for name, reading in snapshot.readings.items():
+def _link_line(link: protocol.LinkState | None, now: float) -> str:
+    if link is None:
+        return "ATN link: none configured"
+    parts = ["ATN link: " + ("connected" if link.connected else "DOWN")]
+    if link.last_heartbeat is not None:
+        parts.append(f"last heartbeat {now - link.last_heartbeat:.0f} s ago")
+    if link.lease_id and link.lease_valid_until is not None:
+        left = link.lease_valid_until - now
+        parts.append(f"lease {link.lease_id} " + (f"{left:.0f} s left" if left > 0 else "expired"))
+    parts.append(f"backlog {link.backlog}")
+    return ", ".join(parts)
+
+
+def render(state: protocol.State, width: int = 110) -> str:
+    when = datetime.fromtimestamp(state.ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines = [
+        f"Hearth — {state.site} — {when}",
+        f"mode {state.mode}: {state.reason}"[:width],
+        _link_line(state.link, state.ts)[:width],
+        "",
+        f"{'channel':16} {'value':>9}  {'quality':13} {'age':>6}  detail",
+    ]
+    for name, reading in state.readings.items():
         unit = UNIT_LABELS.get(reading.unit, reading.unit)
         value = f"{reading.value:7.2f} {unit}" if reading.value is not None else "      —"
-        age = f"{snapshot.taken_at - reading.timestamp:5.1f}s"
-        detail = reading.detail if reading.quality is not Quality.OK else ""
-        row = f"{name:16} {value:>9}  {reading.quality.value:13} {age:>6}  {detail}"
-        lines.append(row[:width])
-    lines += ["", "relays: " + "  ".join(f"{name} {'ON' if on else 'off'}" for name, on in relays.items())]
+        detail = reading.detail if reading.quality != "ok" else ""
+        lines.append(f"{name:16} {value:>9}  {reading.quality:13} {state.ts - reading.ts:5.1f}s  {detail}"[:width])
+    lines += ["", f"{'actuator':18} {'state':5}  {'by':9} why"]
+    for name, actuator in state.actuators.items():
+        held = f" [held: {actuator.held_by}]" if actuator.held_by else ""
+        lines.append(
+            f"{name:18} {'ON' if actuator.on else 'off':5}  {actuator.source:9} {actuator.reason}{held}"[:width]
+        )
+    for override in state.overrides:
+        left = override.expires_at - state.ts
+        lines.append(f"override {override.target} = {override.value} by {override.who}, {left:.0f} s left")
     return "\n".join(lines)
 
 
-def frame(site: str, snapshot: Snapshot, relays: Mapping[str, bool], log_file: str) -> str:
+def frame(state: protocol.State, log_file: str) -> str:
     """One redraw: clear the screen, draw the table, and say how to stop and where the logs are."""
     stamp = time.strftime("%H:%M:%S")
-    return f"{CLEAR}{render(site, snapshot, relays)}\n\n[{stamp}] Ctrl-C to stop. Logs: {log_file}\n"
+    return f"{CLEAR}{render(state)}\n\n[{stamp}] Ctrl-C to stop. Logs: {log_file}\n"

@@ -217,7 +217,8 @@ class Broker:
     ca_file: Path
     workdir: Path
     users: dict[str, str]
-    """username -> password: the site's controller (username = site id), "other-site", "atn", "monitor"."""
+    """username -> password: the site's controller (username = site id), "other-site", "atn", "monitor",
+    "homeassistant"."""
     binary: str = field(repr=False, default="mosquitto")
     process: subprocess.Popen[bytes] | None = field(repr=False, default=None)
 
@@ -463,7 +464,7 @@ def start_broker(workdir: Path, *, site: str = "demo-house") -> Broker:
     binary = ensure_mosquitto()
     workdir.mkdir(parents=True, exist_ok=True)
     ca_file, cert_file, key_file = _make_certificates(workdir / "tls")
-    users = {name: secrets.token_urlsafe(12) for name in (site, "other-site", "atn", "monitor")}
+    users = {name: secrets.token_urlsafe(12) for name in (site, "other-site", "atn", "monitor", "homeassistant")}
     password_file = workdir / "passwd"
     password_file.write_text("")
     password_file.chmod(0o600)

@@ -36,7 +36,9 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     running.stop()
 
 
-def write_layout(broker: Broker, directory: Path, *, password: str | None = None, tls: bool = False) -> Path:
+def write_layout(
+    broker: Broker, directory: Path, *, password: str | None = None, tls: bool = False, extra: str = ""
+) -> Path:
     secret = directory / "mqtt-password"
     secret.write_text(password if password is not None else broker.users[SITE])
     url = f"mqtts://localhost:{broker.tls_port}" if tls else f"mqtt://127.0.0.1:{broker.port}"
@@ -52,7 +54,7 @@ username = "{SITE}"
 password_file = "{secret}"
 {ca}telemetry_batch = 200
 state_every_s = 2
-"""
+{extra}"""
     path = directory / "layout.toml"
     path.write_text(text)
     return path
@@ -311,3 +313,24 @@ def test_after_the_fuzzing_the_controller_still_controls(broker: Broker, fuzz_ta
     ack = next(protocol.parse(protocol.Ack, p) for _, p in acks.messages if b"after-fuzz" in p)
     assert ack.accepted
     assert os.path.exists(fuzz_target.log_path)
+
+
+def test_home_assistant_discovery_and_its_resend(broker: Broker, tmp_path: Path) -> None:
+    hearth = controller(
+        write_layout(broker, tmp_path, extra="home_assistant = true\n"), tmp_path / "state", tmp_path / "hearth.log"
+    )
+    expected = 9 + 4 + 1  # channels, actuators, mode
+    try:
+        wait_for(lambda: any(e.get("event") == "Home Assistant discovery published" for e in hearth.events()), 10, "it")
+        with broker.subscribe("homeassistant", f"homeassistant/+/{SITE}/+/config") as configs:
+            wait_for(lambda: len(configs.messages) >= expected, 5, "the retained discovery")
+            topics = {topic for topic, _ in configs.messages}
+            assert "homeassistant/sensor/demo-house/tank-top/config" in topics
+            assert "homeassistant/binary_sensor/demo-house/heat-pump/config" in topics
+            tank = json.loads(dict(configs.messages)["homeassistant/sensor/demo-house/tank-top/config"])
+            assert tank["state_topic"] == TOPICS.state and tank["unit_of_measurement"] == "°C"
+            assert "readings['tank-top'].value" in tank["value_template"]
+            broker.pub("homeassistant", "homeassistant/status", "online")  # Home Assistant restarted
+            wait_for(lambda: len(configs.messages) >= 2 * expected, 5, "discovery sent again")
+    finally:
+        assert hearth.stop() == 0

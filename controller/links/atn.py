@@ -32,6 +32,7 @@ from controller.clock import Clock
 from controller.control.inbox import AtnInbox
 from controller.control.types import Lease, PriceForecast, PricePoint
 from controller.layout.model import Layout
+from controller.links import homeassistant
 from controller.links.config import AtnLink
 from controller.store import Store
 
@@ -243,6 +244,9 @@ class AtnLinkRunner:
         await client.publish(self.topics.status, online.to_json(), qos=1, retain=True)
         for topic in self.topics.from_atn:
             await client.subscribe(topic, qos=1)
+        if self.config.home_assistant:
+            await client.subscribe(homeassistant.STATUS_TOPIC, qos=1)
+            await self._publish_discovery(client)
         self.connected = True
         self.sent_upto = self.store.acked_seq()  # whatever was in flight and not acknowledged is sent again
         self.outstanding.clear()
@@ -257,8 +261,19 @@ class AtnLinkRunner:
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            if message.topic.value == homeassistant.STATUS_TOPIC:
+                if payload.strip() == b"online":  # Home Assistant restarted: it needs discovery again
+                    await self._publish_discovery(client)
+                continue
             for topic, answer in self.handle(message.topic.value, payload, bool(message.retain)):
                 await client.publish(topic, answer, qos=1)
+
+    async def _publish_discovery(self, client: aiomqtt.Client) -> None:
+        for topic, payload in homeassistant.discovery(self.layout):
+            await client.publish(topic, payload, qos=1, retain=True)
+        log.info(
+            "Home Assistant discovery published", entities=len(self.layout.channels) + len(self.layout.actuators) + 1
+        )
 
     async def _publish_state(self, client: aiomqtt.Client) -> None:
         await client.publish(self.topics.state, self.state().to_json(), qos=1, retain=True)
