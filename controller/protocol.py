@@ -73,6 +73,15 @@ class OverrideState(Message):
     who: str
 
 
+class Alarm(Message):
+    """Something a person must look at: a relay that did not follow, a channel gone bad."""
+
+    id: str
+    message: str
+    since: float
+    acknowledged_by: str | None = None
+
+
 class State(Message):
     """Retained snapshot of the whole controller, on change and every 30 s."""
 
@@ -83,6 +92,7 @@ class State(Message):
     readings: dict[str, ReadingState]
     actuators: dict[str, ActuatorStateMsg]
     overrides: list[OverrideState] = Field(default_factory=list)
+    alarms: list[Alarm] = Field(default_factory=list)
     link: LinkState | None = None
 
 
@@ -215,3 +225,49 @@ def parse(model: type[M], payload: bytes | str) -> M:
             for e in error.errors()
         )
         raise Rejected(problems) from error
+
+
+# ---- the local API (unix socket, JSON lines) ------------------------------------------------------------
+#
+# A client sends one Request per line and gets one Response per request, matched by `id`. After a successful
+# `subscribe`, the controller also pushes State (at most once a second, and on every change) and every new
+# event. The role comes from the peer's credentials (SO_PEERCRED), never from the request.
+
+Role = Literal["technician", "monitor"]
+
+
+class Request(Message):
+    id: str = Field(min_length=1, max_length=64)
+    op: Literal["subscribe", "override", "keepalive", "release", "ack_alarm", "layout", "history"]
+    target: str | None = Field(default=None, description="override: an actuator, or setpoint:comfort")
+    value: bool | float | None = Field(default=None, description="override: on/off, or a setpoint in °C")
+    duration_s: float | None = Field(default=None, gt=0, description="override/keepalive: default 1800, max 86400")
+    reason: str = Field(default="", max_length=200)
+    override_id: str | None = None
+    alarm: str | None = None
+    channel: str | None = None
+    hours: float | None = Field(default=None, gt=0, le=24 * 30)
+
+
+class HistoryPoint(Message):
+    ts: float
+    value: float | None
+    quality: str
+
+
+class Response(Message):
+    id: str
+    ok: bool
+    error: str | None = None
+    role: Role | None = None
+    user: str | None = None
+    override: OverrideState | None = None
+    actuator: ActuatorStateMsg | None = Field(default=None, description="override: the actuator after one tick")
+    layout: dict[str, Any] | None = None
+    history: list[HistoryPoint] | None = None
+
+
+class Push(Message):
+    push: Literal["state", "event"]
+    state: State | None = None
+    event: EventMsg | None = None
