@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("STATE_DIRECTORY", "state"),
         help="where the store lives: $STATE_DIRECTORY under systemd, else ./state",
     )
+    run.add_argument(
+        "--socket",
+        metavar="PATH",
+        help="the local API's unix socket: default $RUNTIME_DIRECTORY/hearth.sock under systemd, else the layout's "
+        "links.local.socket (/run/hearth/hearth.sock), or <state-dir>/hearth.sock for a user who cannot write there",
+    )
     run.add_argument("--speed", type=float, help="simulated time runs this many times faster (sim backend only)")
     run.add_argument("--duration", type=float, metavar="SECONDS", help="stop cleanly after this many seconds")
     run.add_argument(
@@ -168,6 +174,7 @@ async def _run(args: argparse.Namespace, layout: Layout, started_at: float) -> i
         started_at=started_at,
         watch=sys.stdout if args.watch else None,
         log_file=args.log_file or ("hearth-watch.log" if args.watch else ""),
+        socket_path=Path(args.socket) if args.socket else None,
     )
     buses: RealBuses | SimBuses
     extra_tasks = {}

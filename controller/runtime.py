@@ -8,6 +8,7 @@ the GPIO thread so that it still happens when the event loop is already unwindin
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import sqlite3
 import time
@@ -20,6 +21,7 @@ import structlog
 
 from controller import protocol
 from controller.actuators import ActuatorBank
+from controller.alarms import AlarmBoard
 from controller.clock import Clock
 from controller.control.inbox import AtnInbox
 from controller.control.types import Event
@@ -27,9 +29,11 @@ from controller.drivers.base import Buses
 from controller.hardware import GPIO_WORKER, Hardware, build_hardware
 from controller.layout.model import Layout
 from controller.links.atn import AtnLinkRunner
+from controller.links.local import LocalApiServer, next_decision, socket_paths
 from controller.links.state import state_message
 from controller.loop import ControlLoop
 from controller.notify import Notifier, WatchdogGate
+from controller.overrides import OverrideBook
 from controller.sampler import Sampler, summarise
 from controller.store import Store, StoreError, policies_for
 from controller.watch import frame
@@ -55,6 +59,8 @@ class RunOptions:
     started_at: float = field(default_factory=time.monotonic)
     watch: TextIO | None = None  # draw a live table here every second
     log_file: str = ""
+    # The local API's socket; None: $RUNTIME_DIRECTORY/hearth.sock or the layout's (controller.links.local.socket_paths)
+    socket_path: Path | None = None
 
 
 class Controller:
@@ -81,6 +87,8 @@ class Controller:
         self.store: Store | None = None
         self.loop: ControlLoop | None = None
         self.link: AtnLinkRunner | None = None
+        self.alarms = AlarmBoard()
+        self.local_api: LocalApiServer | None = None
 
     def open_store(self) -> Store:
         storage = self.layout.storage
@@ -111,6 +119,20 @@ class Controller:
         bank = ActuatorBank(self.hardware.relays, self.hardware.workers[GPIO_WORKER])
         self.loop = ControlLoop(self.layout, self.sampler, bank, self.clock, self.inbox, self.store)
         self.store.add_event(Event(ts=self.clock.now(), kind="start", message="controller started"))
+        self.alarms.sink = self.store
+        local = self.layout.links.local
+        self.local_api = LocalApiServer(
+            socket_paths(self.options.socket_path, local, self.options.state_dir),
+            layout=self.layout,
+            store=self.store,
+            clock=self.clock,
+            overrides=OverrideBook(self.store, self.layout, self.clock),
+            alarms=self.alarms,
+            state=self.state_message,
+            settle=functools.partial(next_decision, self.loop),
+            technician_group=local.technician_group,
+            mode=local.mode,
+        )
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.sampler.run(), name="sampler")
@@ -122,6 +144,7 @@ class Controller:
                         atn, self.layout, self.store, self.inbox, self.clock, self.state_message, self.loop.wake
                     )
                     group.create_task(self.link.run(), name="atn-link")
+                group.create_task(self.local_api.run(), name="local-api")
                 for name, task in self.extra_tasks.items():
                     group.create_task(task(), name=name)
                 group.create_task(self._report(), name="reporter")
@@ -147,7 +170,9 @@ class Controller:
         link = self.link.link_state() if self.link else None
         last = self.loop.last if self.loop else None
         actual = self.loop.state.actuators if self.loop else {}
-        return state_message(self.layout.site.id, now, self.sampler.snapshot(), last, overrides, link, actual)
+        snapshot = self.sampler.snapshot()
+        alarms = self.alarms.current(now, snapshot, self.loop.alarm if self.loop else None)
+        return state_message(self.layout.site.id, now, snapshot, last, overrides, link, actual, alarms)
 
     async def _control(self) -> None:
         """Wait for the first complete snapshot (boot is offline-first: nothing else is awaited), then tick."""

@@ -1,4 +1,4 @@
-"""The layout's `[links]` table: where the ATN's broker is and how to reach it safely."""
+"""The layout's `[links]` table: where the ATN's broker is and how to reach it safely, and the local socket."""
 
 from __future__ import annotations
 
@@ -72,5 +72,26 @@ class AtnLink(MqttLink):
     remote_overrides: bool = Field(default=False, description="accept overrides over MQTT (off by default)")
 
 
+class LocalLink(Strict):
+    """The local API's unix socket (JSON lines). The peer's credentials decide the role: root and members of
+    `technician_group` may override, everyone else may watch."""
+
+    socket: str = Field(
+        default="/run/hearth/hearth.sock",
+        description="set it to pin the path; unset, $RUNTIME_DIRECTORY/hearth.sock is used under systemd",
+    )
+    technician_group: str = Field(
+        default="hearth-tech", min_length=1, description="members (and root) may override; a missing group = root only"
+    )
+    mode: int = Field(
+        default=0o666,
+        ge=0,
+        le=0o777,
+        description="socket file permissions; everyone may connect and watch by default, the role comes from "
+        "the peer's credentials, never from the file mode",
+    )
+
+
 class Links(Strict):
     atn: AtnLink | None = None
+    local: LocalLink = Field(default_factory=LocalLink)

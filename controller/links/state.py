@@ -1,5 +1,5 @@
 """The controller's state as a protocol `State` message: readings, actuators with who decided and why, mode,
-overrides and link health. Built the same way for MQTT and the local socket."""
+overrides, alarms and link health. Built the same way for MQTT and the local socket."""
 
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ def state_message(
     overrides: Sequence[Override] = (),
     link: protocol.LinkState | None = None,
     actual: Mapping[str, ActuatorState] | None = None,
+    alarms: Sequence[protocol.Alarm] = (),
 ) -> protocol.State:
-    """`actual` are the actuators' read-back states; without them, what was commanded is shown."""
+    """`actual` are the actuators' read-back states; without them, what was commanded is shown. `alarms` are the
+    current ones (`controller.alarms.AlarmBoard`)."""
     readings = {
         name: protocol.ReadingState(
             value=None if r.value is None else round(r.value, 3),
@@ -57,5 +59,6 @@ def state_message(
             protocol.OverrideState(id=o.id, target=o.target, value=o.value, expires_at=o.expires_at, who=o.who)
             for o in overrides
         ],
+        alarms=list(alarms),
         link=link,
     )

@@ -1,0 +1,591 @@
+"""The local API: a unix socket speaking JSON lines with the protocol's `Request`, `Response` and `Push`.
+
+One request per line, one response per request (matched by `id`). The role comes from the peer's credentials
+(SO_PEERCRED), never from anything the client says: root and members of the technician group may override and
+acknowledge alarms; everyone else may watch (subscribe, layout, history). Refusals say why.
+
+- `subscribe`: the answer, then the state at once, the last few events (context for a fresh screen), then the
+  state whenever it changes (polled at 5 Hz) and at least once a second, and every new event.
+- `override`, `keepalive`, `release`: through `OverrideBook`, then the control loop is woken and the answer waits
+  for a decision that saw the change, so it carries the actuator as the interlocks left it (`held_by`, `reason`).
+- `ack_alarm`, `layout`, `history`.
+
+A bad line (not JSON, not a valid request, longer than `LINE_LIMIT`) gets `ok: false` with the reason and the
+connection carries on. Each client has a bounded outbox: a client that reads slower than the pushes come gets the
+latest state only (older ones are merged away) and loses the oldest events (their `seq` shows the gap); one that
+stops reading for `WRITE_TIMEOUT_S` is disconnected. Memory per client stays bounded either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import grp
+import json
+import math
+import os
+import pwd
+import socket
+import sqlite3
+import stat
+import struct
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+from pydantic import ValidationError
+
+from controller import protocol
+from controller.alarms import AlarmBoard, AlarmError
+from controller.clock import Clock
+from controller.control.types import Event
+from controller.layout.model import Layout
+from controller.links.config import LocalLink
+from controller.overrides import OverrideBook, OverrideError
+from controller.store import Store
+
+log = structlog.get_logger("hearth.local")
+
+SOCKET_NAME = "hearth.sock"
+LINE_LIMIT = 64 * 1024  # bytes per request line
+MAX_CLIENTS = 64
+POLL_S = 0.2  # state and events are looked at 5 times a second while someone subscribes
+STATE_EVERY_S = 1.0  # and the state is pushed at least this often
+IDLE_S = 1.0  # with no subscriber, the state is still built this often (it keeps the alarm board's clocks)
+EVENT_BACKLOG = 256  # events queued per client before the oldest are dropped
+RECENT_EVENTS = 20  # sent right after a subscribe
+WRITE_TIMEOUT_S = 30.0
+SETTLE_TIMEOUT_S = 3.0
+HISTORY_MAX_POINTS = 2000
+HISTORY_DEFAULT_H = 1.0
+_UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+class LocalApiError(Exception):
+    """The socket cannot be served; the message says where and why."""
+
+
+# ---- who is at the other end -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """A connected client, as the kernel vouches for it."""
+
+    pid: int
+    uid: int
+    gid: int
+    user: str
+    role: protocol.Role
+    group: str
+    group_exists: bool
+
+    @property
+    def origin(self) -> str:
+        return f"local socket uid {self.uid} pid {self.pid}"
+
+    def refusal(self, what: str) -> str:
+        missing = "" if self.group_exists else " (no such group on this machine)"
+        return f"read-only: {self.user} is not root and not in group {self.group}{missing}; {what} a technician"
+
+
+def peer_credentials(sock: Any) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end of a connected unix socket."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+    pid, uid, gid = _UCRED.unpack(raw)
+    return pid, uid, gid
+
+
+def identify(pid: int, uid: int, gid: int, technician_group: str) -> Peer:
+    """Name and role of a peer: technician for root and for members (primary or supplementary, from the group
+    database) of `technician_group`; a group that does not exist makes nobody but root a technician."""
+    try:
+        name: str | None = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = None
+    user = name or f"uid {uid}"
+    try:
+        tech_gid: int | None = grp.getgrnam(technician_group).gr_gid
+    except KeyError:
+        tech_gid = None
+    if uid == 0:
+        role: protocol.Role = "technician"
+    elif tech_gid is None:
+        role = "monitor"
+    else:
+        groups = os.getgrouplist(name, gid) if name else [gid]
+        role = "technician" if tech_gid in groups else "monitor"
+    return Peer(pid, uid, gid, user, role, technician_group, tech_gid is not None)
+
+
+# ---- where the socket lives ------------------------------------------------------------------------------
+
+
+def _writable(directory: Path) -> bool:
+    """Whether this process could create a file in `directory`, creating the directory first if need be."""
+    probe = directory
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
+
+
+def socket_paths(
+    explicit: Path | None, config: LocalLink, state_dir: Path, env: Mapping[str, str] | None = None
+) -> list[Path]:
+    """Where to listen, in order of preference.
+
+    A chosen path alone: `--socket`, else the layout's `links.local.socket` if the layout sets it. Otherwise
+    `$RUNTIME_DIRECTORY/hearth.sock` (systemd) or the default /run/hearth/hearth.sock, then `<state_dir>/hearth.sock`
+    for when another controller already serves the default (a second `hearth run` beside the service); a user who
+    is not root and cannot write to the default's directory goes straight to the state directory.
+    """
+    if explicit is not None:
+        return [explicit]
+    if "socket" in config.model_fields_set:
+        return [Path(config.socket)]
+    fallback = state_dir.absolute() / SOCKET_NAME
+    runtime_dir = (os.environ if env is None else env).get("RUNTIME_DIRECTORY", "")
+    path = Path(runtime_dir.split(":")[0]) / SOCKET_NAME if runtime_dir else Path(config.socket)
+    if not runtime_dir and os.geteuid() != 0 and not _writable(path.parent):
+        log.info("socket directory not writable: using the state directory", wanted=str(path), path=str(fallback))
+        return [fallback]
+    return [path] if path == fallback else [path, fallback]
+
+
+# ---- waiting for the control loop ------------------------------------------------------------------------
+
+
+class Ticking(Protocol):
+    """The part of `ControlLoop` the API waits on."""
+
+    ticks: int
+
+    def wake(self) -> None: ...
+
+
+async def next_decision(loop: Ticking, timeout_s: float = SETTLE_TIMEOUT_S) -> bool:
+    """Wake the control loop and wait for a decision that started after this call, so it saw whatever was
+    stored just before. Returns False if none came within `timeout_s` (real time).
+
+    A tick reads the overrides when it starts; one already under way when we wake the loop may have read them
+    before the change. So wake twice, each time waiting for a tick to finish: the second one started after the
+    first wake at the latest. The cost is one extra tick per override request (a few milliseconds).
+    """
+    deadline = time.monotonic() + timeout_s
+    for _ in range(2):
+        seen = loop.ticks
+        loop.wake()
+        while loop.ticks == seen:
+            if time.monotonic() >= deadline:
+                log.warning("no control decision after a change", timeout_s=timeout_s)
+                return False
+            await asyncio.sleep(0.002)
+    return True
+
+
+# ---- one connection ----------------------------------------------------------------------------------------
+
+
+class _Client:
+    """One connection: its peer, its writer and a bounded outbox of pushes."""
+
+    def __init__(self, peer: Peer, writer: asyncio.StreamWriter) -> None:
+        self.peer = peer
+        self.writer = writer
+        self.subscribed = False
+        self._lock = asyncio.Lock()
+        self._state: bytes | None = None
+        self._events: deque[bytes] = deque(maxlen=EVENT_BACKLOG)
+        self._ready = asyncio.Event()
+        self.dropped_events = 0
+        self.merged_states = 0
+
+    async def send(self, message: protocol.Message) -> None:
+        """Write one line now (answers are never dropped; a client that does not read stops being read)."""
+        async with self._lock:
+            self.writer.write(message.to_json() + b"\n")
+            await asyncio.wait_for(self.writer.drain(), WRITE_TIMEOUT_S)
+
+    def offer_state(self, line: bytes) -> None:
+        if self._state is not None:
+            self.merged_states += 1
+        self._state = line
+        self._ready.set()
+
+    def offer_event(self, line: bytes) -> None:
+        if len(self._events) == self._events.maxlen:
+            self.dropped_events += 1
+        self._events.append(line)
+        self._ready.set()
+
+    async def pushes(self) -> None:
+        """Write queued pushes as the client reads them; disconnect a client that stops reading."""
+        try:
+            while True:
+                await self._ready.wait()
+                self._ready.clear()
+                lines = [] if self._state is None else [self._state]
+                lines += self._events
+                self._state = None
+                self._events.clear()
+                async with self._lock:
+                    self.writer.writelines(line + b"\n" for line in lines)
+                    await asyncio.wait_for(self.writer.drain(), WRITE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("local client too slow: disconnected", user=self.peer.user, pid=self.peer.pid)
+            self.abort()
+        except ConnectionError:
+            self.abort()
+
+    def abort(self) -> None:
+        self.writer.transport.abort()
+
+
+# ---- the server ----------------------------------------------------------------------------------------------
+
+
+def state_signature(state: protocol.State) -> Hashable:
+    """What a subscriber would see change (everything but the timestamp)."""
+    return (
+        state.mode,
+        state.reason,
+        tuple((n, r.value, r.quality, r.detail) for n, r in state.readings.items()),
+        tuple((n, a.on, a.source, a.reason, a.held_by, a.held_until) for n, a in state.actuators.items()),
+        tuple((o.id, o.expires_at) for o in state.overrides),
+        tuple((a.id, a.message, a.acknowledged_by) for a in state.alarms),
+        None if state.link is None else (state.link.connected, state.link.lease_id, state.link.backlog > 0),
+    )
+
+
+def last_event_seq(store: Store) -> int:
+    """The highest event seq in the store (0 for none), in a few dozen primary-key lookups."""
+
+    def after(seq: int) -> bool:
+        return bool(store.events_after(seq, limit=1))
+
+    if not after(0):
+        return 0
+    high = 1
+    while after(high):
+        high *= 2
+    low = high // 2  # after(low) is true (or low is 0), after(high) is false: the answer is in (low, high]
+    while high - low > 1:
+        middle = (low + high) // 2
+        if after(middle):
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+class LocalApiServer:
+    """Serves the local API on a unix socket until cancelled; removes the socket when it stops."""
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        *,
+        layout: Layout,
+        store: Store,
+        clock: Clock,
+        overrides: OverrideBook,
+        alarms: AlarmBoard,
+        state: Callable[[], protocol.State],
+        settle: Callable[[], Awaitable[object]],
+        technician_group: str = "hearth-tech",
+        mode: int = 0o666,
+    ) -> None:
+        self.paths = list(paths)
+        self.path = self.paths[0]  # the one served, once listening
+        self.layout = layout
+        self.store = store
+        self.clock = clock
+        self.overrides = overrides
+        self.alarms = alarms
+        self.state = state
+        self.settle = settle
+        self.technician_group = technician_group
+        self.mode = mode
+        self.site = layout.site.id
+        self.listening = asyncio.Event()
+        self._clients: set[_Client] = set()
+        self._event_seq = 0
+        self._inode: int | None = None
+
+    # ---- life cycle -------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Listen (on the first of `paths` that can be served) and publish until cancelled. When none can be, that
+        is logged as an error and the controller goes on without its local API: heating the house matters more
+        than the screen."""
+        server: asyncio.Server | None = None
+        for path in self.paths:
+            self.path = path
+            try:
+                server = await self._listen()
+                break
+            except (OSError, LocalApiError) as error:
+                if path is self.paths[-1]:
+                    log.error("local API unavailable", path=str(path), detail=str(error))
+                    return
+                log.warning("cannot serve the local API here: trying the next place", path=str(path), detail=str(error))
+        assert server is not None
+        log.info(
+            "local API listening", path=str(self.path), mode=oct(self.mode), technician_group=self.technician_group
+        )
+        self.listening.set()
+        try:
+            await self._publish()
+        finally:
+            server.close()
+            for client in list(self._clients):
+                client.abort()
+            self._remove_socket()
+
+    async def _listen(self) -> asyncio.Server:
+        path = self.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink() or path.exists():
+            if not stat.S_ISSOCK(path.lstat().st_mode):
+                raise LocalApiError(f"{path} exists and is not a socket; not removing it")
+            if await _answers(path):
+                raise LocalApiError(f"another process is serving {path}; is a second controller running?")
+            path.unlink()
+            log.info("removed a stale socket", path=str(path))
+        server = await asyncio.start_unix_server(self._connection, path=str(path), limit=LINE_LIMIT)
+        try:
+            os.chmod(path, self.mode)
+            self._inode = path.stat().st_ino
+        except OSError:
+            server.close()
+            raise
+        with contextlib.suppress(KeyError, PermissionError):
+            # Give the technician group the socket too, for a mode that keeps others out (0o660).
+            os.chown(path, -1, grp.getgrnam(self.technician_group).gr_gid)
+        self._event_seq = last_event_seq(self.store)
+        return server
+
+    def _remove_socket(self) -> None:
+        """Remove the socket file, unless someone else's has taken its place meanwhile."""
+        with contextlib.suppress(FileNotFoundError):
+            if self.path.lstat().st_ino == self._inode:
+                self.path.unlink()
+
+    # ---- pushes ------------------------------------------------------------------------------------------------
+
+    async def _publish(self) -> None:
+        """Build the state once per poll for every subscriber, push it on change and every second; push new
+        events. With nobody subscribed, build it once a second anyway (the alarm board times faults from it)."""
+        last_signature: Hashable = None
+        last_pushed = -math.inf
+        while True:
+            subscribers = [c for c in self._clients if c.subscribed]
+            state = self.state()
+            if subscribers:
+                signature = state_signature(state)
+                if signature != last_signature or time.monotonic() - last_pushed >= STATE_EVERY_S:
+                    line = protocol.Push(push="state", state=state).to_json()
+                    for client in subscribers:
+                        client.offer_state(line)
+                    last_signature, last_pushed = signature, time.monotonic()
+            for line in self._new_events():
+                for client in subscribers:
+                    client.offer_event(line)
+            await asyncio.sleep(POLL_S if subscribers else IDLE_S)
+
+    def _new_events(self) -> list[bytes]:
+        lines = []
+        while True:
+            batch = self.store.events_after(self._event_seq, limit=500)
+            lines += [self._event_line(seq, event) for seq, event in batch]
+            if batch:
+                self._event_seq = batch[-1][0]
+            if len(batch) < 500:
+                return lines
+
+    def _event_line(self, seq: int, event: Event) -> bytes:
+        message = protocol.EventMsg(
+            site=self.site, seq=seq, ts=event.ts, kind=event.kind, message=event.message, data=event.data
+        )
+        return protocol.Push(push="event", event=message).to_json()
+
+    def _subscribe(self, client: _Client) -> None:
+        """Queue the state and the last few events (up to where the publisher has got) for a new subscriber."""
+        client.subscribed = True
+        client.offer_state(protocol.Push(push="state", state=self.state()).to_json())
+        first = max(0, self._event_seq - RECENT_EVENTS)
+        for seq, event in self.store.events_after(first, limit=RECENT_EVENTS):
+            if seq <= self._event_seq:
+                client.offer_event(self._event_line(seq, event))
+
+    # ---- requests ----------------------------------------------------------------------------------------------
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            pid, uid, gid = peer_credentials(writer.get_extra_info("socket"))
+            peer = await asyncio.to_thread(identify, pid, uid, gid, self.technician_group)
+        except OSError as error:
+            log.warning("local client without credentials: refused", detail=str(error))
+            writer.transport.abort()
+            return
+        client = _Client(peer, writer)
+        if len(self._clients) >= MAX_CLIENTS:
+            log.warning("local client refused: too many clients", user=peer.user, pid=pid, clients=len(self._clients))
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                await client.send(
+                    protocol.Response(id="?", ok=False, error=f"too many clients (at most {MAX_CLIENTS})")
+                )
+            client.abort()
+            return
+        self._clients.add(client)
+        log.info("local client connected", user=peer.user, uid=uid, pid=pid, role=peer.role)
+        pusher = asyncio.create_task(client.pushes(), name=f"local-api:push:{pid}")
+        try:
+            await self._requests(reader, client)
+        except (ConnectionError, TimeoutError) as error:
+            log.info("local client lost", user=peer.user, pid=pid, detail=str(error) or type(error).__name__)
+        finally:
+            self._clients.discard(client)
+            pusher.cancel()
+            writer.close()
+            if client.dropped_events or client.merged_states:
+                log.info(
+                    "local client was slow",
+                    user=peer.user,
+                    pid=pid,
+                    dropped_events=client.dropped_events,
+                    merged_states=client.merged_states,
+                )
+            log.info("local client disconnected", user=peer.user, pid=pid)
+
+    async def _requests(self, reader: asyncio.StreamReader, client: _Client) -> None:
+        """Answer each line until the client hangs up. An over-long line is answered once and skipped."""
+        skipping = False
+        while True:
+            try:
+                line = await reader.readuntil(b"\n")
+            except asyncio.IncompleteReadError as eof:  # the client hung up; a last line may lack its newline
+                if eof.partial.strip() and not skipping:
+                    await self._answer(client, eof.partial)
+                return
+            except asyncio.LimitOverrunError as overrun:
+                await reader.readexactly(overrun.consumed)  # drop what is buffered of the long line
+                if not skipping:
+                    skipping = True
+                    error = f"request line longer than {LINE_LIMIT} bytes: ignored"
+                    await client.send(protocol.Response(id="?", ok=False, error=error))
+                continue
+            if skipping:  # the tail of the long line
+                skipping = False
+            elif line.strip():
+                await self._answer(client, line)
+
+    async def _answer(self, client: _Client, line: bytes) -> None:
+        peer = client.peer
+        try:
+            request = protocol.parse(protocol.Request, line)
+        except protocol.Rejected as rejected:
+            await client.send(
+                protocol.Response(id=_request_id(line), ok=False, error=rejected.reason, role=peer.role, user=peer.user)
+            )
+            return
+        try:
+            response = await self._dispatch(client, request)
+        except (OverrideError, AlarmError) as refused:
+            response = self._refuse(request, peer, str(refused))
+        except ValidationError as invalid:
+            response = self._refuse(request, peer, f"invalid: {invalid.errors()[0]['msg']}")
+        except sqlite3.Error as error:
+            log.error("local API: store error", op=request.op, detail=str(error))
+            response = self._refuse(request, peer, f"the controller's store failed: {error}")
+        await client.send(response)
+        if request.op == "subscribe" and response.ok:
+            self._subscribe(client)
+
+    @staticmethod
+    def _refuse(request: protocol.Request, peer: Peer, error: str) -> protocol.Response:
+        return protocol.Response(id=request.id, ok=False, error=error, role=peer.role, user=peer.user)
+
+    async def _dispatch(self, client: _Client, request: protocol.Request) -> protocol.Response:
+        peer = client.peer
+        op = request.op
+        if op in ("override", "keepalive", "release", "ack_alarm") and peer.role != "technician":
+            what = "acknowledging alarms needs" if op == "ack_alarm" else "overrides need"
+            log.info("local request refused: read-only", op=op, user=peer.user, uid=peer.uid, pid=peer.pid)
+            return self._refuse(request, peer, peer.refusal(what))
+        reply = functools.partial(protocol.Response, id=request.id, ok=True, role=peer.role, user=peer.user)
+        if op == "subscribe":
+            return reply()
+        if op == "layout":
+            # The layout holds no secret: brokers are named by password_file / key paths, never by the secret
+            # itself (controller/links/config.py), so the whole model can be shown to any local user.
+            return reply(layout=self.layout.model_dump(mode="json"))
+        if op == "history":
+            return self._history(request, peer)
+        if op == "ack_alarm":
+            if not request.alarm:
+                return self._refuse(request, peer, "ack_alarm needs `alarm`: the id of a current alarm")
+            self.alarms.acknowledge(request.alarm, peer.user, self.clock.now(), peer.origin)
+            return reply()
+        if op == "override":
+            if not request.target:
+                known = ", ".join([*self.layout.actuators, "setpoint:comfort"])
+                return self._refuse(request, peer, f"override needs `target`: one of {known}")
+            override = self.overrides.set(
+                request.target, request.value, request.duration_s, peer.user, peer.origin, request.reason
+            )
+        else:  # keepalive, release
+            if not request.override_id:
+                return self._refuse(request, peer, f"{op} needs `override_id` (the id an override was answered with)")
+            if op == "keepalive":
+                override = self.overrides.keepalive(request.override_id, request.duration_s, peer.user, peer.origin)
+            else:
+                override = self.overrides.release(request.override_id, peer.user, peer.origin)
+        await self.settle()
+        actuator = self.state().actuators.get(override.target)
+        shown = protocol.OverrideState(
+            id=override.id,
+            target=override.target,
+            value=override.value,
+            expires_at=override.expires_at,
+            who=override.who,
+        )
+        return reply(override=shown, actuator=actuator)
+
+    def _history(self, request: protocol.Request, peer: Peer) -> protocol.Response:
+        channel = request.channel
+        if channel is None or channel not in self.layout.channels:
+            known = ", ".join(self.layout.channels)
+            asked = "history needs `channel`" if channel is None else f"unknown channel {channel!r}"
+            return self._refuse(request, peer, f"{asked}: one of {known}")
+        hours = request.hours or HISTORY_DEFAULT_H
+        now = self.clock.now()
+        rows = self.store.history(channel, now - hours * 3600.0, now)
+        step = max(1, math.ceil(len(rows) / HISTORY_MAX_POINTS))
+        points = [protocol.HistoryPoint(ts=r.ts, value=r.value, quality=r.quality.value) for r in rows[::step]]
+        return protocol.Response(id=request.id, ok=True, role=peer.role, user=peer.user, history=points)
+
+
+async def _answers(path: Path) -> bool:
+    """Whether some process accepts connections on the socket at `path` (a live one, not a stale file)."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
+def _request_id(line: bytes) -> str:
+    """The id of a request that could not be used, if one can be read from it; "?" otherwise."""
+    try:
+        data = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "?"
+    found = data.get("id") if isinstance(data, dict) else None
+    return found if isinstance(found, str) and 0 < len(found) <= 64 else "?"
