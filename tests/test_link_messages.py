@@ -4,6 +4,7 @@ and why, and fuzzed payloads on every subscribed topic (never a crash, always a 
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -165,3 +166,33 @@ def test_fuzzed_payloads_never_crash_and_are_answered_in_protocol(
         assert reply_topic == TOPICS.ack
         ack = protocol.parse(protocol.Ack, body)
         assert ack.reason
+
+
+def test_acknowledgements_that_do_not_advance_make_the_link_send_again(link: AtnLinkRunner) -> None:
+    """An ATN with a gap keeps acknowledging up to the gap; only going back to that point fills it."""
+    link.store.ack_upto(0)
+    link.sent_upto, link.outstanding = 40, deque([20, 40])
+    link._progress_seq, link._progress_at = 0, 100.0
+    link._resend_if_stalled(103.0)
+    assert link.sent_upto == 40  # not yet: 3 s without progress
+    link._resend_if_stalled(105.5)
+    assert link.sent_upto == 0 and not link.outstanding  # everything after the acknowledged point goes again
+
+
+def test_advancing_acknowledgements_never_trigger_a_resend(link: AtnLinkRunner) -> None:
+    from types import MappingProxyType
+
+    from controller.readings import Quality, Reading, Snapshot
+    from controller.store import ChannelPolicy
+
+    every = {"tank-top": ChannelPolicy(deadband=0.0, keepalive_s=1.0)}
+    for i in range(40):  # 40 stored readings to acknowledge
+        reading = Reading("tank-top", 40.0 + i, "degC", Quality.OK, T0 + i)
+        link.store.record(Snapshot(T0 + i, MappingProxyType({"tank-top": reading})), every)
+    link.store.flush()
+    assert link.store.last_seq() == 40
+    link.sent_upto, link.outstanding = 40, deque([20, 40])
+    link._progress_seq, link._progress_at = 0, 100.0
+    link._telemetry_acked(20)
+    link._resend_if_stalled(110.0)  # progress was made: the clock restarts
+    assert link.sent_upto == 40 and list(link.outstanding) == [40]

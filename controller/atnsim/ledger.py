@@ -101,7 +101,9 @@ class Ledger:
             inserted = db.total_changes - before
             first = self._meta(site, FIRST_SEQ)
             if first is None:
-                first = min(row[0] for row in rows)
+                # A controller's sequence numbers start at 1. Acknowledging from the first one this ledger
+                # happens to see would tell the controller that readings it never received are safe.
+                first = 1
                 self._set_meta(site, FIRST_SEQ, first)
             upto = self._meta(site, ACKED)
             upto = first - 1 if upto is None else upto
@@ -117,7 +119,7 @@ class Ledger:
     # ---- reading ---------------------------------------------------------------------------------------------
 
     def contiguous_upto(self, site: str) -> int:
-        """The highest seq N such that every seq from the first one ever seen up to N is stored (0 if none)."""
+        """The highest seq N such that every seq from 1 up to N is stored (0 if none)."""
         return max(0, self._meta(site, ACKED) or 0)
 
     def first_seen(self, site: str) -> int | None:

@@ -15,10 +15,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
 import ssl
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +44,7 @@ BACKOFF_MAX_S = 60.0
 SEEN_IDS = 1000
 HISTORICAL_AFTER_S = 60.0  # a batch whose first reading is older than this is a replay
 POLL_S = 0.2
+RESEND_AFTER_S = 5.0  # outstanding telemetry with no acknowledgement progress for this long is sent again
 SETPOINT_LIMITS = {"comfort": (10.0, 28.0)}
 
 
@@ -90,6 +93,8 @@ class AtnLinkRunner:
         self.outstanding: deque[int] = deque()
         self._seen: deque[str] = deque(maxlen=SEEN_IDS)
         self._acked = asyncio.Event()
+        self._progress_seq = 0
+        self._progress_at = 0.0
         self.events_sent = max((seq for seq, _ in store.events_after(0, limit=1_000_000)), default=0)
         self.rejected = 0
 
@@ -306,18 +311,33 @@ class AtnLinkRunner:
                 self.events_sent = seq
             await asyncio.sleep(POLL_S)
 
+    def _resend_if_stalled(self, now: float) -> None:
+        """Go back to the acknowledged point when acknowledgements have not advanced for RESEND_AFTER_S while
+        batches are outstanding. Not "when no acknowledgement arrives": an ATN with a gap (a batch the broker
+        dropped while the ATN was reconnecting) keeps acknowledging up to the gap, and only a resend fills it."""
+        acked = self.store.acked_seq()
+        if acked > self._progress_seq or not self.outstanding:
+            self._progress_seq, self._progress_at = acked, now
+            return
+        if now - self._progress_at >= RESEND_AFTER_S:
+            log.info(
+                "resending telemetry",
+                from_seq=acked + 1,
+                reason=f"no acknowledgement progress for {RESEND_AFTER_S:g} s",
+            )
+            self.sent_upto = acked
+            self.outstanding.clear()
+            self._progress_at = now
+
     async def _forward_telemetry(self, client: aiomqtt.Client) -> None:
         batch = self.config.telemetry_batch
+        self._progress_seq, self._progress_at = self.store.acked_seq(), time.monotonic()
         while True:
+            self._resend_if_stalled(time.monotonic())  # acknowledgement progress is a matter of real time
             if len(self.outstanding) >= self.config.max_unacked_batches:
                 self._acked.clear()
-                try:
-                    await asyncio.wait_for(self._acked.wait(), timeout=5.0)
-                except TimeoutError:
-                    # No acknowledgement for a while: send everything unacknowledged again (the ATN drops
-                    # duplicates by sequence number).
-                    self.sent_upto = self.store.acked_seq()
-                    self.outstanding.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._acked.wait(), timeout=POLL_S)
                 continue
             rows = self.store.readings_after(self.sent_upto, batch)
             if not rows:
