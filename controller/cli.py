@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from controller import __version__
 from controller.atnsim.cli import add_parser as add_atn_sim
 from controller.atnsim.cli import run_cli as run_atn_sim
+from tui.cli import add_parser as add_tui
+from tui.cli import run_cli as run_tui
 
 if TYPE_CHECKING:
     from controller.layout.model import Layout
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: console on a terminal, else JSON",
     )
 
+    add_tui(commands)
     add_atn_sim(commands)
     layout = commands.add_parser(
         "layout", help="check or show a hardware layout", description="Work with layout files."
@@ -218,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_cli(args)
     if args.command == "atn-sim":
         return run_atn_sim(args)
+    if args.command == "tui":
+        return run_tui(args)
     if args.command == "layout":
         if args.layout_command == "check":
             return _cmd_layout_check(args.files)

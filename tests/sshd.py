@@ -29,7 +29,10 @@ def ensure_openssh() -> None:
     if os.geteuid() != 0:
         raise RuntimeError("openssh-server is not installed and this user cannot apt-get install it")
     environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "openssh-server", "openssh-client"]):
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "openssh-server", "openssh-client"],
+    ):
         subprocess.run(command, check=True, capture_output=True, env=environment, timeout=600)
 
 

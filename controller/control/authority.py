@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from controller.control.params import Authority as AuthorityParams
-from controller.control.types import Event, Lease, Mode
+from controller.control.types import Event, Lease, Mode, clock_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,7 @@ def step(state: AuthorityState, inputs: AuthorityInputs, params: AuthorityParams
             base, reason = Mode.LOCAL, f"ATN silent for {params.silence_s:g} s: local policy takes over"
         elif new.lease is None or not new.lease.live(now):
             until = new.lease.valid_until if new.lease else now
-            base, reason = Mode.LOCAL, f"ATN lease expired at {until:.0f}: local policy takes over"
+            base, reason = Mode.LOCAL, f"ATN lease expired at {clock_text(until)}: local policy takes over"
         if base is Mode.LOCAL:
             new = replace(new, healthy_heartbeats=0, healthy_at=None)
     elif base is Mode.LOCAL:

@@ -16,7 +16,7 @@ from controller.control.authority import AuthorityInputs, AuthorityState
 from controller.control.interlocks import ActuatorState, Hold, SafetyInputs, apply_interlocks
 from controller.control.params import ControlParams
 from controller.control.tariff import local_time, price_band
-from controller.control.types import Command, Event, Lease, Mode, Override, PriceForecast, Source
+from controller.control.types import Command, Event, Lease, Mode, Override, PriceForecast, Source, clock_text
 from controller.layout.model import Layout
 from controller.readings import Snapshot
 
@@ -137,7 +137,7 @@ def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> Tic
                 actuator=name,
                 on=bool(override.value),
                 source=Source.OVERRIDE,
-                reason=f"override by {override.who} until {override.expires_at:.0f}"
+                reason=f"override by {override.who} until {clock_text(override.expires_at)}"
                 + (f": {override.reason}" if override.reason else ""),
             )
         elif lease is not None and name in lease.actuators:

@@ -6,6 +6,7 @@ socket later) and must validate the same way everywhere. All times are UTC epoch
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -13,6 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 OVERRIDE_DEFAULT_S = 30 * 60
 OVERRIDE_MAX_S = 24 * 3600
+
+
+def clock_text(ts: float) -> str:
+    """A time for a reason a person reads: 14:05:09Z (UTC, so it means the same on every screen)."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%SZ")
 
 
 class Frozen(BaseModel):

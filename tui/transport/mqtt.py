@@ -1,0 +1,186 @@
+"""The site's MQTT topics, read-only: what a remote monitor sees.
+
+It subscribes to the retained `state` and `status` topics and to `events`, and never publishes anything, so a
+monitor account with a read-only ACL is all it needs. Overrides, alarm acknowledgements, the layout and the
+history are not available over MQTT; `request()` says so in a Response instead of sending anything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import ssl
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from controller.protocol import EventMsg, Rejected, Request, Response, State, Status, Topics, parse
+from tui.transport import (
+    READ_ONLY_OPS,
+    Backoff,
+    ConnectionStatus,
+    EventCallback,
+    StateCallback,
+    StatusCallback,
+    countdown,
+)
+
+if TYPE_CHECKING:
+    import aiomqtt
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerUrl:
+    host: str
+    port: int
+    tls: bool
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_broker_url(url: str, *, insecure: bool = False) -> BrokerUrl:
+    """mqtt://host[:port] or mqtts://host[:port]; ValueError with a readable reason otherwise.
+
+    Plain MQTT is refused for a broker on another machine unless `insecure`: the password would cross the
+    network in clear.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError(f"'{url}' is not an mqtt://host[:port] or mqtts://host[:port] URL")
+    if parts.username or parts.password:
+        raise ValueError("put the user in --username and the password in --password-file, not in the URL")
+    tls = parts.scheme == "mqtts"
+    if not tls and not is_loopback(parts.hostname) and not insecure:
+        raise ValueError(
+            f"TLS is required for a broker on another machine ({parts.hostname}): use mqtts:// or pass --insecure"
+        )
+    try:
+        port = parts.port or (8883 if tls else 1883)
+    except ValueError as error:
+        raise ValueError(f"'{url}': {error}") from None
+    return BrokerUrl(parts.hostname, port, tls)
+
+
+class MqttTransport:
+    """Read-only: subscribes to a site's `state`, `events` and `status` topics."""
+
+    read_only = True
+
+    def __init__(
+        self,
+        url: str,
+        site: str,
+        username: str | None = None,
+        password_file: str | None = None,
+        ca_file: str | None = None,
+        *,
+        insecure: bool = False,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.broker = parse_broker_url(url, insecure=insecure)
+        self.site = site
+        self.topics = Topics(site)
+        self.description = f"MQTT {self.broker} site {site}"
+        self.skipped = 0
+        self._username = username
+        self._password_file = password_file
+        self._ca_file = ca_file
+        self._backoff = backoff or Backoff()
+        self._controller_online: bool | None = None
+
+    async def run(self, on_state: StateCallback, on_event: EventCallback, on_status: StatusCallback) -> None:
+        import aiomqtt  # here, not at import: the local-socket TUI starts faster without it
+
+        attempt = 0
+        while True:
+            on_status(ConnectionStatus("connecting"))
+            try:
+                async with self._client() as client:
+                    for topic in (self.topics.status, self.topics.state, self.topics.events):
+                        await client.subscribe(topic, qos=1)
+                    attempt = 0
+                    on_status(self._connected())
+                    async for message in client.messages:
+                        payload = message.payload
+                        if isinstance(payload, bytearray):
+                            payload = bytes(payload)
+                        if isinstance(payload, bytes | str):
+                            self._dispatch(message.topic.value, payload, on_state, on_event, on_status)
+                reason = "the broker closed the connection"
+            except aiomqtt.MqttError as error:
+                reason = f"broker: {error}"
+            except OSError as error:  # the password file, the CA file
+                reason = str(error)
+            async for left in countdown(self._backoff.delay(attempt)):
+                on_status(ConnectionStatus("reconnecting", detail=reason, retry_in_s=left))
+            attempt += 1
+
+    async def request(self, request: Request, timeout_s: float = 5.0) -> Response:
+        if request.op == "subscribe":
+            return Response(id=request.id, ok=True, role="monitor")
+        if request.op in READ_ONLY_OPS:
+            return Response(id=request.id, ok=False, error="read-only over MQTT")
+        return Response(id=request.id, ok=False, error=f"{request.op} is not available over MQTT")
+
+    def _client(self) -> aiomqtt.Client:
+        import aiomqtt
+
+        return aiomqtt.Client(
+            self.broker.host,
+            self.broker.port,
+            username=self._username,
+            password=_password(self._password_file),
+            identifier=f"hearth-tui-{uuid.uuid4().hex[:12]}",
+            tls_context=ssl.create_default_context(cafile=self._ca_file) if self.broker.tls else None,
+            keepalive=30,
+            timeout=10,
+        )
+
+    def _connected(self) -> ConnectionStatus:
+        detail = "controller offline" if self._controller_online is False else ""
+        return ConnectionStatus(
+            "connected", detail=detail, user=self._username, role="monitor", controller_online=self._controller_online
+        )
+
+    def _dispatch(
+        self,
+        topic: str,
+        payload: bytes | str,
+        on_state: StateCallback,
+        on_event: EventCallback,
+        on_status: StatusCallback,
+    ) -> None:
+        try:
+            if topic == self.topics.state:
+                on_state(parse(State, payload))
+            elif topic == self.topics.events:
+                on_event(parse(EventMsg, payload))
+            elif topic == self.topics.status:
+                if not payload:  # a cleared retained status
+                    return
+                self._controller_online = parse(Status, payload).online
+                on_status(self._connected())
+        except Rejected as error:
+            self.skipped += 1
+            log.warning("skipped a message on %s: %s", topic, error.reason)
+
+
+def _password(path: str | None) -> str | None:
+    """Read at every connect, so a rotated password file is picked up."""
+    if path is None:
+        return None
+    return Path(path).read_text().strip()
