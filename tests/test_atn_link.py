@@ -334,3 +334,17 @@ def test_home_assistant_discovery_and_its_resend(broker: Broker, tmp_path: Path)
             wait_for(lambda: len(configs.messages) >= 2 * expected, 5, "discovery sent again")
     finally:
         assert hearth.stop() == 0
+
+
+def test_the_link_comes_back_by_itself_after_the_broker_restarts(broker: Broker, tmp_path: Path) -> None:
+    """The same controller process reconnects: no restart of Hearth needed when the broker comes back."""
+    hearth = controller(write_layout(broker, tmp_path), tmp_path / "state", tmp_path / "hearth.log")
+    try:
+        wait_for(lambda: any(e.get("event") == "ATN link up" for e in hearth.events()), 10, "the link")
+        broker.kill()
+        wait_for(lambda: any(e.get("event") == "ATN link down" for e in hearth.events()), 10, "the link going down")
+        broker.restart()
+        wait_for(lambda: [e.get("event") for e in hearth.events()].count("ATN link up") >= 2, 20, "the link back")
+        assert hearth.popen.poll() is None
+    finally:
+        assert hearth.stop() == 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import ssl
 import uuid
 from collections.abc import Sequence
@@ -272,6 +273,7 @@ class AtnSim:
         return aiomqtt.Client(
             config.host,
             config.port,
+            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),  # acks must not wait for Nagle
             username=config.username,
             password=config.password,
             identifier=f"{config.name}-{uuid.uuid4().hex[:8]}",

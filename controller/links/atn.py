@@ -19,10 +19,11 @@ import contextlib
 import json
 import os
 import random
+import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,8 @@ BACKOFF_MAX_S = 60.0
 SEEN_IDS = 1000
 HISTORICAL_AFTER_S = 60.0  # a batch whose first reading is older than this is a replay
 POLL_S = 0.2
-RESEND_AFTER_S = 5.0  # outstanding telemetry with no acknowledgement progress for this long is sent again
+RESEND_AFTER_S = 5.0
+PUBLISHES_IN_FLIGHT = 4  # outstanding telemetry with no acknowledgement progress for this long is sent again
 SETPOINT_LIMITS = {"comfort": (10.0, 28.0)}
 
 
@@ -95,6 +97,8 @@ class AtnLinkRunner:
         self._acked = asyncio.Event()
         self._progress_seq = 0
         self._progress_at = 0.0
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._published: deque[asyncio.Task[None]] = deque()
         self.events_sent = max((seq for seq, _ in store.events_after(0, limit=1_000_000)), default=0)
         self.rejected = 0
 
@@ -206,6 +210,8 @@ class AtnLinkRunner:
         return aiomqtt.Client(
             config.host,
             config.port,
+            # Small QoS 1 messages and their PUBACKs must not wait for Nagle and delayed ACKs (~40 ms each).
+            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
             username=config.username,
             password=password,
             identifier=f"hearth-{self.site}",
@@ -257,11 +263,14 @@ class AtnLinkRunner:
         self.outstanding.clear()
         log.info("ATN link up", broker=f"{self.config.host}:{self.config.port}", resume_from_seq=self.sent_upto)
         await self._publish_state(client)
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._receive(client), name="atn:receive")
-            group.create_task(self._forward_telemetry(client), name="atn:telemetry")
-            group.create_task(self._state_publisher(client), name="atn:state")
-            group.create_task(self._forward_events(client), name="atn:events")
+        await run_until_first_failure(
+            {
+                "atn:receive": self._receive(client),
+                "atn:telemetry": self._forward_telemetry(client),
+                "atn:state": self._state_publisher(client),
+                "atn:events": self._forward_events(client),
+            }
+        )
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -311,6 +320,13 @@ class AtnLinkRunner:
                 self.events_sent = seq
             await asyncio.sleep(POLL_S)
 
+    def _raise_publish_failure(self) -> None:
+        """A publish that failed (the connection dropped) ends the session, so the link reconnects."""
+        while self._published and self._published[0].done():
+            task = self._published.popleft()
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
     def _resend_if_stalled(self, now: float) -> None:
         """Go back to the acknowledged point when acknowledgements have not advanced for RESEND_AFTER_S while
         batches are outstanding. Not "when no acknowledgement arrives": an ATN with a gap (a batch the broker
@@ -330,6 +346,15 @@ class AtnLinkRunner:
             self._progress_at = now
 
     async def _forward_telemetry(self, client: aiomqtt.Client) -> None:
+        self._in_flight.clear()
+        self._published.clear()
+        try:
+            await self._forward_telemetry_batches(client)
+        finally:
+            for publish in list(self._in_flight):
+                publish.cancel()
+
+    async def _forward_telemetry_batches(self, client: aiomqtt.Client) -> None:
         batch = self.config.telemetry_batch
         self._progress_seq, self._progress_at = self.store.acked_seq(), time.monotonic()
         while True:
@@ -339,23 +364,52 @@ class AtnLinkRunner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._acked.wait(), timeout=POLL_S)
                 continue
-            rows = self.store.readings_after(self.sent_upto, batch)
+            self._raise_publish_failure()
+            if len(self._in_flight) >= PUBLISHES_IN_FLIGHT:
+                await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            rows = self.store.telemetry_after(self.sent_upto, batch)
             if not rows:
                 await asyncio.sleep(POLL_S)
                 continue
-            historical = self.clock.now() - rows[0].ts > HISTORICAL_AFTER_S
+            await asyncio.sleep(0)  # let the control tick run between the read and the encode
+            first, last = rows[0], rows[-1]
             body = {
                 "v": protocol.VERSION,
                 "site": self.site,
-                "first_seq": rows[0].seq,
-                "last_seq": rows[-1].seq,
-                "historical": historical,
-                "readings": [[r.seq, r.ts, r.channel, r.value, r.quality.value] for r in rows],
+                "first_seq": first[0],
+                "last_seq": last[0],
+                "historical": self.clock.now() - first[1] > HISTORICAL_AFTER_S,
+                "readings": rows,
             }
-            await client.publish(self.topics.telemetry, json.dumps(body, separators=(",", ":")), qos=1)
-            self.sent_upto = rows[-1].seq
-            self.outstanding.append(rows[-1].seq)
+            payload = json.dumps(body, separators=(",", ":"))
+            # Several publishes in flight: aiomqtt's publish waits for its PUBACK, and one at a time would make
+            # the replay rate one batch per round trip. MQTT keeps them in order on the connection.
+            publish = asyncio.create_task(client.publish(self.topics.telemetry, payload, qos=1))
+            self._in_flight.add(publish)
+            publish.add_done_callback(self._in_flight.discard)
+            self._published.append(publish)
+            self.sent_upto = last[0]
+            self.outstanding.append(last[0])
             await asyncio.sleep(0)  # let the control tick in between batches
+
+
+async def run_until_first_failure(jobs: Mapping[str, Coroutine[Any, Any, None]]) -> None:
+    """Run named jobs together until the first one fails, then cancel the others and raise its error.
+
+    Not a TaskGroup: on Python 3.11 a TaskGroup whose child fails cancels the enclosing task and never takes
+    that back, so the reconnect loop around a session could no longer tell a dropped link from a stop.
+    """
+    tasks = [asyncio.create_task(job, name=name) for name, job in jobs.items()]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
 
 
 REFUSED_CODES = {

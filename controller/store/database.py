@@ -152,6 +152,10 @@ class Store:
         """Up to `limit` committed readings with a seq above `seq`, in seq order (the outbox, for forwarding)."""
         return self._outbox.readings_after(seq, limit)
 
+    def telemetry_after(self, seq: int, limit: int) -> list[tuple[int, float, str, float | None, str]]:
+        """`readings_after` as plain tuples, for the telemetry forwarder's replay."""
+        return self._outbox.telemetry_after(seq, limit)
+
     def history(self, channel: str, since: float, until: float) -> list[StoredReading]:
         """The committed readings of `channel` with `since <= ts < until`, in time order."""
         return self._outbox.history(channel, since, until)

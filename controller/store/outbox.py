@@ -166,6 +166,13 @@ class Outbox:
     def readings_after(self, seq: int, limit: int) -> list[StoredReading]:
         return self._stored(self._conn.execute(f"{_SELECT} WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)))
 
+    def telemetry_after(self, seq: int, limit: int) -> list[tuple[int, float, str, float | None, str]]:
+        """Like `readings_after`, as plain (seq, ts, channel, value, quality) tuples: the replay path, where a
+        dataclass per row cost more than reading it (JSON encodes the tuples as arrays directly)."""
+        names, qualities = self._channel_names, QUALITY_OF_CODE
+        cursor = self._conn.execute(f"{_SELECT} WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
+        return [(s, t, names[c], v, qualities[q]) for s, t, c, v, q in cursor]
+
     def _stored(self, rows: Iterable[tuple[int, float, int, float | None, int]]) -> list[StoredReading]:
         return [
             StoredReading(seq, ts, self._channel_names[channel], value, QUALITY_OF_CODE[quality])
