@@ -8,8 +8,11 @@ silently ignored field.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -202,6 +205,54 @@ class Rejected(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a broker host name is this machine."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerUrl:
+    host: str
+    port: int
+    tls: bool
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def parse_broker_url(url: str, *, insecure: bool = False, insecure_hint: str = "pass --insecure") -> BrokerUrl:
+    """mqtt://host[:port] or mqtts://host[:port], or ValueError with a readable reason.
+
+    The one place the TLS rule lives (DESIGN.md, Security): plain MQTT to a broker on another machine is
+    refused unless `insecure`, because the password would cross the network in clear. Credentials in the URL
+    are refused too: they would end up in logs and process listings.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError(f"'{url}' is not an mqtt://host[:port] or mqtts://host[:port] URL")
+    if parts.username or parts.password:
+        raise ValueError("put the user in --username and the password in --password-file, not in the URL")
+    tls = parts.scheme == "mqtts"
+    if not tls and not is_loopback(parts.hostname) and not insecure:
+        raise ValueError(
+            f"TLS is required for a broker that is not on this machine ({parts.hostname}): "
+            f"use mqtts:// or {insecure_hint}"
+        )
+    try:
+        port = parts.port or (8883 if tls else 1883)
+    except ValueError as error:
+        raise ValueError(f"'{url}': {error}") from None
+    return BrokerUrl(parts.hostname, port, tls)
 
 
 M = TypeVar("M", bound=Message)

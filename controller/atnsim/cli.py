@@ -8,7 +8,8 @@ import contextlib
 import signal
 import sys
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+
+from controller.protocol import parse_broker_url
 
 if TYPE_CHECKING:
     from controller.atnsim.sim import AtnConfig
@@ -19,24 +20,8 @@ DEFAULT_DB = "atn-sim.sqlite"
 
 def parse_broker(url: str, *, insecure: bool = False) -> tuple[str, int, bool]:
     """(host, port, tls) from mqtt://host[:port] or mqtts://host[:port]; ValueError if unusable or unsafe."""
-    from controller.links.config import is_loopback
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ValueError(f"'{url}' is not an mqtt://host[:port] or mqtts://host[:port] URL")
-    if parts.username or parts.password:
-        raise ValueError("put the user in --username and the password in --password-file, not in the URL")
-    tls = parts.scheme == "mqtts"
-    if not tls and not is_loopback(parts.hostname) and not insecure:
-        raise ValueError(
-            f"TLS is required for a broker that is not on this machine ({parts.hostname}): "
-            "use mqtts:// or pass --insecure"
-        )
-    try:
-        port = parts.port or (8883 if tls else 1883)
-    except ValueError as error:
-        raise ValueError(f"'{url}': {error}") from None
-    return parts.hostname, port, tls
+    broker = parse_broker_url(url, insecure=insecure)
+    return broker.host, broker.port, broker.tls
 
 
 def _positive(text: str) -> float:

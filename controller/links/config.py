@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
 from controller.layout.base import Strict
+from controller.protocol import is_loopback, parse_broker_url
 
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
-
-def is_loopback(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+__all__ = ["AtnLink", "Links", "LocalLink", "MqttLink", "is_loopback"]
 
 
 class MqttLink(Strict):
@@ -37,14 +28,7 @@ class MqttLink(Strict):
 
     @model_validator(mode="after")
     def _safe(self) -> MqttLink:
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError(f"'{self.url}' is not an mqtt://host[:port] or mqtts://host[:port] URL")
-        if parts.scheme == "mqtt" and not is_loopback(parts.hostname) and not self.insecure:
-            raise ValueError(
-                f"TLS is required for a broker that is not on this machine ({parts.hostname}): "
-                "use mqtts:// or set insecure = true"
-            )
+        parse_broker_url(self.url, insecure=self.insecure, insecure_hint="set insecure = true")
         if (self.client_cert is None) != (self.client_key is None):
             raise ValueError("client_cert and client_key go together")
         return self

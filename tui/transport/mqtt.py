@@ -7,16 +7,23 @@ history are not available over MQTT; `request()` says so in a Response instead o
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import ssl
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-from controller.protocol import EventMsg, Rejected, Request, Response, State, Status, Topics, parse
+from controller.protocol import (
+    EventMsg,
+    Rejected,
+    Request,
+    Response,
+    State,
+    Status,
+    Topics,
+    parse,
+    parse_broker_url,
+)
 from tui.transport import (
     READ_ONLY_OPS,
     Backoff,
@@ -31,48 +38,6 @@ if TYPE_CHECKING:
     import aiomqtt
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerUrl:
-    host: str
-    port: int
-    tls: bool
-
-    def __str__(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def parse_broker_url(url: str, *, insecure: bool = False) -> BrokerUrl:
-    """mqtt://host[:port] or mqtts://host[:port]; ValueError with a readable reason otherwise.
-
-    Plain MQTT is refused for a broker on another machine unless `insecure`: the password would cross the
-    network in clear.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ValueError(f"'{url}' is not an mqtt://host[:port] or mqtts://host[:port] URL")
-    if parts.username or parts.password:
-        raise ValueError("put the user in --username and the password in --password-file, not in the URL")
-    tls = parts.scheme == "mqtts"
-    if not tls and not is_loopback(parts.hostname) and not insecure:
-        raise ValueError(
-            f"TLS is required for a broker on another machine ({parts.hostname}): use mqtts:// or pass --insecure"
-        )
-    try:
-        port = parts.port or (8883 if tls else 1883)
-    except ValueError as error:
-        raise ValueError(f"'{url}': {error}") from None
-    return BrokerUrl(parts.hostname, port, tls)
 
 
 class MqttTransport:
