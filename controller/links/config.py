@@ -55,6 +55,15 @@ class AtnLink(MqttLink):
     home_assistant: bool = Field(default=False, description="publish Home Assistant MQTT discovery")
     remote_overrides: bool = Field(default=False, description="accept overrides over MQTT (off by default)")
 
+    @model_validator(mode="after")
+    def _no_remote_overrides_yet(self) -> AtnLink:
+        if self.remote_overrides:
+            raise ValueError(
+                "remote overrides over MQTT are not implemented yet: overrides go through `hearth tui` on the "
+                "Pi (its local socket); leave remote_overrides = false"
+            )
+        return self
+
 
 class LocalLink(Strict):
     """The local API's unix socket (JSON lines). The peer's credentials decide the role: root and members of
