@@ -17,7 +17,7 @@ from typing import Protocol
 import structlog
 
 from controller.actuators import ActuatorBank
-from controller.clock import Clock
+from controller.clock import Clock, sleep_or_wake
 from controller.control.inbox import AtnInbox
 from controller.control.tick import ControlState, TickInputs, TickResult, control_tick, initial_state
 from controller.control.types import Event, Mode, Override, PriceForecast
@@ -113,14 +113,7 @@ class ControlLoop:
     async def _sleep_until(self, until: float) -> None:
         """Sleep until `until` (monotonic clock) or a wake-up, whichever comes first."""
         assert self._wake is not None
-        delay = max(0.0, until - self.clock.monotonic())
-        sleeper = asyncio.ensure_future(self.clock.sleep(delay))
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waker.cancel()
+        await sleep_or_wake(self.clock, until - self.clock.monotonic(), self._wake)
         self._wake.clear()
 
     async def tick(self) -> TickResult:

@@ -29,7 +29,7 @@ import structlog
 from controller import protocol
 from controller.atnsim.ledger import Ledger
 from controller.atnsim.prices import HORIZON_S, DailyProfile, PriceSeries, band_at, lease_actuators
-from controller.clock import Clock, SystemClock
+from controller.clock import Clock, SystemClock, sleep_or_wake
 from controller.links.atn import backoff_delay
 
 log = structlog.get_logger("hearth.atnsim")
@@ -397,13 +397,7 @@ class AtnSim:
         if seconds <= 0 or self._wake.is_set():
             await asyncio.sleep(0)
             return
-        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waker.cancel()
+        await sleep_or_wake(self.clock, seconds, self._wake)
 
     def close(self) -> None:
         self.ledger.close()
