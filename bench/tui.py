@@ -11,14 +11,17 @@
    element's minimum on/off times at 0) with a listener on the emulated GPIO line of the aux element; the override
    form is driven by keys (o, the target Select to aux-element, Tab to the Override button) and the final Enter is
    timed to the line switching ON; then `x` on the overview (release: the local policy switches it OFF) is timed
-   the same way. Target p99 <= 100 ms.
+   the same way. Each is split where the request reaches the controller. The timed key goes once the TUI has been
+   idle for 150 ms (`--trials`), then 0.2 s after the previous key, as a quick hand types (`--typed-trials`).
+   Target p99 <= 100 ms.
 4. RSS while 200-channel States arrive at 20 Hz for 3 minutes (3,600 updates, an hour's worth at 1 Hz) on the
-   Channels screen, sampled every 10 s: start, end and slope. `--rss-1hz-seconds` adds a plain 1 Hz run.
+   Channels screen, sampled every 10 s: start, end and slope; `--rss-1hz-seconds` adds a plain 1 Hz run. Then with
+   no controller at all (the header's reconnect countdown changes every second) for `--away-seconds`.
 
-    .venv/bin/python bench/tui.py [--quick] [--runs 7] [--seconds 45] [--trials 30]
+    .venv/bin/python bench/tui.py [--quick] [--runs 7] [--seconds 20] [--trials 30] [--only 3]
 
 Screen times are when the `capture-pane` that first showed the value returned (at most ~15 ms late); key times
-are taken just before `tmux send-keys` runs. The default run takes about 6 minutes, `--quick` about 1.
+are taken just before `tmux send-keys` runs. The default run takes about 6 minutes, `--quick` a little over 1.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -44,11 +48,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 import controller  # noqa: F401  (Blinka check off)
 from controller import logs
 from controller.clock import SimClock
 from controller.layout.load import load_layout
+from controller.links.local import LocalApiServer
 from controller.protocol import Push, ReadingState, Request, Response, State
 from controller.runtime import Controller, RunOptions
 from controller.sim.world import SimBuses
@@ -88,9 +94,14 @@ class Tmux:
         self.name = name
         # Without COLUMNS/LINES: Rich and Textual would take them over the terminal's real size.
         self.env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-        self.run("-f", "/dev/null", "new-session", "-d", "-s", "idle", "-x", str(WIDTH), "-y", str(HEIGHT), "sleep 1d")
-        self.run("set-option", "-g", "default-size", f"{WIDTH}x{HEIGHT}")
-        self.run("set-option", "-g", "status", "off")
+        try:
+            size = ("-x", str(WIDTH), "-y", str(HEIGHT))
+            self.run("-f", "/dev/null", "new-session", "-d", "-s", "idle", *size, "sleep 1d")
+            self.run("set-option", "-g", "default-size", f"{WIDTH}x{HEIGHT}")  # sessions come up at this size
+            self.run("set-option", "-g", "status", "off")  # the whole pane for the TUI
+        except BaseException:
+            self.kill_server()
+            raise
 
     def run(self, *args: str, check: bool = True) -> str:
         done = subprocess.run(["tmux", "-L", self.name, *args], capture_output=True, text=True, env=self.env)
@@ -393,6 +404,8 @@ class InProcessController:
         self._ready = threading.Event()
         self._failed: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name="controller", daemon=True)
+        self.arrivals: list[tuple[float, str]] = []
+        """(perf_counter, op) of every request line as the local API starts answering it"""
 
     def __enter__(self) -> InProcessController:
         self._thread.start()
@@ -403,7 +416,23 @@ class InProcessController:
             if time.monotonic() > deadline:
                 raise RuntimeError("the controller made no control decision in 20 s")
             time.sleep(0.05)
+        assert self.runner.local_api is not None
+        self._time_requests(self.runner.local_api)
         return self
+
+    def _time_requests(self, server: LocalApiServer) -> None:
+        """Note when each request reaches the controller (splits a latency into the TUI's part and its own)."""
+        answer = server._answer
+
+        async def timed(client: Any, line: bytes) -> None:
+            with contextlib.suppress(ValueError, AttributeError):
+                self.arrivals.append((time.perf_counter(), str(json.loads(line).get("op"))))
+            await answer(client, line)
+
+        setattr(server, "_answer", timed)  # noqa: B010  (an instance attribute over the method, for this bench)
+
+    def arrival(self, op: str, since: float) -> float:
+        return next((at for at, seen in list(self.arrivals) if seen == op and at >= since), float("nan"))
 
     def __exit__(self, *exc: object) -> None:
         if self._loop is not None and self.runner is not None:
@@ -506,8 +535,8 @@ def measure_cpu(tmux: Tmux, session: str, pid: int, fake: FakeController, second
     return 100 * (cpu1 - cpu0) / (wall1 - wall0), pushed1 - pushed0
 
 
-def figure_cpu(tmux: Tmux, work: Path, seconds: float) -> None:
-    print(f"2. TUI CPU, 200 channels, every value changing (% of one core; {os.cpu_count()} cores here)")
+def figure_cpu(tmux: Tmux, work: Path, seconds: float, warm_s: float) -> None:
+    print("2. TUI CPU, 200 channels, every value changing (% of one core)")
     socket_path = work / "cpu.sock"
     cases = [
         CpuCase("Overview", "1", 1.0, seconds),
@@ -524,7 +553,7 @@ def figure_cpu(tmux: Tmux, work: Path, seconds: float) -> None:
             fake.rate_hz = case.rate_hz
             tmux.keys("cpu", case.key)
             tmux.wait_for("cpu", shown[case.screen], 10, f"the {case.screen} screen")
-            time.sleep(3)  # the screen's first build and the new rate settle
+            time.sleep(warm_s)  # the screen's first build and the new rate settle
             percent, pushed = measure_cpu(tmux, "cpu", pid, fake, case.seconds)
             line = (
                 f"  {case.screen:<8} at {case.rate_hz:>2g} Hz: {percent:5.1f} % over {case.seconds:.0f} s "
@@ -570,47 +599,102 @@ class LineWatch:
                 self._changed.wait(left)
 
 
-def override_trial(tmux: Tmux, session: str, watch: LineWatch) -> tuple[float, float]:
-    """One override of the aux element to ON through the form, then its release with `x`; both latencies."""
+def choose_aux(tmux: Tmux, session: str) -> None:
+    """The target Select has the focus and shows heat-pump: open it, go down to the aux element, choose it.
+    Each step is checked on the screen; a key that arrived before the form was ready is simply tried again."""
+    for _attempt in range(4):
+        tmux.keys(session, "Enter")
+        try:
+            tmux.wait_for(session, lambda s: "setpoint:comfort" in s, 1.0, "the target list")
+        except TimeoutError:
+            continue
+        tmux.keys(session, "Down", "Down", "Down", pause_s=0.05)
+        tmux.keys(session, "Enter")
+        with contextlib.suppress(TimeoutError):
+            tmux.wait_for(session, lambda s: f"Will force {AUX} ON" in s, 1.5, f"{AUX} chosen in the form")
+            return
+    raise TimeoutError(f"could not choose {AUX} in the override form:\n{tmux.screen(session)}")
+
+
+@dataclass
+class Trip:
+    """One keypress to relay change, split where the request reached the controller."""
+
+    total_s: float
+    to_controller_s: float
+
+    @property
+    def in_controller_s(self) -> float:
+        return self.total_s - self.to_controller_s
+
+
+def settle(pid: int, quiet_s: float = 0.15, timeout_s: float = 3.0) -> None:
+    """Wait until the TUI has used no CPU for `quiet_s` (what the last keys and pushes started is drawn)."""
+    deadline = time.monotonic() + timeout_s
+    last, since = cpu_s(pid), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+        used = cpu_s(pid)
+        if used != last:
+            last, since = used, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+
+
+def override_trial(
+    tmux: Tmux, session: str, watch: LineWatch, running: InProcessController, pid: int, typed: bool
+) -> tuple[Trip, Trip]:
+    """One override of the aux element to ON through the form, then its release with `x`; both trips. The timed
+    key goes on a settled screen, or (`typed`) 0.2 s after the previous key, as a quick hand would."""
+
+    def before_timed_key() -> None:
+        if typed:
+            time.sleep(0.2)
+        else:
+            settle(pid)
+
     tmux.keys(session, "o")
     tmux.wait_for(session, lambda s: OVERRIDE_TITLE in s, 5, "the override form")
-    # The target Select has the focus and shows heat-pump: open it, go down to the aux element, choose it.
-    tmux.keys(session, "Enter", pause_s=0.15)
-    tmux.keys(session, "Down", "Down", "Down", pause_s=0.05)
-    tmux.keys(session, "Enter")
-    tmux.wait_for(session, lambda s: f"Will force {AUX} ON" in s, 5, f"{AUX} chosen in the form")
+    choose_aux(tmux, session)
     # Tab order: target, value radios, duration radios, minutes, reason, the Override button.
     tmux.keys(session, "Tab", "Tab", "Tab", "Tab", "Tab", pause_s=0.05)
-    time.sleep(0.2)
+    before_timed_key()
     pressed = time.perf_counter()
     tmux.keys(session, "Enter")
     switched, level_on = watch.first_after(pressed, 5)
-    on_latency = switched - pressed
+    on_trip = Trip(switched - pressed, running.arrival("override", pressed) - pressed)
     tmux.wait_for(session, lambda s: "Accepted" in s, 5, "the controller's answer")
     tmux.keys(session, "Escape")
     tmux.wait_for(session, lambda s: "Overrides (1)" in s and AUX in s, 5, "the override on the overview")
-    time.sleep(0.2)
+    before_timed_key()
     pressed = time.perf_counter()
     tmux.keys(session, "x")
     switched, level_off = watch.first_after(pressed, 5)
     if level_off == level_on:
         raise RuntimeError("the aux relay line changed the same way twice")
-    off_latency = switched - pressed
+    off_trip = Trip(switched - pressed, running.arrival("release", pressed) - pressed)
     tmux.wait_for(session, lambda s: "Overrides (1)" not in s, 5, "the override gone from the overview")
-    time.sleep(0.3)
-    return on_latency, off_latency
+    return on_trip, off_trip
 
 
-def latency_line(what: str, values: list[float]) -> str:
+def spread(values: list[float]) -> str:
     ms = [v * 1000 for v in values]
-    p99 = percentile(ms, 0.99)
+    return f"p50 {statistics.median(ms):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms"
+
+
+def latency_lines(what: str, trips: list[Trip]) -> str:
+    p99 = percentile([t.total_s for t in trips], 0.99)
+    slowest = sorted(enumerate(trips), key=lambda it: -it[1].total_s)[:5]
     return (
-        f"  {what}: p50 {statistics.median(ms):.1f} ms, p99 {p99:.1f} ms, max {max(ms):.1f} ms over {len(ms)} "
-        f"(target p99 <= 100 ms: {verdict(p99 <= 100)})"
+        f"    {what}: {spread([t.total_s for t in trips])} over {len(trips)} "
+        f"(target p99 <= 100 ms: {verdict(p99 <= 0.1)})\n"
+        f"      keypress -> request at the controller {spread([t.to_controller_s for t in trips])}; "
+        f"request -> relay {spread([t.in_controller_s for t in trips])}\n"
+        f"      slowest (trial: ms): {', '.join(f'#{i}: {1000 * t.total_s:.0f}' for i, t in slowest)}"
     )
 
 
-def figure_override(tmux: Tmux, work: Path, trials: int) -> None:
+def figure_override(tmux: Tmux, work: Path, trials: int, typed_trials: int) -> None:
     print(f"3. override keypress to relay change (in-process controller, {AUX} on GPIO {AUX_PIN}, min on/off 0 s)")
     state = work / "override"
     state.mkdir()
@@ -622,30 +706,46 @@ def figure_override(tmux: Tmux, work: Path, trials: int) -> None:
         running.buses.gpio.line(AUX_PIN).add_listener(watch)
         with tui_session(tmux, "override", socket_path):
             tmux.wait_for("override", lambda s: bool(LIVE_TANK_TOP.search(s)) and "technician" in s, 15, "live data")
-            on_times: list[float] = []
-            off_times: list[float] = []
-            for _ in range(trials):
-                on_latency, off_latency = override_trial(tmux, "override", watch)
-                on_times.append(on_latency)
-                off_times.append(off_latency)
-    print(latency_line("Enter on the form's Override button -> relay ON", on_times))
-    print(latency_line("x (release) on the overview         -> relay OFF", off_times))
+            pid = tui_pid(tmux, "override")
+            settle(pid)
+            rss_before, started, done = rss_mb(pid), time.perf_counter(), 0
+            for typed, count in ((False, trials), (True, typed_trials)):
+                if count <= 0:
+                    continue
+                trips: list[tuple[Trip, Trip]] = []
+                for number in range(count):
+                    try:
+                        trips.append(override_trial(tmux, "override", watch, running, pid, typed))
+                    except (TimeoutError, RuntimeError) as error:  # report what was measured, then go on
+                        print(f"  trial {number} failed, the rest of this pass is skipped: {error}")
+                        break
+                done += len(trips)
+                if not trips:
+                    continue
+                when = "0.2 s after the previous key" if typed else "on a settled screen"
+                print(f"  the timed key {when}:")
+                print(latency_lines("Enter on the form's Override button -> relay ON ", [t[0] for t in trips]))
+                print(latency_lines("x (release) on the overview         -> relay OFF", [t[1] for t in trips]))
+            settle(pid)
+            print(
+                f"  (the TUI's RSS went from {rss_before:.1f} to {rss_mb(pid):.1f} MB over these "
+                f"{done} overrides and releases, {time.perf_counter() - started:.0f} s)"
+            )
 
 
 # ---- 4. RSS --------------------------------------------------------------------------------------------------
 
 
-def slope_per_1000(points: list[tuple[int, float]]) -> float:
-    """Least-squares MB per 1,000 updates."""
-    if len(points) < 2:
-        return float("nan")
-    xs = [p[0] for p in points]
-    ys = [p[1] for p in points]
-    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
-    spread = sum((x - mean_x) ** 2 for x in xs)
+def slope(points: list[tuple[float, float]], scale: float = 1.0) -> str:
+    """The least-squares slope of y over x, times `scale`, signed; "n/a" with fewer than 3 points."""
+    if len(points) < 3:
+        return "n/a"
+    mean_x = statistics.fmean(x for x, _ in points)
+    mean_y = statistics.fmean(y for _, y in points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
     if spread == 0:
-        return float("nan")
-    return 1000 * sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread
+        return "n/a"
+    return f"{scale * sum((x - mean_x) * (y - mean_y) for x, y in points) / spread:+.2f}"
 
 
 def rss_run(tmux: Tmux, work: Path, rate_hz: float, seconds: float, every_s: float = 10.0) -> None:
@@ -658,30 +758,64 @@ def rss_run(tmux: Tmux, work: Path, rate_hz: float, seconds: float, every_s: flo
         tmux.wait_for(session, lambda s: "probe-000" in s, 10, "the Channels screen")
         time.sleep(2)
         first, cpu0, wall0 = fake.pushed, cpu_s(pid), time.perf_counter()
-        points = [(0, rss_mb(pid))]
+        points: list[tuple[float, float]] = [(0, rss_mb(pid))]
         end = wall0 + seconds
         while (now := time.perf_counter()) < end - 1e-3:
             time.sleep(min(every_s, end - now))
             points.append((fake.pushed - first, rss_mb(pid)))
         percent = 100 * (cpu_s(pid) - cpu0) / (time.perf_counter() - wall0)
     updates = points[-1][0]
+    settled = points[1:]  # the first interval is warm-up: trends fill up, the table's caches fill up
     half = [p for p in points if p[0] >= updates / 2]
     print(
         f"  {rate_hz:g} Hz for {seconds:.0f} s ({updates} updates, Channels screen): RSS start {points[0][1]:.1f} MB, "
-        f"end {points[-1][1]:.1f} MB, slope {slope_per_1000(points):+.2f} MB per 1,000 updates "
-        f"(second half {slope_per_1000(half):+.2f}); CPU meanwhile {percent:.1f} % of a core"
+        f"after {settled[0][0] if settled else 0} updates {points[min(1, len(points) - 1)][1]:.1f} MB, "
+        f"end {points[-1][1]:.1f} MB; slope after that {slope(settled, 1000)} MB per 1,000 updates "
+        f"(all {slope(points, 1000)}, second half {slope(half, 1000)}) (target: flat); "
+        f"CPU meanwhile {percent:.1f} % of a core"
     )
-    print("    samples (updates: MB): " + ", ".join(f"{n}: {mb:.1f}" for n, mb in points))
+    print("    samples (updates: MB): " + ", ".join(f"{n:.0f}: {mb:.1f}" for n, mb in points))
 
 
-def figure_rss(tmux: Tmux, work: Path, seconds: float, seconds_1hz: float) -> None:
-    print("4. TUI RSS while 200-channel States arrive (target: flat, no growth per update)")
-    rss_run(tmux, work, 20.0, seconds)
+def rss_away(tmux: Tmux, work: Path, seconds: float, every_s: float = 5.0) -> None:
+    """No controller at all: the header counts down to the next connection attempt every second."""
+    socket_path = work / "nobody-here" / "s.sock"
+    with tui_session(tmux, "away", socket_path):
+        tmux.wait_for("away", lambda s: "retrying in" in s, 15, "the reconnect countdown")
+        pid = tui_pid(tmux, "away")
+        time.sleep(2)
+        wall0, cpu0 = time.perf_counter(), cpu_s(pid)
+        points: list[tuple[float, float]] = [(0.0, rss_mb(pid))]
+        while (elapsed := time.perf_counter() - wall0) < seconds - 1e-3:
+            time.sleep(min(every_s, seconds - elapsed))
+            points.append((time.perf_counter() - wall0, rss_mb(pid)))
+        percent = 100 * (cpu_s(pid) - cpu0) / (time.perf_counter() - wall0)
+    print(
+        f"  controller away for {seconds:.0f} s (reconnect countdown redrawn every second): RSS start "
+        f"{points[0][1]:.1f} MB, end {points[-1][1]:.1f} MB, slope {slope(points, 3600)} MB per hour (target: flat); "
+        f"CPU meanwhile {percent:.1f} % of a core"
+    )
+
+
+def figure_rss(tmux: Tmux, work: Path, seconds: float, seconds_1hz: float, seconds_away: float) -> None:
+    print("4. TUI RSS while 200-channel States arrive, sampled every 10 s")
+    if seconds > 0:
+        rss_run(tmux, work, 20.0, seconds)
     if seconds_1hz > 0:
         rss_run(tmux, work, 1.0, seconds_1hz)
+    if seconds_away > 0:
+        rss_away(tmux, work, seconds_away)
 
 
 # ---- main ----------------------------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -691,21 +825,34 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter everything (about a minute)")
-    parser.add_argument("--runs", type=int, help="first-paint runs per case (default 7; quick 3)")
-    parser.add_argument("--seconds", type=float, help="CPU window per 1 Hz case; 10 Hz gets half (default 45)")
-    parser.add_argument("--trials", type=int, help="override trials (default 30; quick 8)")
-    parser.add_argument("--rss-seconds", type=float, help="the 20 Hz RSS run (default 180; quick 20)")
+    parser.add_argument("--runs", type=int, help="first-paint runs per case (default 7; quick 2)")
+    parser.add_argument("--seconds", type=float, help="CPU window per 1 Hz case; 10 Hz gets half (default 20)")
+    parser.add_argument("--trials", type=int, help="override trials on a settled screen (default 30; quick 5)")
+    parser.add_argument(
+        "--typed-trials", type=int, help="override trials with the timed key 0.2 s after the previous one (default 6)"
+    )
+    parser.add_argument("--rss-seconds", type=float, help="the 20 Hz RSS run (default 180; quick 15; 0: none)")
     parser.add_argument("--rss-1hz-seconds", type=float, default=0.0, help="also a 1 Hz RSS run this long")
+    parser.add_argument(
+        "--away-seconds", type=float, help="RSS with no controller, reconnect countdown running (default 20; quick 10)"
+    )
     parser.add_argument("--only", type=int, choices=(1, 2, 3, 4), action="append", help="run only these figures")
     args = parser.parse_args()
-    runs = args.runs or (3 if args.quick else 7)
-    seconds = args.seconds or (8.0 if args.quick else 45.0)
-    trials = args.trials or (8 if args.quick else 30)
-    rss_seconds = args.rss_seconds or (20.0 if args.quick else 180.0)
+
+    def pick(given: float | None, quick: float, default: float) -> float:
+        return given if given is not None else quick if args.quick else default
+
+    runs = int(pick(args.runs, 2, 7))
+    seconds = pick(args.seconds, 6.0, 20.0)
+    trials = int(pick(args.trials, 5, 30))
+    typed_trials = int(pick(args.typed_trials, 2, 6))
+    rss_seconds = pick(args.rss_seconds, 15.0, 180.0)
+    away_seconds = pick(args.away_seconds, 10.0, 20.0)
     figures = set(args.only or (1, 2, 3, 4))
     logs.configure("warning", json=True)
     signal.signal(signal.SIGTERM, _stop)
     started = time.monotonic()
+    print(f"hearth tui in tmux {WIDTH}x{HEIGHT}; {cpu_model()}, {os.cpu_count()} cores")
     tmux: Tmux | None = None
     # A short directory: AF_UNIX paths end at 108 bytes.
     with tempfile.TemporaryDirectory(prefix="htui-") as directory:
@@ -715,11 +862,11 @@ def main() -> None:
             if 1 in figures:
                 figure_first_paint(tmux, work, runs, runs)
             if 2 in figures:
-                figure_cpu(tmux, work, seconds)
+                figure_cpu(tmux, work, seconds, 1.5 if args.quick else 2.0)
             if 3 in figures:
-                figure_override(tmux, work, trials)
+                figure_override(tmux, work, trials, typed_trials)
             if 4 in figures:
-                figure_rss(tmux, work, rss_seconds, args.rss_1hz_seconds)
+                figure_rss(tmux, work, rss_seconds, args.rss_1hz_seconds, away_seconds)
         finally:
             if tmux is not None:
                 tmux.kill_server()
