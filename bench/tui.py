@@ -58,7 +58,9 @@ from controller.links.local import LocalApiServer
 from controller.protocol import Push, ReadingState, Request, Response, State
 from controller.runtime import Controller, RunOptions
 from controller.sim.world import SimBuses
+from tui.app import MIN_REPAINT_S
 from tui.demo import CHANNELS, sample_state
+from tui.model import TREND_POINTS
 
 ROOT = Path(__file__).resolve().parent.parent
 HEARTH = str(Path(sys.executable).parent / "hearth")
@@ -765,14 +767,17 @@ def rss_run(tmux: Tmux, work: Path, rate_hz: float, seconds: float, every_s: flo
             points.append((fake.pushed - first, rss_mb(pid)))
         percent = 100 * (cpu_s(pid) - cpu0) / (time.perf_counter() - wall0)
     updates = points[-1][0]
-    settled = points[1:]  # the first interval is warm-up: trends fill up, the table's caches fill up
+    # Warm-up: each channel's trend fills up (TREND_POINTS drawn States, at most 1/MIN_REPAINT_S a second), the
+    # table's caches fill up: twice that.
+    drawn_share = min(1.0, 1.0 / (MIN_REPAINT_S * rate_hz))
+    warm = [p for p in points if p[0] * drawn_share >= 2 * TREND_POINTS] or points[-1:]
     half = [p for p in points if p[0] >= updates / 2]
     print(
-        f"  {rate_hz:g} Hz for {seconds:.0f} s ({updates} updates, Channels screen): RSS start {points[0][1]:.1f} MB, "
-        f"after {settled[0][0] if settled else 0} updates {points[min(1, len(points) - 1)][1]:.1f} MB, "
-        f"end {points[-1][1]:.1f} MB; slope after that {slope(settled, 1000)} MB per 1,000 updates "
-        f"(all {slope(points, 1000)}, second half {slope(half, 1000)}) (target: flat); "
-        f"CPU meanwhile {percent:.1f} % of a core"
+        f"  {rate_hz:g} Hz for {seconds:.0f} s ({updates:.0f} updates, Channels screen): "
+        f"RSS start {points[0][1]:.1f} MB, {warm[0][1]:.1f} MB once warm (after {warm[0][0]:.0f} updates), "
+        f"end {points[-1][1]:.1f} MB; slope since warm "
+        f"{slope(warm, 1000)} MB per 1,000 updates (second half {slope(half, 1000)}, all {slope(points, 1000)}) "
+        f"(target: flat); CPU meanwhile {percent:.1f} % of a core"
     )
     print("    samples (updates: MB): " + ", ".join(f"{n:.0f}: {mb:.1f}" for n, mb in points))
 
