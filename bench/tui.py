@@ -464,8 +464,10 @@ def quick_aux_layout(directory: Path) -> Path:
     text = DEMO_LAYOUT.read_text()
     head, section, rest = text.partition(f"[actuators.{AUX}]")
     body, bracket, tail = rest.partition("\n[")
-    body = re.sub(r"(?m)^min_on_s = .*$", "min_on_s = 0", body)
-    body = re.sub(r"(?m)^min_off_s = .*$", "min_off_s = 0", body)
+    for key in ("min_on_s", "min_off_s"):
+        body, found = re.subn(rf"(?m)^{key} = .*$", f"{key} = 0", body)
+        if found != 1:
+            raise RuntimeError(f"{DEMO_LAYOUT}: no single {key} in [actuators.{AUX}] to set to 0")
     path = directory / "demo-quick-aux.toml"
     path.write_text(head + section + body + bracket + tail)
     return path

@@ -126,3 +126,11 @@ def test_every_mode_change_is_one_event_with_a_reason() -> None:
     run.tick(dt=40)
     assert len(run.events) == 2
     assert all(":" in e and e.split(": ", 1)[1] for e in run.events)
+
+
+def test_after_an_override_the_base_mode_shows_its_own_reason_again() -> None:
+    run = Run()
+    run.tick(overridden=["aux-element"])
+    assert run.tick() is Mode.LOCAL
+    assert run.state.reason == "booting offline-first: no ATN contact yet"
+    assert run.events[-1] == "OVERRIDE -> LOCAL: booting offline-first: no ATN contact yet"

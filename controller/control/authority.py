@@ -29,6 +29,7 @@ class AuthorityState:
     healthy_heartbeats: int = 0  # heartbeats in a row without silence, counted while LOCAL
     healthy_at: float | None = None  # when the count reached the handback threshold
     lease: Lease | None = None
+    base_reason: str = ""  # why the base mode is what it is; `reason` is what is shown (SAFE, OVERRIDE, base)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,8 @@ class AuthorityInputs:
 
 
 def boot(now: float) -> AuthorityState:
-    return AuthorityState(Mode.LOCAL, Mode.LOCAL, "booting offline-first: no ATN contact yet", now)
+    why = "booting offline-first: no ATN contact yet"
+    return AuthorityState(Mode.LOCAL, Mode.LOCAL, why, now, base_reason=why)
 
 
 def _silent(state: AuthorityState, now: float, params: AuthorityParams) -> bool:
@@ -64,7 +66,7 @@ def step(state: AuthorityState, inputs: AuthorityInputs, params: AuthorityParams
     if inputs.lease is not None:
         new = replace(new, lease=inputs.lease, last_contact=max(inputs.lease.received_at, new.last_contact or 0.0))
 
-    base, reason = new.base, new.reason
+    base, reason = new.base, new.base_reason
     if base is Mode.ATN:
         if _silent(new, now, params):
             base, reason = Mode.LOCAL, f"ATN silent for {params.silence_s:g} s: local policy takes over"
@@ -104,4 +106,4 @@ def step(state: AuthorityState, inputs: AuthorityInputs, params: AuthorityParams
         since = now
     else:
         since = state.since
-    return replace(new, base=base, mode=mode, reason=shown_reason, since=since), events
+    return replace(new, base=base, mode=mode, reason=shown_reason, base_reason=reason, since=since), events

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from controller.protocol import EventMsg
 from tui.format import age_text
+from tui.widgets.footer import HearthFooter
 from tui.widgets.nav_bar import NavBar
 from tui.widgets.status_bar import StatusBar
 
@@ -46,7 +46,7 @@ class HearthScreen(Screen[None]):
         yield StatusBar(id="status-bar")
         yield NavBar(self.MODE)
         yield from self.compose_body()
-        yield Footer()
+        yield HearthFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -77,7 +77,13 @@ class HearthScreen(Screen[None]):
     def show_status(self) -> None:
         app = self.hearth
         self.query_one(StatusBar).show(app.transport.description, self.model.status, app.monitor)
-        self.refresh_bindings()
+        # Bindings depend only on these; a reconnect countdown changes the status every second and must not
+        # rebuild the footer every second.
+        status = self.model.status
+        key = (status.phase, status.read_only, status.role, app.can_change, app.changes_hidden)
+        if key != getattr(self, "_bindings_key", None):
+            self._bindings_key = key
+            self.refresh_bindings()
 
     def tick(self) -> None:
         """A second passed: move countdowns and ages."""

@@ -10,9 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui.format import SOURCE_STYLES
+from tui.widgets.footer import HearthFooter
 
 KEYS: tuple[tuple[str, str, str], ...] = (
     ("everywhere", "1 … 6", "Overview, Channels, Actuators, Events, History, Layout"),
@@ -84,7 +85,7 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help") as scroll:
             scroll.border_title = "Hearth — keys and colours"
             yield Static(help_text(self.read_only))
-        yield Footer()
+        yield HearthFooter()
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)

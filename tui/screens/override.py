@@ -16,12 +16,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, RadioButton, RadioSet, Select, Static
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select, Static
 
 from controller.protocol import Request, Response
 from tui.format import SOURCE_STYLES, clock_text, duration_text, override_value_text, span_text
 from tui.model import COMFORT_SETPOINT
 from tui.transport import new_request_id
+from tui.widgets.footer import HearthFooter
 from tui.widgets.heat_pump import hold_text
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ class OverrideScreen(ModalScreen[None]):
             with Horizontal(id="buttons"):
                 yield Button("Override", id="confirm", variant="warning", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
-        yield Footer()
+        yield HearthFooter()
 
     def on_mount(self) -> None:
         self.query_one("#result").display = False
