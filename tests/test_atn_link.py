@@ -43,7 +43,10 @@ def write_layout(
     secret.write_text(password if password is not None else broker.users[SITE])
     url = f"mqtts://localhost:{broker.tls_port}" if tls else f"mqtt://127.0.0.1:{broker.port}"
     ca = f'ca_file = "{broker.ca_file}"\n' if tls else ""
-    text = (ROOT / "layouts/demo.toml").read_text()
+    # Noisy sensors keep readings flowing at every sample whatever the time of day: in an expensive
+    # time-of-use window the simulated house is otherwise so still that its deadbands store almost nothing.
+    noisy = '[sim]\nfaults = { tank-top = "noise", tank-mid = "noise", house-air = "noise" }\n'
+    text = (ROOT / "layouts/demo.toml").read_text().replace("[sim]\n", noisy, 1)
     text += f"""
 [control.authority]
 heartbeat_s = {HEARTBEAT_S}
