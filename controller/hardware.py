@@ -16,7 +16,8 @@ from controller.clock import Clock
 from controller.drivers.base import Buses, ChannelReader, DeviceMissingError, SensorDevice
 from controller.drivers.gpio_relay import RelayOutput
 from controller.drivers.registry import DEVICE_KINDS, DeviceConfig
-from controller.layout.model import Channel, Layout
+from controller.layout.channel import Channel
+from controller.layout.model import Layout
 from controller.layout.units import channel_units
 from controller.sampler import SampledChannel
 

@@ -22,7 +22,7 @@ import structlog
 from controller.buses.worker import BusWorker
 from controller.clock import Clock
 from controller.drivers.base import ChannelReader, DeviceMissingError, SensorError
-from controller.layout.model import Channel
+from controller.layout.channel import Channel
 from controller.readings import Quality, Reading, Snapshot
 
 STALE_AFTER_PERIODS = 1.75

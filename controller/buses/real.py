@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.layout.model import I2CBus, Layout, SerialBus, SPIBus
+from controller.layout.buses import I2CBus, SerialBus, SPIBus
+from controller.layout.model import Layout
 
 
 class HardwareUnavailableError(Exception):

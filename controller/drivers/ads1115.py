@@ -11,18 +11,15 @@ under the thermistor model's own accuracy, and thermal signals are slow.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from controller.buses.deadline import DeadlineBus
-from controller.drivers.base import ChannelReader, DeviceKind, DeviceMissingError, SensorError
+from controller.drivers.base import Buses, ChannelReader, DeviceKind, DeviceMissingError, SensorError
 from controller.layout.base import Name, Strict
+from controller.layout.channel import Channel
 from controller.layout.sensors import NtcSensor
-
-if TYPE_CHECKING:
-    from controller.drivers.base import Buses
-    from controller.layout.model import Channel
 
 # Full-scale range (V) -> the driver's gain setting.
 GAIN_FOR_RANGE: dict[float, float] = {6.144: 2 / 3, 4.096: 1, 2.048: 2, 1.024: 4, 0.512: 8, 0.256: 16}

@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from controller.conversions import rtd_temperature
-from controller.drivers.base import ChannelReader, DeviceKind, DeviceMissingError, SensorError
+from controller.drivers.base import Buses, ChannelReader, DeviceKind, DeviceMissingError, SensorError
 from controller.layout.base import Name, Strict
-
-if TYPE_CHECKING:
-    from controller.drivers.base import Buses
-    from controller.layout.model import Channel
+from controller.layout.channel import Channel
 
 CONFIG_REG = 0x00
 RTD_MSB_REG = 0x01

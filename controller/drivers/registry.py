@@ -1,6 +1,8 @@
 """The one table from a device's `kind` string to the module that drives it.
 
-Adding a device kind means writing controller/drivers/<kind>.py with a `KIND` entry and adding it here.
+Adding a device kind means writing controller/drivers/<kind>.py with a `KIND` entry and adding it here, to the
+table and to the union (tests/test_registry.py checks they agree). Kind modules import only the layout's leaf
+models (base, sensors, buses, channel), never controller.layout.model, which imports this table.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from controller.drivers.registry import ACTUATOR_KINDS, DEVICE_KINDS
+from controller.layout import buses as bus_models
+from controller.layout import channel, model, sensors
 from controller.layout.model import Layout
 
 # GPIO lines that the Pi's own buses use; a relay or chip-select on one of them would fight the bus.
@@ -117,7 +120,6 @@ _UNION_TAGS = {
 
 def _strip_tags(loc: list[str | int]) -> tuple[list[str | int], str | None]:
     """Drop discriminated-union tags and pydantic's `[key]` marker from a location; return the tag found."""
-    from controller.drivers.registry import ACTUATOR_KINDS, DEVICE_KINDS
 
     tags = {*DEVICE_KINDS, *ACTUATOR_KINDS, "i2c", "spi", "serial", "ntc", "volts"}
     tag: str | None = None
@@ -134,8 +136,6 @@ def _strip_tags(loc: list[str | int]) -> tuple[list[str | int], str | None]:
 
 def _model_at(path: Sequence[str | int], tag: str | None) -> type[BaseModel] | None:
     """The model class that validates the mapping at `path`, to suggest its field names."""
-    from controller.drivers.registry import ACTUATOR_KINDS, DEVICE_KINDS
-    from controller.layout import model, sensors
 
     if not path:
         return Layout
@@ -144,7 +144,7 @@ def _model_at(path: Sequence[str | int], tag: str | None) -> type[BaseModel] | N
     if head in singles and len(path) == 1:
         return singles[head]
     if head == "channels" and len(path) == 2:
-        return model.Channel
+        return channel.Channel
     if head == "channels" and len(path) == 3 and path[2] == "sensor":
         return sensors.NtcSensor if tag == "ntc" else None
     if head == "actuators" and len(path) == 2 and tag in ACTUATOR_KINDS:
@@ -152,8 +152,12 @@ def _model_at(path: Sequence[str | int], tag: str | None) -> type[BaseModel] | N
     if head == "devices" and len(path) == 2 and tag in DEVICE_KINDS:
         return DEVICE_KINDS[tag].config
     if head == "buses" and len(path) == 2:
-        buses: dict[str, type[BaseModel]] = {"i2c": model.I2CBus, "spi": model.SPIBus, "serial": model.SerialBus}
-        return buses.get(tag or "")
+        kinds: dict[str, type[BaseModel]] = {
+            "i2c": bus_models.I2CBus,
+            "spi": bus_models.SPIBus,
+            "serial": bus_models.SerialBus,
+        }
+        return kinds.get(tag or "")
     return None
 
 

@@ -3,20 +3,22 @@
 A layout is human-written TOML with stable kebab-case names. Every model forbids unknown keys, so a typo is an
 error and never a silently ignored setting. Keys are snake_case; names of buses, devices, channels and actuators
 are kebab-case. Device-kind settings live with their driver (controller/drivers/<kind>.py) and are collected
-into one discriminated union here through the registry.
+into one discriminated union here through the registry. Imports go one way: this module -> registry -> driver
+modules -> the layout's leaf models (base, sensors, buses, channel), which never import this module.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from controller.control.params import ControlParams
 from controller.drivers.registry import ActuatorConfig, DeviceConfig
 from controller.layout.base import Name, Strict
-from controller.layout.sensors import Sensor
+from controller.layout.buses import Bus, I2CBus, SerialBus, SPIBus
+from controller.layout.channel import Channel
 from controller.links.config import Links
 
 
@@ -24,52 +26,6 @@ class Site(Strict):
     id: Name
     name: str = ""
     timezone: str = "UTC"
-
-
-class I2CBus(Strict):
-    kind: Literal["i2c"]
-    bus: int = Field(ge=0, le=31, description="Linux I2C bus number: /dev/i2c-N")
-    frequency: int = Field(default=100_000, ge=10_000, le=1_000_000, description="bus clock in Hz")
-
-
-class SPIBus(Strict):
-    kind: Literal["spi"]
-    bus: int = Field(ge=0, le=6, description="SPI controller number: /dev/spidevN.x")
-
-
-class SerialBus(Strict):
-    kind: Literal["serial"]
-    port: str = Field(min_length=1, description="device path, e.g. /dev/ttyUSB0")
-    baudrate: int = Field(default=9600, ge=300, le=4_000_000)
-    bytesize: Literal[7, 8] = 8
-    parity: Literal["N", "E", "O"] = "N"
-    stopbits: Literal[1, 2] = 1
-
-
-Bus = Annotated[I2CBus | SPIBus | SerialBus, Field(discriminator="kind")]
-
-
-class Channel(Strict):
-    """One measured quantity: which device input it comes from, how it converts, how often and how trusted."""
-
-    device: Name
-    input: str = Field(default="", description="the device's input: A0..A3 or A0-A1 ... for ads1115")
-    sensor: Sensor | None = None
-    unit: str | None = Field(default=None, description="defaults to the sensor's unit (degC or V)")
-    sample_period_s: float = Field(default=1.0, ge=0.05, le=3600)
-    deadband: float = Field(default=0.1, ge=0, description="store a new value only past this change")
-    keepalive_s: float = Field(default=300.0, ge=1, le=86_400, description="store at least this often")
-    plausible: tuple[float, float] = Field(default=(-40.0, 120.0), description="[min, max]; outside is out_of_range")
-    max_jitter: float | None = Field(
-        default=1.0, gt=0, description="median sample-to-sample change above which the sensor is erratic (fault)"
-    )
-    description: str = ""
-
-    @model_validator(mode="after")
-    def _ordered_range(self) -> Channel:
-        if self.plausible[0] >= self.plausible[1]:
-            raise ValueError(f"plausible range {list(self.plausible)} must be [min, max] with min < max")
-        return self
 
 
 class Storage(Strict):
@@ -121,3 +77,6 @@ class Layout(Strict):
     storage: Storage = Field(default_factory=Storage)
     links: Links = Field(default_factory=Links)
     sim: Sim | None = None
+
+
+__all__ = ["Bus", "Channel", "I2CBus", "Layout", "SPIBus", "SerialBus", "Sim", "Site", "Storage"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 from controller.drivers.ads1115 import Ads1115Config
 from controller.drivers.gpio_relay import GpioRelay
 from controller.drivers.max31865 import Max31865Config
-from controller.layout.model import Channel, I2CBus, Layout, SerialBus, SPIBus
+from controller.layout.buses import I2CBus, SerialBus, SPIBus
+from controller.layout.channel import Channel
+from controller.layout.model import Layout
 from controller.layout.sensors import NtcSensor, VoltsSensor
 
 

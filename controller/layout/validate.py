@@ -12,6 +12,7 @@ from typing import Any
 
 from controller.drivers.registry import DEVICE_KINDS
 from controller.layout.load import RESERVED_PINS, did_you_mean
+from controller.layout.model import DEVICE_FAULTS, SENSOR_FAULTS
 
 Finding = tuple[list[str | int], str]
 
@@ -163,7 +164,6 @@ def _check_sim(raw: Mapping[str, Any]) -> Iterator[Finding]:
 
 
 def _check_sim_faults(raw: Mapping[str, Any]) -> Iterator[Finding]:
-    from controller.layout.model import DEVICE_FAULTS, SENSOR_FAULTS
 
     sim = raw.get("sim")
     faults = sim.get("faults") if isinstance(sim, dict) else None

@@ -22,7 +22,8 @@ from controller.emulators.bus import EmulatedI2C, EmulatedSPI
 from controller.emulators.gpio import EmulatedGPIO
 from controller.emulators.max31865 import Max31865Emulator
 from controller.emulators.probes import RtdProbe, SensorFault, ThermistorProbe
-from controller.layout.model import I2CBus, Layout, SerialBus, Sim, SPIBus
+from controller.layout.buses import I2CBus, SerialBus, SPIBus
+from controller.layout.model import Layout, Sim
 from controller.layout.sensors import NtcSensor
 from controller.sim.plant import Plant, PlantInputs, PlantParams
 from controller.sim.weather import WEATHER_PRESETS

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from controller.readings import Quality, Reading, Snapshot
 
 if TYPE_CHECKING:  # only for hints: a process that just writes the store need not load the layout models
-    from controller.layout.model import Channel
+    from controller.layout.channel import Channel
 
 
 @dataclass(frozen=True, slots=True)
