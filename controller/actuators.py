@@ -36,8 +36,11 @@ class ActuatorBank:
         """The state every relay's pin commands now (blocking; start-up path)."""
         return self._worker.run_blocking(lambda: {name: relay.read() for name, relay in self._relays.items()})
 
-    async def apply(self, commands: Mapping[str, Command], states: Mapping[str, ActuatorState], now: float) -> Applied:
-        """Drive every relay to its command; return the read-back states, switch events and any alarm."""
+    async def apply(
+        self, commands: Mapping[str, Command], states: Mapping[str, ActuatorState], now: float, monotonic: float
+    ) -> Applied:
+        """Drive every relay to its command; return the read-back states (timed at `monotonic`), switch events
+        (dated `now`, wall time) and any alarm."""
 
         def drive() -> tuple[dict[str, bool], list[str]]:
             seen: dict[str, bool] = {}
@@ -58,7 +61,7 @@ class ActuatorBank:
             before = states[name]
             if on == before.on:
                 continue
-            applied.states[name] = before.after(on, now)
+            applied.states[name] = before.after(on, monotonic)
             command = commands.get(name)
             who = f"{command.source.value}: {command.reason}" if command else "unknown"
             applied.events.append(

@@ -35,7 +35,8 @@ class AlarmError(Exception):
 
 @dataclass
 class _Tracked:
-    since: float
+    since: float  # wall time, shown
+    began: float  # the same moment on the monotonic clock, for the grace period
     message: str
     raised: bool = False
     acknowledged_by: str | None = None
@@ -49,8 +50,14 @@ class AlarmBoard:
         self.channel_fault_s = channel_fault_s
         self._tracked: dict[str, _Tracked] = {}
 
-    def current(self, now: float, snapshot: Snapshot, relay_alarm: str | None) -> list[protocol.Alarm]:
-        """The alarms standing at `now`, oldest first; also notes faults that began since the last call."""
+    def current(
+        self, now: float, snapshot: Snapshot, relay_alarm: str | None, monotonic: float | None = None
+    ) -> list[protocol.Alarm]:
+        """The alarms standing at `now`, oldest first; also notes faults that began since the last call.
+
+        The grace before a channel fault is an alarm runs on `monotonic` (default: `now`), so an NTP step neither
+        raises every fault at once nor delays one."""
+        mono = now if monotonic is None else monotonic
         seen: dict[str, str] = {}
         if relay_alarm:
             seen[RELAY] = f"relay alarm: {relay_alarm}"
@@ -63,10 +70,10 @@ class AlarmBoard:
         for alarm_id, message in seen.items():
             tracked = self._tracked.get(alarm_id)
             if tracked is None:
-                tracked = self._tracked[alarm_id] = _Tracked(since=now, message=message)
+                tracked = self._tracked[alarm_id] = _Tracked(since=now, began=mono, message=message)
             tracked.message = message
             grace = 0.0 if alarm_id == RELAY else self.channel_fault_s
-            if not tracked.raised and now - tracked.since >= grace:
+            if not tracked.raised and mono - tracked.began >= grace:
                 tracked.raised = True
                 self._event(now, f"alarm {alarm_id}: {message}", alarm_id, "raised", since=tracked.since)
                 log.warning("alarm", id=alarm_id, message=message)

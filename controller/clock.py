@@ -1,15 +1,33 @@
-"""Injected time.
+"""Injected time: two clocks, each for its job.
 
 Nothing in control, policy, interlocks or the plant simulator reads the wall clock directly: it is handed a
 `Clock`. `SystemClock` is real time; `SimClock` runs simulated time faster than real time for demos;
 `ManualClock` only moves when a test advances it, so a simulated week runs in seconds.
+
+A Pi has no real-time clock: it boots with fake-hwclock's last saved time (or 1970) and NTP steps the wall clock
+seconds later, forwards or back, by any amount. So every duration that protects equipment or decides authority
+(minimum on/off, starts per hour, pre-/post-run, sensor age, ATN silence, lease and override life) is measured on
+`monotonic()`, which never steps; `now()` (wall time) is for display, storage and the protocol only. A
+monotonic reading means something only within one `boot_id` (Linux's CLOCK_MONOTONIC restarts at every boot).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from pathlib import Path
 from typing import Protocol
+
+BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
+
+
+def system_boot_id() -> str:
+    """The kernel's id of this boot: monotonic times from the same boot compare, others do not."""
+    try:
+        return BOOT_ID_PATH.read_text().strip()
+    except OSError:  # not Linux: no way to tell boots apart, so every process is a boot of its own
+        return f"process-{uuid.uuid4()}"
 
 
 class Clock(Protocol):
@@ -17,13 +35,27 @@ class Clock(Protocol):
 
     def now(self) -> float: ...
 
-    def monotonic(self) -> float: ...
+    def monotonic(self) -> float:
+        """Seconds on a clock that never steps; only differences within one `boot_id` mean anything."""
+        ...
+
+    @property
+    def boot_id(self) -> str:
+        """Which run of `monotonic()` this is: it restarts (at 0 or anywhere) when the boot id changes."""
+        ...
 
     async def sleep(self, seconds: float) -> None: ...
 
 
 class SystemClock:
-    """Real time."""
+    """Real time: the wall clock (`time.time`, stepped by NTP) and CLOCK_MONOTONIC (`time.monotonic`)."""
+
+    def __init__(self) -> None:
+        self._boot_id = system_boot_id()
+
+    @property
+    def boot_id(self) -> str:
+        return self._boot_id
 
     def now(self) -> float:
         return time.time()
@@ -44,6 +76,11 @@ class SimClock:
         self.speed = speed
         self._start = time.time() if start is None else start
         self._real0 = time.monotonic()
+        self._boot_id = f"sim-{uuid.uuid4()}"  # its monotonic time starts at 0 with each SimClock
+
+    @property
+    def boot_id(self) -> str:
+        return self._boot_id
 
     def now(self) -> float:
         return self._start + (time.monotonic() - self._real0) * self.speed
@@ -56,21 +93,34 @@ class SimClock:
 
 
 class ManualClock:
-    """A clock that moves only when told to. `sleep` advances it at once, so loops run as fast as they can."""
+    """A clock that moves only when told to. `sleep` advances it at once, so loops run as fast as they can.
 
-    def __init__(self, start: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
+    `advance` moves both clocks; `step_wall` moves the wall clock alone, forwards or back, as NTP does.
+    """
+
+    def __init__(self, start: float = 1_767_225_600.0, boot_id: str | None = None) -> None:  # 2026-01-01T00:00Z
         self._now = start
-        self._start = start
+        self._mono = 0.0
+        self._boot_id = boot_id or f"manual-{uuid.uuid4()}"
+
+    @property
+    def boot_id(self) -> str:
+        return self._boot_id
 
     def now(self) -> float:
         return self._now
 
     def monotonic(self) -> float:
-        return self._now - self._start
+        return self._mono
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:
             raise ValueError("a clock cannot go backwards")
+        self._now += seconds
+        self._mono += seconds
+
+    def step_wall(self, seconds: float) -> None:
+        """Step the wall clock by `seconds` (either sign) while monotonic time stands still: an NTP step."""
         self._now += seconds
 
     async def sleep(self, seconds: float) -> None:

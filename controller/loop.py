@@ -36,9 +36,13 @@ class SnapshotSource(Protocol):
 class EventSink(Protocol):
     def add_event(self, event: Event) -> int: ...
 
-    def active_overrides(self, now: float) -> list[Override]: ...
-
     def latest_forecast(self, now: float, max_age_s: float = ...) -> PriceForecast | None: ...
+
+
+class OverrideSource(Protocol):
+    def active(self) -> list[Override]:
+        """The overrides in force now, judged on the monotonic clock (`controller.overrides.OverrideBook`)."""
+        ...
 
 
 class HealthGate(Protocol):
@@ -59,6 +63,7 @@ class ControlLoop:
         inbox: AtnInbox,
         sink: EventSink | None = None,
         health: HealthGate | None = None,
+        overrides: OverrideSource | None = None,
     ) -> None:
         self.layout = layout
         self.readings = readings
@@ -67,7 +72,8 @@ class ControlLoop:
         self.inbox = inbox
         self.sink = sink
         self.health = health
-        self.state: ControlState = initial_state(layout, clock.now(), bank.read_all())
+        self.overrides = overrides
+        self.state: ControlState = initial_state(layout, clock.monotonic(), bank.read_all())
         self.last: TickResult | None = None
         self.alarm: str | None = None
         self.ticks = 0
@@ -87,8 +93,8 @@ class ControlLoop:
             return None
         ends = authority.last_contact + self.layout.control.authority.silence_s
         if authority.lease is not None:
-            ends = min(ends, authority.lease.valid_until)
-        return self.clock.monotonic() + (ends - self.clock.now()) + DEADLINE_MARGIN_S
+            ends = min(ends, authority.lease.ends)
+        return ends + DEADLINE_MARGIN_S
 
     async def run(self) -> None:
         """Tick forever on a fixed grid of `tick_s` (simulated time under a SimClock); tick at once when woken,
@@ -118,14 +124,15 @@ class ControlLoop:
 
     async def tick(self) -> TickResult:
         """One decision, applied."""
-        now = self.clock.now()
+        now, monotonic = self.clock.now(), self.clock.monotonic()
         heartbeats, lease = self.inbox.take()
-        overrides = self.sink.active_overrides(now) if self.sink else []
+        overrides = self.overrides.active() if self.overrides else []
         forecast = self.inbox.forecast or (self.sink.latest_forecast(now) if self.sink else None)
         result = control_tick(
             self.state,
             TickInputs(
                 now=now,
+                monotonic=monotonic,
                 snapshot=self.readings.snapshot(),
                 heartbeats=heartbeats,
                 lease=lease,
@@ -135,7 +142,7 @@ class ControlLoop:
             ),
             self.layout,
         )
-        applied = await self.bank.apply(result.commands, result.state.actuators, now)
+        applied = await self.bank.apply(result.commands, result.state.actuators, now, monotonic)
         self.alarm = applied.alarm
         self.state = replace(result.state, actuators=applied.states)
         events = result.events + applied.events + self._override_expiries(overrides, now)
@@ -180,7 +187,7 @@ class ControlLoop:
                     source=command.source.value,
                     reason=command.reason,
                     held_by=hold.interlock if hold else None,
-                    held_until=round(hold.until, 1) if hold and hold.until else None,
+                    held_until=round(result.wall_time(hold.until), 1) if hold and hold.until else None,
                 )
 
 

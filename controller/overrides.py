@@ -1,9 +1,20 @@
 """Technicians' overrides: set, keep alive, release, with an audit trail.
 
 An override forces one actuator on or off, or the comfort setpoint to a temperature, until it expires. It is
-bounded (more than 0 s, at most 24 h) and persisted in the store, so it comes back after a restart and never
-outlives its expiry (`active()` filters by time). The interlocks still apply to it: that is the control tick's
-business, not this module's.
+bounded (more than 0 s, at most 24 h) and persisted in the store, so it comes back after a restart. The interlocks
+still apply to it: that is the control tick's business, not this module's.
+
+Its life runs on the monotonic clock, never the wall clock: an NTP step after boot must not end a "heat pump off
+for maintenance" override while someone works on the unit, nor revive an ended one. The store keeps, beside the
+override, its timer on the monotonic clock of the boot that wrote it (`OverrideTimer`). After a restart:
+- on the same boot (the process restarted, the Pi did not), the timer holds as it is: CLOCK_MONOTONIC went on;
+- on another boot (a reboot, a power cut) how long the Pi was off is unknown, so Hearth assumes the worst for the
+  person working on the unit: the override never ends earlier than it would have. It keeps the life it had left
+  when its row was last written, cut to what its wall-clock expiry leaves only when the wall clock has at least
+  reached the time of that write (a clock behind, as before NTP, cannot shorten it). It may thus last longer than
+  set, by at most the time the controller was down, and never more than 24 h from that write.
+The `created_at` and `expires_at` shown (the state message, the TUI) are re-expressed on the current wall clock
+from the monotonic timer, so they always say how long is left.
 
 Every change is an `override` event in the store saying who did what, until when and from where, so the events
 table is the audit trail. A new override on a target that already has one replaces it.
@@ -11,15 +22,24 @@ table is the audit trail. A new override on a target that already has one replac
 
 from __future__ import annotations
 
+import functools
 import math
 import secrets
+import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
+
+import structlog
 
 from controller.clock import Clock
 from controller.control.tick import COMFORT_SETPOINT
 from controller.control.types import OVERRIDE_DEFAULT_S, OVERRIDE_MAX_S, Event, Override
 from controller.layout.model import Layout
+from controller.store.database import OverrideTimer
+
+log = structlog.get_logger("hearth.overrides")
+EXPIRED_BY = "expiry"  # `released_by` of an override that ran its course
 
 SETPOINT_LIMITS_C = {COMFORT_SETPOINT: (10.0, 28.0)}
 
@@ -27,11 +47,11 @@ SETPOINT_LIMITS_C = {COMFORT_SETPOINT: (10.0, 28.0)}
 class OverrideStore(Protocol):
     """The part of `controller.store.Store` the book uses."""
 
-    def save_override(self, override: Override) -> None: ...
+    def save_override(self, override: Override, timer: OverrideTimer | None = None) -> None: ...
 
     def release_override(self, override_id: str, *, at: float, by: str) -> Override | None: ...
 
-    def active_overrides(self, now: float) -> list[Override]: ...
+    def unreleased_overrides(self) -> list[tuple[Override, OverrideTimer | None]]: ...
 
     def add_event(self, event: Event) -> int: ...
 
@@ -60,9 +80,46 @@ class OverrideBook:
         self.layout = layout
         self.clock = clock
 
-    def active(self, now: float | None = None) -> list[Override]:
-        """The overrides in force at `now` (default: the clock's now), oldest first."""
-        return self.store.active_overrides(self.clock.now() if now is None else now)
+    def active(self) -> list[Override]:
+        """The overrides in force now, oldest first, their times shown on the current wall clock."""
+        return [override for override, _ in self._in_force()]
+
+    def _in_force(self) -> list[tuple[Override, OverrideTimer]]:
+        wall, mono = self.clock.now(), self.clock.monotonic()
+        found = []
+        for stored, timer in self.store.unreleased_overrides():
+            if timer is None or timer.boot_id != self.clock.boot_id:
+                timer = self._restore(stored, timer, wall, mono)
+            if mono >= timer.ends_mono:
+                ended_at = wall - (mono - timer.ends_mono)
+                self._write(functools.partial(self.store.release_override, stored.id, at=ended_at, by=EXPIRED_BY))
+                continue
+            found.append((_on_wall_clock(stored, timer, wall, mono), timer))
+        return found
+
+    def _restore(self, stored: Override, timer: OverrideTimer | None, wall: float, mono: float) -> OverrideTimer:
+        """The timer of an override written on another boot (or before timers existed): see the module doc."""
+        if timer is not None:
+            left, age = timer.ends_mono - timer.saved_mono, timer.saved_mono - timer.created_mono
+        else:
+            left, age = stored.expires_at - stored.created_at, 0.0
+        written_at = stored.expires_at - left  # the wall time of the last write, on that write's wall clock
+        if wall >= written_at:
+            left = min(left, stored.expires_at - wall)
+        restored = OverrideTimer(self.clock.boot_id, mono - age, mono + max(0.0, left), mono)
+        log.info("override restored", id=stored.id, left_s=round(left, 1), from_boot=timer.boot_id if timer else None)
+        if left > 0:  # one that ended meanwhile is released by the caller instead
+            framed = _on_wall_clock(stored, restored, wall, mono)
+            self._write(functools.partial(self.store.save_override, framed, restored))
+        return restored
+
+    def _write(self, write: Callable[[], object]) -> None:
+        """A bookkeeping write from the control tick: a failing store must not stop control (it retries next
+        time, and the override is judged the same way meanwhile)."""
+        try:
+            write()
+        except sqlite3.Error as error:
+            log.warning("override bookkeeping not stored", error=str(error))
 
     def set(
         self,
@@ -77,7 +134,7 @@ class OverrideBook:
         the target already has. Raises `OverrideError` when the target, value or duration is not acceptable."""
         checked = self._check_value(target, value)
         duration = self._check_duration(duration_s)
-        now = self.clock.now()
+        now, mono = self.clock.now(), self.clock.monotonic()
         override = Override(
             id=f"ov-{secrets.token_hex(4)}",
             target=target,
@@ -88,7 +145,7 @@ class OverrideBook:
             origin=origin,
             reason=reason,
         )
-        for old in self.active(now):
+        for old in self.active():
             if old.target == target:
                 self.store.release_override(old.id, at=now, by=who)
                 self._audit(
@@ -100,7 +157,7 @@ class OverrideBook:
                     origin,
                     replaced_by=override.id,
                 )
-        self.store.save_override(override)
+        self.store.save_override(override, OverrideTimer(self.clock.boot_id, mono, mono + duration, mono))
         because = f": {reason}" if reason else ""
         self._audit(
             now,
@@ -120,18 +177,19 @@ class OverrideBook:
         a keep-alive past that is cut to it, and the event says so. Set a new override to go on longer.
         """
         duration = self._check_duration(duration_s)
-        now = self.clock.now()
-        current = self._find_active(override_id, now)
-        limit = current.created_at + OVERRIDE_MAX_S
-        expires = min(now + duration, limit)
-        if expires <= now:
+        now, mono = self.clock.now(), self.clock.monotonic()
+        current, timer = self._find_active(override_id)
+        ends = min(mono + duration, timer.created_mono + OVERRIDE_MAX_S)
+        if ends <= mono:
             raise OverrideError(
                 f"override {override_id} has reached the 24 h limit from when it was set; set a new one to go on"
             )
-        renewed = current.model_copy(update={"expires_at": expires})
+        renewed_timer = OverrideTimer(timer.boot_id, timer.created_mono, ends, mono)
+        renewed = _on_wall_clock(current, renewed_timer, now, mono)
         renewed = Override.model_validate(renewed.model_dump())  # re-check the bounds
-        self.store.save_override(renewed)
-        capped = " (capped: an override lasts at most 24 h from when it was set)" if expires < now + duration else ""
+        self.store.save_override(renewed, renewed_timer)
+        expires = renewed.expires_at
+        capped = " (capped: an override lasts at most 24 h from when it was set)" if ends < mono + duration else ""
         self._audit(
             now,
             f"override {override_id}: {who} kept {describe(current.target, current.value)} alive until "
@@ -146,7 +204,7 @@ class OverrideBook:
     def release(self, override_id: str, who: str, origin: str = "") -> Override:
         """End an active override now."""
         now = self.clock.now()
-        current = self._find_active(override_id, now)
+        current, _ = self._find_active(override_id)
         released = self.store.release_override(override_id, at=now, by=who) or current
         self._audit(
             now,
@@ -187,10 +245,10 @@ class OverrideBook:
             raise OverrideError(f"an override lasts at most 24 h ({OVERRIDE_MAX_S} s); {duration:g} s was asked for")
         return duration
 
-    def _find_active(self, override_id: str, now: float) -> Override:
-        for override in self.active(now):
+    def _find_active(self, override_id: str) -> tuple[Override, OverrideTimer]:
+        for override, timer in self._in_force():
             if override.id == override_id:
-                return override
+                return override, timer
         raise OverrideError(f"no active override {override_id!r}: it expired, was released, or never existed")
 
     def _audit(
@@ -214,3 +272,10 @@ class OverrideBook:
                 },
             )
         )
+
+
+def _on_wall_clock(override: Override, timer: OverrideTimer, wall: float, mono: float) -> Override:
+    """`override` with its start and expiry re-expressed on the wall clock of now, from its monotonic timer."""
+    return override.model_copy(
+        update={"created_at": wall - (mono - timer.created_mono), "expires_at": wall + (timer.ends_mono - mono)}
+    )

@@ -85,6 +85,7 @@ class Controller:
         self.inbox = AtnInbox()
         self.notifier = Notifier()
         self.store: Store | None = None
+        self.overrides: OverrideBook | None = None
         self.loop: ControlLoop | None = None
         self.link: AtnLinkRunner | None = None
         self.alarms = AlarmBoard()
@@ -107,8 +108,8 @@ class Controller:
             ) from error
         if store.integrity != "ok":
             log.error("store integrity check failed", path=str(path), result=store.integrity)
-        restored = store.active_overrides(self.clock.now())
-        log.info("store open", path=str(path), last_seq=store.last_seq(), overrides_restored=len(restored))
+        kept = len(store.unreleased_overrides())
+        log.info("store open", path=str(path), last_seq=store.last_seq(), overrides_restored=kept)
         return store
 
     async def run(self) -> None:
@@ -117,7 +118,10 @@ class Controller:
         log.info("relays in safe state", relays={n: r.read() for n, r in self.hardware.relays.items()})
         self.store = self.open_store()
         bank = ActuatorBank(self.hardware.relays, self.hardware.workers[GPIO_WORKER])
-        self.loop = ControlLoop(self.layout, self.sampler, bank, self.clock, self.inbox, self.store)
+        self.overrides = OverrideBook(self.store, self.layout, self.clock)
+        self.loop = ControlLoop(
+            self.layout, self.sampler, bank, self.clock, self.inbox, self.store, overrides=self.overrides
+        )
         self.store.add_event(Event(ts=self.clock.now(), kind="start", message="controller started"))
         self.alarms.sink = self.store
         local = self.layout.links.local
@@ -126,7 +130,7 @@ class Controller:
             layout=self.layout,
             store=self.store,
             clock=self.clock,
-            overrides=OverrideBook(self.store, self.layout, self.clock),
+            overrides=self.overrides,
             alarms=self.alarms,
             state=self.state_message,
             settle=functools.partial(next_decision, self.loop),
@@ -166,12 +170,12 @@ class Controller:
     def state_message(self) -> protocol.State:
         """The whole controller as one protocol State message (MQTT, local socket)."""
         now = self.clock.now()
-        overrides = self.store.active_overrides(now) if self.store else []
+        overrides = self.overrides.active() if self.overrides else []
         link = self.link.link_state() if self.link else None
         last = self.loop.last if self.loop else None
         actual = self.loop.state.actuators if self.loop else {}
         snapshot = self.sampler.snapshot()
-        alarms = self.alarms.current(now, snapshot, self.loop.alarm if self.loop else None)
+        alarms = self.alarms.current(now, snapshot, self.loop.alarm if self.loop else None, self.clock.monotonic())
         return state_message(self.layout.site.id, now, snapshot, last, overrides, link, actual, alarms)
 
     async def _control(self) -> None:

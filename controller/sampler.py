@@ -3,8 +3,10 @@
 One task per bus. Each round hands all the channels that are due to the bus thread in one call, so the
 thread hop is paid once per bus per round, not once per channel. A read that fails becomes a `fault` reading
 with the reason; a value outside the channel's plausible range is `out_of_range`; a reading that has not been
-refreshed within `STALE_AFTER_PERIODS` periods shows as `stale`. Quality changes are logged once, as is the
-recovery; the process never dies of a sensor.
+refreshed within `STALE_AFTER_PERIODS` periods shows as `stale`, judged on the monotonic clock (a reading's
+`timestamp` is wall time, for storage and display: an NTP step must neither age every reading at once nor make a
+hung bus's last value look fresh). Quality changes are logged once, as is the recovery; the process never dies of
+a sensor.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class SampledChannel:
     reader: ChannelReader | None = None
     next_due: float = 0.0
     last: Reading | None = field(default=None)
+    last_monotonic: float = 0.0  # when `last` was read, on the monotonic clock
     previous_value: float | None = None
     previous_change: float = 0.0
     reversals: deque[bool] = field(default_factory=lambda: deque(maxlen=JITTER_WINDOW - 1))
@@ -155,8 +158,9 @@ class Sampler:
     async def sample_round(self, bus: str, due: Sequence[SampledChannel]) -> None:
         """Read `due` (channels of one bus) once, on that bus's thread, and record the results."""
         results = await self._workers[bus].run(lambda: read_batch(due))
-        timestamp = self._clock.now()
+        timestamp, monotonic = self._clock.now(), self._clock.monotonic()
         for channel, (value, error) in zip(due, results, strict=True):
+            channel.last_monotonic = monotonic
             self._record(channel, judge(channel, value, error, timestamp))
         self.rounds += 1
         self.updated.set()
@@ -190,13 +194,13 @@ class Sampler:
 
     def snapshot(self) -> Snapshot:
         """A frozen view of every channel, with staleness applied as of now."""
-        now = self._clock.now()
+        now, monotonic = self._clock.now(), self._clock.monotonic()
         readings: dict[str, Reading] = {}
         for channel in self._channels:
             reading = channel.last
             if reading is None:
                 continue
-            age = now - reading.timestamp
+            age = monotonic - channel.last_monotonic
             if reading.quality is Quality.OK and age > STALE_AFTER_PERIODS * channel.spec.sample_period_s:
                 reading = reading.with_quality(Quality.STALE, f"not refreshed for {age:.1f} s")
             readings[channel.name] = reading

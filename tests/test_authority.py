@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from controller.control import authority
-from controller.control.authority import AuthorityInputs, AuthorityState
+from controller.control.authority import AuthorityInputs, AuthorityState, HeldLease, hold_lease
 from controller.control.params import Authority
 from controller.control.types import Lease, Mode
 
@@ -14,23 +14,31 @@ PARAMS = Authority(heartbeat_s=10, handback_heartbeats=2)  # silence after 30 s
 T0 = 1_000_000.0
 
 
-def lease(received: float, valid_s: float = 300, lease_id: str = "L") -> Lease:
-    return Lease(id=lease_id, issued_at=received - 0.1, valid_until=received + valid_s, received_at=received)
+WALL0 = 1_767_225_600.0  # the wall clock at T0 on the monotonic clock, until a test steps it
+
+
+def lease(received: float, valid_s: float = 300, lease_id: str = "L", wall_offset: float = WALL0 - T0) -> HeldLease:
+    """A lease received at monotonic `received`, issued by an ATN whose clock agrees with ours (before a step)."""
+    at = received + WALL0 - T0
+    issued = Lease(id=lease_id, issued_at=at - 0.1, valid_until=at + valid_s, received_at=at)
+    return hold_lease(issued, received + wall_offset, received)
 
 
 class Run:
-    """Drives the state machine tick by tick and records the mode and events."""
+    """Drives the state machine tick by tick and records the mode and events. `now` is the monotonic clock; the
+    wall clock runs `wall_offset` apart from it and a test may step it."""
 
     def __init__(self) -> None:
         self.state: AuthorityState = authority.boot(T0)
         self.now = T0
+        self.wall_offset = WALL0 - T0
         self.events: list[str] = []
 
     def tick(
         self,
         dt: float = 1.0,
         beats: Sequence[float] = (),
-        new_lease: Lease | None = None,
+        new_lease: HeldLease | None = None,
         overridden: Sequence[str] = (),
         fault: str | None = None,
     ) -> Mode:
@@ -38,7 +46,12 @@ class Run:
         self.state, events = authority.step(
             self.state,
             AuthorityInputs(
-                now=self.now, heartbeats=beats, lease=new_lease, overridden=overridden, critical_fault=fault
+                now=self.now,
+                wall=self.now + self.wall_offset,
+                heartbeats=beats,
+                lease=new_lease,
+                overridden=overridden,
+                critical_fault=fault,
             ),
             PARAMS,
         )
@@ -134,3 +147,22 @@ def test_after_an_override_the_base_mode_shows_its_own_reason_again() -> None:
     assert run.tick() is Mode.LOCAL
     assert run.state.reason == "booting offline-first: no ATN contact yet"
     assert run.events[-1] == "OVERRIDE -> LOCAL: booting offline-first: no ATN contact yet"
+
+
+def test_a_wall_clock_step_back_neither_hides_a_dead_atn_nor_stretches_a_lease() -> None:
+    """Finding 3: after a -1 h step the controller followed a dead ATN's last lease for an hour."""
+    run = Run()
+    run.healthy_atn()
+    last_contact = run.state.last_contact
+    assert last_contact is not None
+    run.wall_offset -= 3600  # NTP steps the wall clock back an hour
+    while run.state.mode is Mode.ATN:
+        run.tick(dt=0.5)
+    assert run.now - last_contact <= PARAMS.silence_s + 0.5
+
+
+def test_a_lease_received_on_a_clock_behind_lives_no_longer_than_the_atn_made_it() -> None:
+    behind = lease(T0, valid_s=60, wall_offset=WALL0 - T0 - 3600)  # our wall clock an hour behind the ATN's
+    assert behind.ends - behind.received <= 60.1
+    ahead = lease(T0, valid_s=60, wall_offset=WALL0 - T0 + 30)  # ours 30 s ahead: 30 s of it are left
+    assert 29.9 <= ahead.ends - ahead.received <= 30.0

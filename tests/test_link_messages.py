@@ -67,9 +67,11 @@ def test_a_valid_lease_is_accepted_and_reaches_the_control_loop(link: AtnLinkRun
     link.wake = lambda: woken.append(True)
     ack = answer(link, TOPICS.dispatch, dispatch(prices=[{"v": 1, "start": T0, "end": T0 + 3600, "price": 0.2}]))
     assert ack is not None and ack.accepted and ack.id == "lease-1"
-    _, lease = link.inbox.take()
-    assert lease is not None and lease.actuators == {"heat-pump": True, "store-pump": True}
+    _, held = link.inbox.take()
+    assert held is not None and held.lease.actuators == {"heat-pump": True, "store-pump": True}
+    lease = held.lease
     assert lease.received_at == T0  # stamped with this controller's clock
+    assert held.received == link.clock.monotonic()  # and timed on its monotonic clock
     assert link.store.latest_lease() == lease
     assert link.inbox.forecast is not None and link.store.latest_forecast(T0) is not None
     assert woken == [True]
@@ -111,7 +113,7 @@ def test_duplicate_replayed_and_retained_dispatches_are_rejected(link: AtnLinkRu
 
 def test_heartbeats_reach_the_inbox_and_bad_ones_are_rejected(link: AtnLinkRunner) -> None:
     assert answer(link, TOPICS.heartbeat, b'{"v": 1, "atn": "atn-1", "ts": 1, "seq": 4}') is None
-    assert link.inbox.take()[0] == [T0]
+    assert link.inbox.take()[0] == [link.clock.monotonic()]  # arrival on the monotonic clock
     bad = answer(link, TOPICS.heartbeat, b'{"v": 1, "atn": "", "ts": 1, "seq": -1}')
     assert bad is not None and not bad.accepted and "atn" in bad.reason and "seq" in bad.reason
     assert link.inbox.take()[0] == []

@@ -10,9 +10,10 @@ from pathlib import Path
 from controller.actuators import ActuatorBank
 from controller.clock import ManualClock
 from controller.control.inbox import AtnInbox
-from controller.control.types import Mode, Override, Source
+from controller.control.types import Mode, Source
 from controller.hardware import GPIO_WORKER, build_hardware
 from controller.loop import ControlLoop
+from controller.overrides import OverrideBook
 from controller.sampler import Sampler
 from controller.sim.world import SimBuses
 from controller.store import Store
@@ -27,12 +28,10 @@ def test_stuck_relay_raises_an_alarm_and_forces_safe(tmp_path: Path) -> None:
     hardware.open_relays(layout, world)
     sampler = Sampler(hardware.channels, hardware.workers, clock)
     store = Store.open(tmp_path / "s.sqlite")
-    now = clock.now()
-    store.save_override(
-        Override(id="o1", target="aux-element", value=True, created_at=now, expires_at=now + 3600, who="bob")
-    )
+    book = OverrideBook(store, layout, clock)
+    book.set("aux-element", True, 3600, who="bob", origin="test")
     bank = ActuatorBank(hardware.relays, hardware.workers[GPIO_WORKER])
-    loop = ControlLoop(layout, sampler, bank, clock, AtnInbox(), store)
+    loop = ControlLoop(layout, sampler, bank, clock, AtnInbox(), store, overrides=book)
 
     async def scenario() -> None:
         async def sample() -> None:

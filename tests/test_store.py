@@ -469,6 +469,8 @@ def test_retention_prunes_old_readings_events_and_overrides_with_an_event(tmp_pa
         store.add_event(Event(ts=T0, kind="old", message="old"))
         store.add_event(Event(ts=T0 + 2 * DAY, kind="new", message="new"))
         store.save_override(override("old", "heat-pump", True, T0))
+        store.release_override("old", at=T0 + 1800, by="expiry")  # ended long ago: goes
+        store.save_override(override("held", "aux-element", False, T0))  # never ended: its book judges it, stays
         store.save_override(override("new", "heat-pump", True, T0 + 2 * DAY))
         assert store.prune(T0 + 3 * DAY) == 120 + 1 + 1
         rows = all_rows(store)
@@ -478,7 +480,7 @@ def test_retention_prunes_old_readings_events_and_overrides_with_an_event(tmp_pa
         (event,) = pruned_events(store)
         assert event.data["readings_expired"] == 120 and event.data["events_expired"] == 1
         assert event.data["overrides_expired"] == 1 and event.data["readings_over_cap"] == 0
-        assert store._conn.execute("SELECT id FROM overrides").fetchall() == [("new",)]
+        assert store._conn.execute("SELECT id FROM overrides ORDER BY id").fetchall() == [("held",), ("new",)]
         assert len(store.history("ch-0", T0 + 2 * DAY, T0 + 3 * DAY)) == 30
         assert store.prune(T0 + 3 * DAY) == 0  # nothing more: no second event
         assert len(pruned_events(store)) == 1

@@ -8,6 +8,10 @@
 - `SAFE` while a critical fault stands; `OVERRIDE` is shown while any override is active (the actuators not
   overridden still follow the ATN or the local policy).
 Every change of the displayed mode is an event carrying its reason.
+
+Time: every duration here (silence, lease life, the heartbeats in a row) is measured on the monotonic clock
+(`AuthorityInputs.now`, heartbeat times, `HeldLease`), so an NTP step of the wall clock neither hides a dead ATN
+nor cuts a live one off. The wall time (`AuthorityInputs.wall`) only dates the events.
 """
 
 from __future__ import annotations
@@ -20,23 +24,47 @@ from controller.control.types import Event, Lease, Mode, clock_text
 
 
 @dataclass(frozen=True, slots=True)
+class HeldLease:
+    """A lease as the control core times it: when it arrived and when it runs out, on the monotonic clock."""
+
+    lease: Lease
+    received: float
+    ends: float
+
+    def live(self, now: float) -> bool:
+        return self.received <= now < self.ends
+
+
+def hold_lease(lease: Lease, wall: float, monotonic: float) -> HeldLease:
+    """Put a lease received at (`wall`, `monotonic`) on the monotonic clock.
+
+    It lives for what is left of it by this controller's wall clock, and never longer than the ATN made it
+    (`valid_until - issued_at`): a wall clock that is behind (before NTP, or stepped back) cannot stretch a lease,
+    and one that is ahead only shortens it, which hands control to the local policy sooner, never later.
+    """
+    life = min(lease.valid_until - lease.issued_at, lease.valid_until - wall)
+    return HeldLease(lease, monotonic, monotonic + max(0.0, life))
+
+
+@dataclass(frozen=True, slots=True)
 class AuthorityState:
     base: Mode  # ATN or LOCAL: who runs the actuators nobody overrides
     mode: Mode  # what is shown: SAFE > OVERRIDE > base
     reason: str
-    since: float
+    since: float  # monotonic, like every time below
     last_contact: float | None = None  # the newest heartbeat or dispatch
     healthy_heartbeats: int = 0  # heartbeats in a row without silence, counted while LOCAL
     healthy_at: float | None = None  # when the count reached the handback threshold
-    lease: Lease | None = None
+    lease: HeldLease | None = None
     base_reason: str = ""  # why the base mode is what it is; `reason` is what is shown (SAFE, OVERRIDE, base)
 
 
 @dataclass(frozen=True, slots=True)
 class AuthorityInputs:
-    now: float
-    heartbeats: Sequence[float] = ()  # heartbeat times received since the last step
-    lease: Lease | None = None  # a dispatch received since the last step
+    now: float  # monotonic
+    wall: float  # wall time, for the events only
+    heartbeats: Sequence[float] = ()  # heartbeat arrival times (monotonic) since the last step
+    lease: HeldLease | None = None  # a dispatch received since the last step
     overridden: Sequence[str] = ()  # targets with an active override
     critical_fault: str | None = None
 
@@ -64,14 +92,16 @@ def step(state: AuthorityState, inputs: AuthorityInputs, params: AuthorityParams
         last = beat if new.last_contact is None else max(beat, new.last_contact)
         new = replace(new, last_contact=last, healthy_heartbeats=count, healthy_at=healthy_at)
     if inputs.lease is not None:
-        new = replace(new, lease=inputs.lease, last_contact=max(inputs.lease.received_at, new.last_contact or 0.0))
+        last = inputs.lease.received if new.last_contact is None else max(inputs.lease.received, new.last_contact)
+        new = replace(new, lease=inputs.lease, last_contact=last)
 
     base, reason = new.base, new.base_reason
     if base is Mode.ATN:
         if _silent(new, now, params):
             base, reason = Mode.LOCAL, f"ATN silent for {params.silence_s:g} s: local policy takes over"
         elif new.lease is None or not new.lease.live(now):
-            until = new.lease.valid_until if new.lease else now
+            held = new.lease
+            until = inputs.wall - (now - held.ends) if held else inputs.wall
             base, reason = Mode.LOCAL, f"ATN lease expired at {clock_text(until)}: local policy takes over"
         if base is Mode.LOCAL:
             new = replace(new, healthy_heartbeats=0, healthy_at=None)
@@ -80,11 +110,11 @@ def step(state: AuthorityState, inputs: AuthorityInputs, params: AuthorityParams
             new = replace(new, healthy_heartbeats=0, healthy_at=None)
         lease = new.lease
         fresh = (
-            lease is not None and lease.live(now) and new.healthy_at is not None and lease.received_at >= new.healthy_at
+            lease is not None and lease.live(now) and new.healthy_at is not None and lease.received >= new.healthy_at
         )
         if fresh and not _silent(new, now, params) and lease is not None:
             base = Mode.ATN
-            reason = f"ATN back: {new.healthy_heartbeats} heartbeats in a row and a fresh lease {lease.id}"
+            reason = f"ATN back: {new.healthy_heartbeats} heartbeats in a row and a fresh lease {lease.lease.id}"
 
     if inputs.critical_fault:
         mode, shown_reason = Mode.SAFE, f"critical fault: {inputs.critical_fault}"
@@ -97,7 +127,7 @@ def step(state: AuthorityState, inputs: AuthorityInputs, params: AuthorityParams
     if mode != state.mode or base != state.base:
         events.append(
             Event(
-                ts=now,
+                ts=inputs.wall,
                 kind="mode",
                 message=f"{state.mode.value} -> {mode.value}: {shown_reason}",
                 data={"from": state.mode.value, "to": mode.value, "base": base.value, "reason": shown_reason},

@@ -13,6 +13,9 @@ Order of rules:
 2. Sequencing: an actuator's `requires` run for `prerun_s` before it starts and `postrun_s` after it stops.
 3. Anti-short-cycle: minimum on and off times and maximum starts per hour, timed from the real start and stop
    (as read back from the hardware, not as commanded).
+
+Every time here (`now`, `ActuatorState.since` and `starts`, `Hold.until`) is on the monotonic clock: an NTP step
+of the wall clock must neither cancel a minimum off-time nor stretch a minimum on-time.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ HOUR_S = 3600.0
 
 @dataclass(frozen=True, slots=True)
 class ActuatorState:
-    """What an actuator really did: its state, since when, and its real starts in the last hour."""
+    """What an actuator really did: its state, since when, and its real starts in the last hour (monotonic)."""
 
     on: bool
     since: float
@@ -45,7 +48,8 @@ class ActuatorState:
 
 @dataclass(frozen=True, slots=True)
 class Hold:
-    """Why an actuator is not doing what was asked: the interlock, until when (None: while it lasts), why."""
+    """Why an actuator is not doing what was asked: the interlock, until when (monotonic; None: while it lasts),
+    why."""
 
     actuator: str
     interlock: str
@@ -100,7 +104,7 @@ def apply_interlocks(
     params: ControlParams,
     now: float,
 ) -> InterlockResult:
-    """Filter `requests` (one per actuator) into what may happen now."""
+    """Filter `requests` (one per actuator) into what may happen at `now` (monotonic)."""
     roles = params.actuators
     heat_sources = {roles.heat_pump, roles.aux}
     pumps = {roles.store_pump, roles.distribution_pump}

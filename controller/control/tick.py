@@ -4,6 +4,11 @@ who decided it and why, what the interlocks held, and the events to record.
 Authority, highest first: interlocks (always, last), a technician override, the ATN lease (in `ATN` mode),
 the local policy. In `SAFE` mode every actuator is asked for its safe state (the interlocks still apply, so
 frost protection still runs the pumps).
+
+Two clocks: `TickInputs.monotonic` times everything that protects equipment or decides authority (the
+interlocks, the authority's silence and lease life); `TickInputs.now` (wall time) picks the tariff band and the
+occupancy schedule and dates the events. The overrides handed in are the ones in force, as their book judged them
+on the monotonic clock (`controller.overrides`).
 """
 
 from __future__ import annotations
@@ -12,11 +17,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from controller.control import authority, policy
-from controller.control.authority import AuthorityInputs, AuthorityState
+from controller.control.authority import AuthorityInputs, AuthorityState, HeldLease
 from controller.control.interlocks import ActuatorState, Hold, SafetyInputs, apply_interlocks
 from controller.control.params import ControlParams
 from controller.control.tariff import local_time, price_band
-from controller.control.types import Command, Event, Lease, Mode, Override, PriceForecast, Source, clock_text
+from controller.control.types import Command, Event, Mode, Override, PriceForecast, Source, clock_text
 from controller.layout.model import Layout
 from controller.readings import Snapshot
 
@@ -33,11 +38,12 @@ class ControlState:
 
 @dataclass(frozen=True, slots=True)
 class TickInputs:
-    now: float
+    now: float  # wall time (UTC epoch seconds)
+    monotonic: float  # the monotonic clock, for every protective or authority duration
     snapshot: Snapshot
-    heartbeats: Sequence[float] = ()
-    lease: Lease | None = None
-    overrides: Sequence[Override] = ()
+    heartbeats: Sequence[float] = ()  # arrival times, monotonic
+    lease: HeldLease | None = None
+    overrides: Sequence[Override] = ()  # those in force now
     forecast: PriceForecast | None = None
     critical_fault: str | None = None
 
@@ -50,14 +56,24 @@ class TickResult:
     holds: dict[str, Hold]
     events: list[Event] = field(default_factory=list)
     summary: str = ""
+    now: float = 0.0  # the tick's wall time
+    monotonic: float = 0.0  # and its monotonic time
+
+    def wall_time(self, monotonic: float) -> float:
+        """A monotonic time of this tick (a hold's `until`) as wall time, for people and the protocol."""
+        return self.now + (monotonic - self.monotonic)
 
 
-def initial_state(layout: Layout, now: float, actuator_states: Mapping[str, bool]) -> ControlState:
-    """The state at boot: LOCAL, nothing running in the policy, actuators as read back from the hardware."""
+def initial_state(layout: Layout, monotonic: float, actuator_states: Mapping[str, bool]) -> ControlState:
+    """The state at boot: LOCAL, nothing running in the policy, actuators as read back from the hardware.
+
+    Every actuator counts as having switched to its state at `monotonic` (boot): a compressor found off may have
+    just stopped (a power blip, a crash), so its minimum off-time runs from boot; whatever ran before is unknown.
+    """
     return ControlState(
-        authority=authority.boot(now),
+        authority=authority.boot(monotonic),
         policy=policy.PolicyState(),
-        actuators={name: ActuatorState(on, now) for name, on in actuator_states.items()},
+        actuators={name: ActuatorState(on, monotonic) for name, on in actuator_states.items()},
     )
 
 
@@ -86,14 +102,14 @@ def blind_fault(snapshot: Snapshot, params: ControlParams) -> str | None:
 def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> TickResult:
     """Decide every actuator for `inputs.now`."""
     params = layout.control
-    now = inputs.now
-    active = [o for o in inputs.overrides if o.active(now)]
-    overridden = {o.target: o for o in active}
+    now, monotonic = inputs.now, inputs.monotonic
+    overridden = {o.target: o for o in inputs.overrides}
     fault = inputs.critical_fault or blind_fault(inputs.snapshot, params)
     auth, events = authority.step(
         state.authority,
         AuthorityInputs(
-            now=now,
+            now=monotonic,
+            wall=now,
             heartbeats=inputs.heartbeats,
             lease=inputs.lease,
             overridden=sorted(overridden),
@@ -104,7 +120,8 @@ def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> Tic
 
     # The local policy always runs, so its hysteresis state is current when it is needed.
     price, price_reason = price_band(now, params.tariff, layout.site.timezone, inputs.forecast)
-    lease = auth.lease if auth.base is Mode.ATN and auth.lease is not None and auth.lease.live(now) else None
+    held = auth.lease if auth.base is Mode.ATN and auth.lease is not None and auth.lease.live(monotonic) else None
+    lease = held.lease if held is not None else None
     setpoint = overridden.get(COMFORT_SETPOINT)
     setpoint_c = float(setpoint.value) if setpoint is not None else (lease.setpoints.get("comfort") if lease else None)
     sensors = params.sensors
@@ -151,7 +168,8 @@ def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> Tic
                 actuator=name, on=config.safe_state == "on", source=Source.SAFE, reason=decision.summary
             )
 
-    result = apply_interlocks(requests, state.actuators, layout.actuators, safety_inputs(snapshot, params), params, now)
+    safety = safety_inputs(snapshot, params)
+    result = apply_interlocks(requests, state.actuators, layout.actuators, safety, params, monotonic)
     new_state = ControlState(authority=auth, policy=decision.state, actuators=state.actuators)
     return TickResult(
         state=new_state,
@@ -160,4 +178,6 @@ def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> Tic
         holds=result.holds,
         events=events,
         summary=f"{auth.mode.value}: {decision.summary}",
+        now=now,
+        monotonic=monotonic,
     )

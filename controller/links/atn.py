@@ -32,6 +32,7 @@ import structlog
 
 from controller import __version__, protocol
 from controller.clock import Clock
+from controller.control.authority import hold_lease
 from controller.control.inbox import AtnInbox
 from controller.control.types import Lease, PriceForecast, PricePoint
 from controller.layout.model import Layout
@@ -123,7 +124,7 @@ class AtnLinkRunner:
             if topic == self.topics.heartbeat:
                 protocol.parse(protocol.Heartbeat, payload)
                 self.last_heartbeat = now
-                self.inbox.heartbeat(now)
+                self.inbox.heartbeat(self.clock.monotonic())
                 return []
             if topic == self.topics.telemetry_ack:
                 ack = protocol.parse(protocol.TelemetryAck, payload)
@@ -174,7 +175,7 @@ class AtnLinkRunner:
         )
         self._seen.append(dispatch.id)
         self.lease = lease
-        self.inbox.dispatch(lease)
+        self.inbox.dispatch(hold_lease(lease, now, self.clock.monotonic()))
         self.store.save_lease(lease)
         if dispatch.prices:
             forecast = PriceForecast(

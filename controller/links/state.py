@@ -46,7 +46,7 @@ def state_message(
                 source=command.source.value,
                 reason=command.reason,
                 held_by=hold.interlock if hold else None,
-                held_until=hold.until if hold else None,
+                held_until=result.wall_time(hold.until) if hold and hold.until is not None else None,
             )
     return protocol.State(
         site=site,

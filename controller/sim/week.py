@@ -83,7 +83,7 @@ def snapshot_from(plant: Plant, layout: Layout, now: float, broken: frozenset[st
 
 
 def check_switch(name: str, before: ActuatorState, on: bool, now: float, layout: Layout, report: WeekReport) -> None:
-    """Record a violation if this real switch breaks the actuator's anti-short-cycle limits."""
+    """Record a violation if this real switch breaks the actuator's anti-short-cycle limits (`now`: monotonic)."""
     config = layout.actuators[name]
     ran = now - before.since
     if on and ran < config.min_off_s:
@@ -110,7 +110,7 @@ def simulate(
     began = time.process_time()
     plant = Plant(PlantParams(weather=WEATHER_PRESETS[weather]), start_time=start, seed=seed, initial_house_c=20.0)
     now = start
-    state = initial_state(layout, now, {name: False for name in layout.actuators})
+    state = initial_state(layout, 0.0, {name: False for name in layout.actuators})
     report = WeekReport(days=days, weather=weather)
     relays = layout.sim.relays if layout.sim else {}
     params = layout.control
@@ -119,13 +119,14 @@ def simulate(
     while now < end:
         broken = frozenset(name for name, day in failing.items() if now >= start + day * 86400)
         snapshot = snapshot_from(plant, layout, now, broken)
-        inputs = TickInputs(now=now, snapshot=snapshot)
+        monotonic = now - start  # simulated time never steps: the monotonic clock is the time since the start
+        inputs = TickInputs(now=now, monotonic=monotonic, snapshot=snapshot)
         state, commands = strategy(state, inputs, layout)
         actuators = dict(state.actuators)
         for name, command in commands.items():
             if command.on != actuators[name].on:
-                check_switch(name, actuators[name], command.on, now, layout, report)
-                actuators[name] = actuators[name].after(command.on, now)
+                check_switch(name, actuators[name], command.on, monotonic, layout, report)
+                actuators[name] = actuators[name].after(command.on, monotonic)
         state = replace(state, actuators=actuators)
         plant_inputs = PlantInputs.from_mapping({relays.get(n, n): s.on for n, s in actuators.items()})
         electric_before = plant.heat_pump_electric_kwh
@@ -172,7 +173,7 @@ def thermostat_strategy(
     from controller.control.tick import safety_inputs
 
     final = apply_interlocks(
-        requests, state.actuators, layout.actuators, safety_inputs(inputs.snapshot, params), params, inputs.now
+        requests, state.actuators, layout.actuators, safety_inputs(inputs.snapshot, params), params, inputs.monotonic
     )
     new_policy = replace(result.state.policy, heating_house=running)
     return replace(result.state, policy=new_policy), final.commands

@@ -18,6 +18,7 @@ import math
 import os
 import sqlite3
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -40,6 +41,18 @@ FORECAST_HISTORY = 16
 FORECAST_MAX_AGE_S = 48 * 3600.0
 _OVERRIDE_COLUMNS = ("id", "target", "value", "created_at", "expires_at", "who", "origin", "reason")
 _OVERRIDE_SELECT = f"SELECT {', '.join(_OVERRIDE_COLUMNS)}, released_at, released_by FROM overrides"
+_TIMER_COLUMNS = ("boot_id", "created_mono", "ends_mono", "saved_mono")
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideTimer:
+    """An override's life on the monotonic clock of boot `boot_id`: set at `created_mono`, ends at `ends_mono`,
+    this row written at `saved_mono` (see `controller.overrides` for how another boot restores it)."""
+
+    boot_id: str
+    created_mono: float
+    ends_mono: float
+    saved_mono: float
 
 
 class Store:
@@ -202,11 +215,12 @@ class Store:
         ]
 
     # --- overrides ---------------------------------------------------------------------------------------
-    def save_override(self, override: Override) -> None:
-        """Insert or replace (by id) an override, committed at once."""
-        columns = (*_OVERRIDE_COLUMNS, "released_at", "released_by")
+    def save_override(self, override: Override, timer: OverrideTimer | None = None) -> None:
+        """Insert or replace (by id) an override and its monotonic timer, committed at once."""
+        columns = (*_OVERRIDE_COLUMNS, "released_at", "released_by", *_TIMER_COLUMNS)
         updates = ", ".join(f"{column} = excluded.{column}" for column in columns[1:])
-        values = [getattr(override, column) for column in columns]
+        values = [getattr(override, column) for column in columns[: -len(_TIMER_COLUMNS)]]
+        values += [getattr(timer, column) if timer else None for column in _TIMER_COLUMNS]
         values[2] = json.dumps(override.value)  # JSON keeps a relay's True apart from a setpoint's 1.0
         with transaction(self._conn):
             self._conn.execute(
@@ -232,8 +246,25 @@ class Store:
             )
         return override.model_copy(update={"released_at": at, "released_by": by})
 
+    def unreleased_overrides(self) -> list[tuple[Override, OverrideTimer | None]]:
+        """Every override not yet released or ended, with its timer, oldest first: whether it is still in force
+        is for `controller.overrides.OverrideBook` to judge, on the monotonic clock."""
+        rows = self._conn.execute(
+            f"SELECT {', '.join(_OVERRIDE_COLUMNS)}, released_at, released_by, {', '.join(_TIMER_COLUMNS)}"
+            " FROM overrides WHERE released_at IS NULL ORDER BY created_at, id"
+        ).fetchall()
+        found = []
+        for row in rows:
+            head, clock = row[: -len(_TIMER_COLUMNS)], row[-len(_TIMER_COLUMNS) :]
+            timer = OverrideTimer(*clock) if None not in clock else None
+            found.append((_to_override(head), timer))
+        return found
+
     def active_overrides(self, now: float) -> list[Override]:
-        """Overrides in force at `now` (not released, started, not expired), oldest first."""
+        """Overrides in force at wall time `now` (not released, started, not expired), oldest first.
+
+        By the wall clock, so for history only: the controller asks `OverrideBook.active()`, which judges on the
+        monotonic clock and survives NTP steps."""
         rows = self._conn.execute(
             f"{_OVERRIDE_SELECT} WHERE released_at IS NULL AND created_at <= ? AND ? < expires_at"
             " ORDER BY created_at, id",
@@ -282,7 +313,8 @@ class Store:
         """Apply retention and the size cap; returns the rows deleted.
 
         Deletes readings and events older than `retention_days` (readings to the 5-minute bucket), and overrides
-        that ended before then. Then, if the file and its WAL exceed `max_size_mb`, deletes the oldest readings
+        released or ended before then (an override in force is never pruned, whatever the wall clock says). Then,
+        if the file and its WAL exceed `max_size_mb`, deletes the oldest readings
         until the pages in use are under 90 % of the cap. The file does not shrink: SQLite reuses the freed pages
         for new rows, which keeps the file at the cap without the full rewrite (card wear) a VACUUM would cost.
         Records a "store pruned" event when anything went, and checkpoints the WAL (truncating it).
@@ -300,9 +332,7 @@ class Store:
             if deleted < DELETE_CHUNK:
                 break
         with transaction(self._conn):
-            overrides = self._conn.execute(
-                "DELETE FROM overrides WHERE expires_at < ?1 OR released_at < ?1", (cutoff,)
-            ).rowcount
+            overrides = self._conn.execute("DELETE FROM overrides WHERE released_at < ?", (cutoff,)).rowcount
         over_cap = self._enforce_cap()
         total = expired + events + overrides + over_cap
         if total:

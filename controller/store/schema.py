@@ -16,7 +16,7 @@ from types import MappingProxyType
 
 from controller.readings import Quality
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # The smallest pages SQLite has. A per-second commit appends every page it touched to the WAL, so the page size,
 # not the row size, sets the bytes written per commit: 512 B pages write ~40 % less per day than 1 KiB and ~80 %
@@ -118,11 +118,21 @@ def _create_v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _override_clocks_v2(conn: sqlite3.Connection) -> None:
+    """An override's life on the monotonic clock, so an NTP step can neither end it early nor revive it: the boot
+    whose CLOCK_MONOTONIC the times are on, when it was set, when it ends, and when this row was last written (the
+    remaining life at that moment is what a different boot restores from; see `controller.overrides`). NULL on
+    rows from before: they are restored like rows from another boot."""
+    for column in ("boot_id TEXT", "created_mono REAL", "ends_mono REAL", "saved_mono REAL"):
+        conn.execute(f"ALTER TABLE overrides ADD COLUMN {column}")
+
+
 Migration = Callable[[sqlite3.Connection], None]
 
 # MIGRATIONS[n] takes a version-n file to version n + 1 inside one transaction. Version 0 is an empty (new) file.
 # To change the schema: bump SCHEMA_VERSION, add MIGRATIONS[old] doing the ALTERs, and a test that opens an old file.
-MIGRATIONS: dict[int, Migration] = {0: _create_v1}
+# Steps are independent: two branches adding one each renumber the second to merge (version n + 1 -> n + 2).
+MIGRATIONS: dict[int, Migration] = {0: _create_v1, 1: _override_clocks_v2}
 
 
 def user_version(conn: sqlite3.Connection) -> int:
