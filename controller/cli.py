@@ -191,6 +191,11 @@ async def _run(args: argparse.Namespace, layout: Layout, started_at: float) -> i
     else:
         clock = SystemClock()
         buses = RealBuses(layout)
+        try:
+            buses.preflight()
+        except HardwareUnavailableError as unavailable:
+            log.error("hardware unavailable", detail=str(unavailable))
+            return EXIT_HARDWARE
     log.info("starting", version=__version__, site=layout.site.id, backend=layout.backend, layout=args.layout)
     status = EXIT_OK
     try:

@@ -22,13 +22,13 @@ bus = 0
 [devices.pt100]
 kind = "max31865"
 bus = "spi-0"
-cs_pin = 8
+cs_pin = 5
 rtd = "pt100"
 wires = 4
 [devices.pt1000]
 kind = "max31865"
 bus = "spi-0"
-cs_pin = 7
+cs_pin = 6
 rtd = "pt1000"
 wires = 2
 [channels.dist-supply]

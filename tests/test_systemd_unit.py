@@ -85,6 +85,7 @@ REQUIRED = [
     ("UMask", "0027"),
     ("TimeoutStopSec", "20"),
     ("KillSignal", "SIGTERM"),
+    ("SyslogLevelPrefix", "yes"),
 ]
 
 

@@ -6,8 +6,10 @@ Off a Pi, `busio.I2C(...)` raises ImportError; Hearth never falls back to emulat
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from controller.buses.nodes import needed_nodes, node_problems
 from controller.layout.buses import I2CBus, SerialBus, SPIBus
 from controller.layout.model import Layout
 
@@ -22,6 +24,24 @@ class RealBuses:
     def __init__(self, layout: Layout) -> None:
         self._layout = layout
         self._open: dict[str, Any] = {}
+
+    def preflight(self, dev: Path = Path("/dev")) -> None:
+        """Load Blinka's Pi backend and check every device node the layout needs, before anything opens.
+
+        Raises HardwareUnavailableError with one line: what is missing and the step that provides it.
+        """
+        try:
+            import board  # noqa: F401  (the import chain is what is checked)
+            import busio  # noqa: F401
+            import digitalio  # noqa: F401
+        except (ImportError, RuntimeError) as error:
+            raise HardwareUnavailableError(
+                f"Blinka cannot load its GPIO backend ({error}); install Hearth with its Pi extra: "
+                "pip install '/opt/hearth[pi]' (scripts/install-pi does it)"
+            ) from error
+        problems = node_problems(needed_nodes(self._layout), dev)
+        if problems:
+            raise HardwareUnavailableError("; ".join(problems))
 
     def bus_label(self, name: str) -> str:
         config = self._layout.buses[name]
@@ -51,8 +71,7 @@ class RealBuses:
                 return busio.SPI(board.SCLK_1, board.MOSI_1, board.MISO_1)
         except (ImportError, AttributeError, OSError, RuntimeError, ValueError) as error:
             raise HardwareUnavailableError(
-                f"cannot open {self.bus_label(name)}: {error}. On a Pi, enable I2C/SPI with raspi-config and "
-                'make sure the hearth user is in the i2c/spi/gpio groups; elsewhere use backend = "sim"'
+                f"cannot open {self.bus_label(name)}: {error}; `hearth probe` checks the buses one by one"
             ) from error
         raise HardwareUnavailableError(f"{self.bus_label(name)} is not an I2C or SPI bus")
 
@@ -64,8 +83,7 @@ class RealBuses:
             return digitalio.DigitalInOut(getattr(board, f"D{number}"))
         except (ImportError, AttributeError, OSError, RuntimeError) as error:
             raise HardwareUnavailableError(
-                f"cannot open GPIO{number}: {error}. Is this a Raspberry Pi with the hearth user in the gpio "
-                'group? Elsewhere use a layout with backend = "sim"'
+                f"cannot open GPIO{number}: {error}; `hearth probe` checks the pins one by one"
             ) from error
 
     def close(self) -> None:

@@ -33,6 +33,13 @@ RESERVED_PINS = {
     20: "SPI1 MOSI",
     21: "SPI1 SCLK",
 }
+# Chip-select lines the kernel's SPI driver claims once that SPI controller is enabled: digitalio cannot open them
+# ("GPIO busy"), and Blinka's /dev/spidevN.0 drives CE0 low on every transfer, whichever chip was meant.
+SPI_CHIP_SELECTS = {
+    0: {8: "SPI0 CE0", 7: "SPI0 CE1"},
+    1: {18: "SPI1 CE0"},
+}
+FREE_CHIP_SELECTS = (5, 6, 12, 13, 16, 24, 25, 26)
 
 
 @dataclass(frozen=True, order=True)

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from controller.drivers.registry import DEVICE_KINDS
-from controller.layout.load import RESERVED_PINS, did_you_mean
+from controller.layout.load import FREE_CHIP_SELECTS, RESERVED_PINS, SPI_CHIP_SELECTS, did_you_mean
 from controller.layout.model import DEVICE_FAULTS, SENSOR_FAULTS
 
 Finding = tuple[list[str | int], str]
@@ -52,7 +52,27 @@ def _check_devices(raw: Mapping[str, Any], buses: dict[str, Any]) -> Iterator[Fi
                 )
 
 
+def _kernel_chip_selects(raw: Mapping[str, Any]) -> dict[int, tuple[int, str]]:
+    """GPIO -> (SPI controller, name) for the chip selects of every SPI bus the layout declares."""
+    owned: dict[int, tuple[int, str]] = {}
+    for bus in _table(raw, "buses").values():
+        number = bus.get("bus")
+        if bus.get("kind") == "spi" and isinstance(number, int):
+            owned.update({pin: (number, name) for pin, name in SPI_CHIP_SELECTS.get(number, {}).items()})
+    return owned
+
+
+def _kernel_pin_message(pin: int, controller: int, name: str) -> str:
+    free = ", ".join(str(p) for p in FREE_CHIP_SELECTS)
+    return (
+        f"GPIO{pin} is {name}, which the kernel's SPI driver owns while SPI{controller} is enabled (GPIO busy), "
+        f"and /dev/spidev{controller}.0 pulls it low on every transfer; wire the chip select to a free GPIO "
+        f"({free}) and add dtoverlay=spi{controller}-0cs to /boot/firmware/config.txt"
+    )
+
+
 def _check_pins(raw: Mapping[str, Any]) -> Iterator[Finding]:
+    kernel_owned = _kernel_chip_selects(raw)
     users: dict[int, str] = {}
     claims: list[tuple[list[str | int], int]] = []
     for name, device in _table(raw, "devices").items():
@@ -65,6 +85,8 @@ def _check_pins(raw: Mapping[str, Any]) -> Iterator[Finding]:
         owner = f"{path[0]}.{path[1]}"
         if pin in RESERVED_PINS:
             yield path, f"GPIO{pin} is the Pi's {RESERVED_PINS[pin]}; choose another pin"
+        elif pin in kernel_owned:
+            yield path, _kernel_pin_message(pin, *kernel_owned[pin])
         elif pin in users:
             yield path, f"GPIO{pin} is also used by {users[pin]}"
         else:
