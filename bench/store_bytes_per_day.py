@@ -48,7 +48,8 @@ from types import MappingProxyType
 
 import controller  # noqa: F401  (Blinka check off)
 from controller.clock import ManualClock
-from controller.conversions import Divider, rtd_resistance, rtd_temperature
+from controller.conversions import rtd_resistance, rtd_temperature
+from controller.drivers.ads1115 import Ads1115Config
 from controller.layout.load import load_layout
 from controller.layout.model import Layout
 from controller.layout.sensors import NtcSensor
@@ -101,8 +102,9 @@ class Converters:
         self.ntc = {}
         for name, channel in layout.channels.items():
             if isinstance(channel.sensor, NtcSensor):
-                sensor = channel.sensor
-                self.ntc[name] = (sensor.thermistor(), Divider(sensor.r_fixed, sensor.vref, sensor.wiring))
+                device = layout.devices[channel.device]
+                supply_v = device.supply_v if isinstance(device, Ads1115Config) else 3.3
+                self.ntc[name] = (channel.sensor.thermistor(), channel.sensor.divider(supply_v))
         self.plausible = {name: channel.plausible for name, channel in layout.channels.items()}
 
     def read(self, name: str, temperature_c: float) -> float:

@@ -58,7 +58,11 @@ class DeviceSlot:
         return self._device
 
     def reader(self, channel_name: str, channel: Channel) -> ChannelReader:
-        return self.get().reader(channel_name, channel)
+        read = self.get().reader(channel_name, channel)
+        calibration = channel.calibration
+        if calibration is None:
+            return read
+        return lambda: calibration.apply(read())
 
     def retry_now(self) -> None:
         """Try a missing device again at its next read instead of waiting out DEVICE_RETRY_S."""

@@ -76,7 +76,7 @@ def test_real_backend_off_a_pi_fails_loudly_and_cleanly() -> None:
     assert result.returncode == 3
     error = [e for e in json_events(result.stderr) if e["event"] == "hardware unavailable"]
     assert len(error) == 1
-    assert str(error[0]["detail"]).startswith("cannot open GPIO17:")
+    assert str(error[0]["detail"]).startswith("/dev/gpiochip0 is missing:")
     assert 'backend = "sim"' in str(error[0]["detail"])
     assert "Traceback" not in result.stderr
 

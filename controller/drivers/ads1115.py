@@ -44,6 +44,12 @@ class Ads1115Config(Strict):
     address: int = Field(description="0x48 (ADDR to GND), 0x49 (VDD), 0x4A (SDA) or 0x4B (SCL)")
     range_v: float = Field(default=4.096, description="full-scale range, V: 6.144, 4.096, 2.048, 1.024, 0.512, 0.256")
     data_rate: Literal[8, 16, 32, 64, 128, 250, 475, 860] = 860
+    supply_v: float = Field(
+        default=3.3,
+        ge=1.8,
+        le=5.5,
+        description="the supply of this board's dividers as measured, V (the ADC reads against its own reference)",
+    )
     description: str = ""
 
     @field_validator("address")
@@ -116,7 +122,7 @@ class Ads1115Device:
             return read_volts
 
         model = sensor.thermistor()
-        divider = sensor.divider()
+        divider = sensor.divider(self._config.supply_v)
         high_rail_fault = "open" if sensor.wiring == "ntc-to-ground" else "shorted"
         low_rail_fault = "shorted" if sensor.wiring == "ntc-to-ground" else "open"
 

@@ -18,15 +18,16 @@ import threading
 import time
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from controller.conversions import rtd_temperature
+from controller.conversions import rtd_resistance, rtd_temperature
 from controller.drivers.base import Buses, ChannelReader, DeviceKind, DeviceMissingError, SensorError
 from controller.layout.base import Name, Strict
 from controller.layout.channel import Channel
 
 CONFIG_REG = 0x00
 RTD_MSB_REG = 0x01
+HIGH_THRESHOLD_MSB_REG = 0x03
 CONFIG_BIAS = 0x80
 CONFIG_AUTO = 0x40
 CONFIG_3WIRE = 0x10
@@ -45,6 +46,12 @@ DEFAULT_RREF = {"pt100": 430.0, "pt1000": 4300.0}
 # After auto-convert is switched on, the first conversion ends only after ~66 ms (50 Hz filter); before that the
 # RTD register still reads 0, which would look like a shorted RTD.
 FIRST_CONVERSION_S = 0.07
+# The fault thresholds sit this far beyond the channel's plausible range: between the two a reading is
+# out_of_range (a real if unlikely temperature), beyond it the chip itself flags a fault.
+THRESHOLD_MARGIN_K = 10.0
+# Below this share of R0 (about -120 °C) a fault is a short; above this multiple (about +400 °C) an open.
+SHORT_BELOW_R0 = 0.5
+OPEN_ABOVE_R0 = 2.5
 _DRIVER_LOCK = threading.Lock()  # the driver's _BUFFER is one bytearray shared by every instance
 
 
@@ -57,6 +64,20 @@ def _ratio_fault(ratio: int) -> str:
     return ""
 
 
+def threshold_code(ohms: float, rref: float) -> int:
+    """The 16-bit fault-threshold register value for a resistance (15-bit ratio in bits 15..1)."""
+    return min(max(round(ohms / rref * 32768), 0), FULL_SCALE) << 1
+
+
+def fault_thresholds(plausible: tuple[float, float], r0: float, lead_ohms: float, rref: float) -> tuple[int, int]:
+    """(low, high) threshold registers for a channel: its plausible range widened by THRESHOLD_MARGIN_K, in
+    the resistance the chip measures (a 2-wire RTD's leads included)."""
+    low_c, high_c = plausible[0] - THRESHOLD_MARGIN_K, plausible[1] + THRESHOLD_MARGIN_K
+    low = rtd_resistance(max(low_c, -200.0), r0) + lead_ohms
+    high = rtd_resistance(min(high_c, 850.0), r0) + lead_ohms
+    return threshold_code(low, rref), threshold_code(high, rref)
+
+
 class Max31865Config(Strict):
     kind: Literal["max31865"]
     bus: Name
@@ -65,11 +86,22 @@ class Max31865Config(Strict):
     rref: float | None = Field(default=None, gt=0, description="reference resistor, Ω (430 / 4300 by default)")
     wires: Literal[2, 3, 4] = 3
     filter_hz: Literal[50, 60] = 50
+    lead_ohms: float = Field(
+        default=0.0, ge=0, le=50, description="2-wire only: both leads together, Ω, subtracted from every reading"
+    )
     description: str = ""
 
     @property
     def reference_ohms(self) -> float:
         return self.rref if self.rref is not None else DEFAULT_RREF[self.rtd]
+
+    @model_validator(mode="after")
+    def _leads_only_for_two_wires(self) -> Max31865Config:
+        if self.lead_ohms and self.wires != 2:
+            raise ValueError(
+                f"lead_ohms applies to 2-wire RTDs only: a {self.wires}-wire connection cancels its leads itself"
+            )
+        return self
 
 
 class Max31865Device:
@@ -83,6 +115,7 @@ class Max31865Device:
         self._where = f"{buses.bus_label(config.bus)} chip-select GPIO{config.cs_pin}"
         self._r0 = R0[config.rtd]
         self._rref = config.reference_ohms
+        self._thresholds: tuple[int, int] | None = None  # (low, high) registers, once a channel names its range
         self._expected = (
             CONFIG_BIAS
             | CONFIG_AUTO
@@ -117,6 +150,7 @@ class Max31865Device:
         # Power-on reset (0x00), or the driver's one-shot fallback left bias off (0x50): re-arm.
         self._sensor.clear_faults()
         self._sensor.auto_convert = True
+        self._write_thresholds()  # a power-on reset put them back to 0x0000 / 0xFFFF
         if self._sensor._read_u8(CONFIG_REG) != self._expected:
             raise SensorError(
                 f"{self._where} has stopped converting: config reads 0x{config_now:02x} and will not re-arm "
@@ -124,13 +158,34 @@ class Max31865Device:
             )
         raise SensorError(f"{self._where} had stopped converting (config 0x{config_now:02x}); re-armed")
 
+    def _write_thresholds(self) -> None:
+        if self._thresholds is None:
+            return
+        low, high = self._thresholds
+        for offset, value in enumerate((high >> 8, high & 0xFF, low >> 8, low & 0xFF)):
+            self._sensor._write_u8(HIGH_THRESHOLD_MSB_REG + offset, value)
+
+    def program_thresholds(self, plausible: tuple[float, float]) -> tuple[int, int]:
+        """Program the fault thresholds from a channel's plausible range; returns the (low, high) registers."""
+        self._thresholds = fault_thresholds(plausible, self._r0, self._config.lead_ohms, self._rref)
+        with _DRIVER_LOCK:
+            self._write_thresholds()
+        return self._thresholds
+
     def _fault(self, ratio: int) -> SensorError:
         flags = self._sensor.fault
         names = [label for label, flag in zip(FAULT_NAMES, flags, strict=True) if flag] or ["fault bit set"]
         self._sensor.clear_faults()
         self._sensor.auto_convert = True
-        what = _ratio_fault(ratio) or "RTD fault"
-        return SensorError(f"{what} on {self._where}: {', '.join(names)}")
+        ohms = ratio / 32768 * self._rref
+        what = _ratio_fault(ratio) or (
+            "RTD shorted"
+            if ohms < SHORT_BELOW_R0 * self._r0
+            else "RTD open"
+            if ohms > OPEN_ABOVE_R0 * self._r0
+            else "RTD fault"
+        )
+        return SensorError(f"{what} on {self._where}: {', '.join(names)} (reads {ohms:.1f} Ω)")
 
     def read_ohms(self) -> float:
         """One auto-convert read: the RTD's resistance in Ω, or SensorError."""
@@ -150,11 +205,16 @@ class Max31865Device:
         broken = _ratio_fault(ratio)
         if broken:
             raise SensorError(f"{broken} on {self._where}: ratio {ratio}")
-        return ratio / 32768 * self._rref
+        return ratio / 32768 * self._rref - self._config.lead_ohms
 
     def reader(self, channel_name: str, channel: Channel) -> ChannelReader:
+        self.program_thresholds(channel.plausible)
+
         def read_temperature() -> float:
-            return rtd_temperature(self.read_ohms(), self._r0)
+            ohms = self.read_ohms()
+            if ohms <= 0.0:
+                raise SensorError(f"RTD shorted on {self._where}: {ohms:.1f} Ω after lead_ohms")
+            return rtd_temperature(ohms, self._r0)
 
         return read_temperature
 

@@ -9,7 +9,13 @@ Choices where the datasheet leaves room (all deliberate, see the tests):
 * Conversions need VBIAS: with bias off, auto-convert converts nothing and a one-shot self-clears without
   updating the RTD register, which keeps its last value (the "config 0x50" trap after the driver's fallback).
 * Threshold checks compare the 15-bit ratio against the 15-bit thresholds (bit 0 of every register pair is
-  ignored), so the reset high threshold 0xFFFF trips on a saturated (open) reading of 32767.
+  ignored), both inclusive as the datasheet states (high: ratio >= threshold; low: ratio <= threshold), so the
+  reset high threshold 0xFFFF trips on a saturated (open) reading of 32767 and the reset low threshold 0x0000
+  on a dead short that reads 0, while a short that reads a few ohms of lead raises nothing until the
+  thresholds are programmed.
+* Leads: `wires` is how the probe is physically connected and `lead_ohms` the resistance of each lead. A
+  2-wire connection measures the element plus both leads; 3-wire (with the config's 3-wire bit) cancels matched
+  leads; 4-wire forces current on one pair and senses on the other, so no lead is measured.
 * Fault status bits latch until a fault-status clear (config bit 1 written as 1 with bits 5, 3 and 2 written
   as 0, as the datasheet requires); the RTD LSB fault flag reads 1 whenever any status bit is set.
 * Only the automatic fault-detection cycle (write 100X010X) is implemented; it takes ~0.6 ms, reads back
@@ -82,8 +88,12 @@ class Max31865Emulator:
         clock: Callable[[], float] = time.monotonic,
         seed: int = 0,
         noise_scale: float = 1.0,
+        wires: Literal[2, 3, 4] = 4,
+        lead_ohms: float = 0.0,
     ) -> None:
         self.rref = rref
+        self.wires = wires
+        self.lead_ohms = lead_ohms
         self.noise_scale = noise_scale
         self.overvoltage = False
         # Injected fault: the chip has stopped converting. Each conversion that falls due is lost and takes VBIAS
@@ -263,9 +273,15 @@ class Max31865Emulator:
             return math.inf  # an unreadable element behaves like a broken one
         return max(r, 0.0)
 
+    def _measured(self, element: float) -> float:
+        """What the converter sees of an element of `element` Ω through its leads."""
+        if self.wires == 2 or (self.wires == 3 and not self._config & CFG_3WIRE):
+            return element + 2.0 * self.lead_ohms
+        return element
+
     def _convert(self) -> None:
         self.conversions += 1
-        r = self._resistance()
+        r = self._measured(self._resistance())
         ratio = r / self.rref * 32768.0
         if ratio >= CODE_MAX:
             code = CODE_MAX
@@ -277,7 +293,7 @@ class Max31865Emulator:
         self._code = code
         if code >= self._high >> 1:
             self._status |= FAULT_HIGH_THRESHOLD
-        if code < self._low >> 1:
+        if code <= self._low >> 1:
             self._status |= FAULT_LOW_THRESHOLD
         if self.overvoltage:
             self._status |= FAULT_OVUV

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from controller.layout.base import Name, Strict
+from controller.layout.calibration import Calibration
 from controller.layout.sensors import Sensor
 
 
@@ -23,6 +24,9 @@ class Channel(Strict):
     deadband: float = Field(default=0.1, ge=0, description="store a new value only past this change")
     keepalive_s: float = Field(default=300.0, ge=1, le=86_400, description="store at least this often")
     plausible: tuple[float, float] = Field(default=(-40.0, 120.0), description="[min, max]; outside is out_of_range")
+    calibration: Calibration | None = Field(
+        default=None, description="{ offset = ... } or { two_point = [[read, true], [read, true]] }"
+    )
     max_jitter: float | None = Field(
         default=1.0, gt=0, description="median sample-to-sample change above which the sensor is erratic (fault)"
     )

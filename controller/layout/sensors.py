@@ -23,7 +23,9 @@ class NtcSensor(Strict):
     steinhart_hart: tuple[float, float, float] | None = None
     table: tuple[tuple[float, float], ...] | None = Field(default=None, description="[[°C, Ω], ...]")
     r_fixed: float = Field(gt=0, description="the divider's fixed resistor, Ω")
-    vref: float = Field(default=3.3, gt=0, le=5.5, description="divider supply, V")
+    vref: float | None = Field(
+        default=None, gt=0, le=5.5, description="this divider's supply, V; default: the board's supply_v"
+    )
     wiring: Literal["ntc-to-ground", "ntc-to-supply"] = "ntc-to-ground"
 
     @model_validator(mode="after")
@@ -49,8 +51,9 @@ class NtcSensor(Strict):
         assert self.table is not None  # guaranteed by _one_model
         return TableModel(tuple(t for t, _ in self.table), tuple(r for _, r in self.table))
 
-    def divider(self) -> Divider:
-        return Divider(r_fixed=self.r_fixed, vref=self.vref, wiring=self.wiring)
+    def divider(self, board_supply_v: float) -> Divider:
+        """The divider, fed from this sensor's own `vref` if it names one, else from the board's supply."""
+        return Divider(r_fixed=self.r_fixed, vref=self.vref or board_supply_v, wiring=self.wiring)
 
 
 class VoltsSensor(Strict):

@@ -104,7 +104,14 @@ class SimBuses:
                 self.buses[device.bus].attach(device.address, ads)
                 self.chips[name] = ads
             elif isinstance(device, Max31865Config):
-                rtd = Max31865Emulator(rref=device.reference_ohms, clock=chip_clock, seed=seed)
+                # The simulated house's leads are what the layout says they are: lead_ohms covers both.
+                rtd = Max31865Emulator(
+                    rref=device.reference_ohms,
+                    clock=chip_clock,
+                    seed=seed,
+                    wires=device.wires,
+                    lead_ohms=device.lead_ohms / 2,
+                )
                 self.buses[device.bus].attach(self.gpio.line(device.cs_pin), rtd)
                 self.chips[name] = rtd
 
@@ -118,7 +125,9 @@ class SimBuses:
             device = self.layout.devices[channel.device]
             seed = self.sim.seed * 7919 + index
             if isinstance(chip, Ads1115Emulator) and isinstance(channel.sensor, NtcSensor):
-                probe = ThermistorProbe(channel.sensor.thermistor(), channel.sensor.divider(), seed=seed)
+                assert isinstance(device, Ads1115Config)
+                divider = channel.sensor.divider(device.supply_v)
+                probe = ThermistorProbe(channel.sensor.thermistor(), divider, seed=seed)
                 positive, _ = INPUTS[channel.input]
                 chip.set_input(positive, probe.volts)
                 self.thermistors[name] = probe
