@@ -630,6 +630,47 @@ def test_max_threshold_faults(
         assert rig.chip.peek(0x02) & 1 == (expected_fault != NO_FAULT)
 
 
+# Datasheet, fault status register: "RTD High Threshold ... the RTD resistance ratio is greater than or equal to
+# the value in the High Fault Threshold register"; "RTD Low Threshold ... less than or equal to ... Low Fault
+# Threshold". Both bounds are inclusive: a code exactly at a threshold trips it, one LSB inside does not.
+@pytest.mark.parametrize(
+    ("code", "low_code", "high_code", "expected_fault"),
+    [
+        (8000, 8000, 20000, (False, True, False, False, False, False)),
+        (8001, 8000, 20000, NO_FAULT),
+        (20000, 8000, 20000, (True, False, False, False, False, False)),
+        (19999, 8000, 20000, NO_FAULT),
+    ],
+)
+def test_max_thresholds_are_inclusive(
+    vt: VirtualTime, code: int, low_code: int, high_code: int, expected_fault: tuple[bool, ...]
+) -> None:
+    with driver_time(vt):
+        rig = make_max(vt, code * RREF / 32768, noise_scale=0.0)
+        for address, value in ((0x03, high_code << 1), (0x05, low_code << 1)):
+            rig.sensor._write_u8(address, value >> 8)
+            rig.sensor._write_u8(address + 1, value & 0xFF)
+        assert rig.sensor.read_rtd() == code
+        assert rig.sensor.fault == expected_fault
+
+
+# Datasheet, "2-wire, 3-wire and 4-wire": a 2-wire connection measures the leads in series with the RTD; in
+# 3-wire mode the chip compensates matched leads; a 4-wire connection senses at the element, so no lead counts.
+@pytest.mark.parametrize(
+    ("wires", "three_wire_mode", "measured"), [(2, False, 1004.0), (3, True, 1000.0), (4, False, 1000.0)]
+)
+def test_max_leads_per_wiring(vt: VirtualTime, wires: int, three_wire_mode: bool, measured: float) -> None:
+    with driver_time(vt):
+        spi, gpio = EmulatedSPI(0, sleep=vt.sleep), EmulatedGPIO()
+        chip = Max31865Emulator(rref=RREF, clock=vt.monotonic, noise_scale=0.0, wires=wires, lead_ohms=2.0)  # type: ignore[arg-type]
+        chip.set_resistance(1000.0)
+        spi.attach(gpio.line(5), chip)
+        sensor = adafruit_max31865.MAX31865(
+            spi, gpio.line(5), rtd_nominal=1000, ref_resistor=RREF, wires=3 if three_wire_mode else wires
+        )
+        assert abs(sensor.resistance - measured) <= RTD_LSB
+
+
 @pytest.mark.parametrize(
     ("ohms", "overvoltage", "expected_fault"),
     [
