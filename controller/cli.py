@@ -14,8 +14,12 @@ from typing import TYPE_CHECKING
 from controller import __version__
 from controller.atnsim.cli import add_parser as add_atn_sim
 from controller.atnsim.cli import run_cli as run_atn_sim
+from controller.probe.cli import add_parser as add_probe
+from controller.probe.cli import run_cli as run_probe
 from tui.cli import add_parser as add_tui
 from tui.cli import run_cli as run_tui
+from tui.status import add_parser as add_status
+from tui.status import run_cli as run_status
 
 if TYPE_CHECKING:
     from controller.layout.model import Layout
@@ -79,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_tui(commands)
     add_atn_sim(commands)
+    add_probe(commands)
+    add_status(commands)
     layout = commands.add_parser(
         "layout", help="check or show a hardware layout", description="Work with layout files."
     )
@@ -228,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_atn_sim(args)
     if args.command == "tui":
         return run_tui(args)
+    if args.command == "probe":
+        return run_probe(args)
+    if args.command == "status":
+        return run_status(args)
     if args.command == "layout":
         if args.layout_command == "check":
             return _cmd_layout_check(args.files)

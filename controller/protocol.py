@@ -66,6 +66,7 @@ class LinkState(Message):
     lease_id: str | None = None
     lease_valid_until: float | None = None
     backlog: int = 0
+    oldest_unacked_ts: float | None = None  # the oldest reading the ATN has not acknowledged yet
 
 
 class OverrideState(Message):
@@ -97,6 +98,7 @@ class State(Message):
     overrides: list[OverrideState] = Field(default_factory=list)
     alarms: list[Alarm] = Field(default_factory=list)
     link: LinkState | None = None
+    decision: str = ""  # the last control decision, as the tick summed it up
 
 
 TelemetryRow = tuple[int, float, str, float | None, str]

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from controller.buses.deadline import DeadlineBus
-from controller.drivers.base import Buses, ChannelReader, DeviceKind, DeviceMissingError, SensorError
+from controller.drivers.base import Buses, ChannelReader, DeviceKind, DeviceMissingError, RawFields, SensorError
 from controller.layout.base import Name, Strict
 from controller.layout.channel import Channel
 from controller.layout.sensors import NtcSensor
@@ -97,6 +97,21 @@ class Ads1115Device:
                 f"device {name}: no ADS1115 answers on {self._where} (errno 121, Remote I/O error); "
                 "check power, SDA/SCL wiring and the ADDR pin"
             ) from error
+
+    def raw(self, channel: Channel) -> RawFields:
+        from adafruit_ads1x15.analog_in import AnalogIn
+
+        positive, negative = INPUTS[channel.input]
+        analog = AnalogIn(self._ads, positive, negative)
+        code = analog.value
+        volts = float(analog.convert_to_voltage(code))
+        fields: RawFields = {"code": code, "volts": round(volts, 5)}
+        if isinstance(channel.sensor, NtcSensor):
+            divider = channel.sensor.divider(self._config.supply_v)
+            fields["supply_v"] = divider.vref
+            if 0.0 < volts < divider.vref:
+                fields["ohms"] = round(divider.resistance(volts), 1)
+        return fields
 
     def reader(self, channel_name: str, channel: Channel) -> ChannelReader:
         from adafruit_ads1x15.analog_in import AnalogIn

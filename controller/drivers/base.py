@@ -29,11 +29,18 @@ class DeviceMissingError(Exception):
 ChannelReader = Callable[[], float]
 """Reads one channel once, on the bus thread; returns the value in the channel's unit or raises SensorError."""
 
+RawFields = dict[str, float | int | str]
+"""What a chip reported for one channel before conversion (ADC code, volts, ohms, fault bits), for `hearth probe`."""
+
 
 class SensorDevice(Protocol):
     """An opened sensor device: hands out one reader per channel wired to it."""
 
     def reader(self, channel_name: str, channel: Channel) -> ChannelReader: ...
+
+    def raw(self, channel: Channel) -> RawFields:
+        """The chip's raw view of one channel, read once; never raises SensorError (it shows what it saw)."""
+        ...
 
 
 class Buses(Protocol):

@@ -21,13 +21,14 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from controller.conversions import rtd_resistance, rtd_temperature
-from controller.drivers.base import Buses, ChannelReader, DeviceKind, DeviceMissingError, SensorError
+from controller.drivers.base import Buses, ChannelReader, DeviceKind, DeviceMissingError, RawFields, SensorError
 from controller.layout.base import Name, Strict
 from controller.layout.channel import Channel
 
 CONFIG_REG = 0x00
 RTD_MSB_REG = 0x01
 HIGH_THRESHOLD_MSB_REG = 0x03
+FAULT_STATUS_REG = 0x07
 CONFIG_BIAS = 0x80
 CONFIG_AUTO = 0x40
 CONFIG_3WIRE = 0x10
@@ -170,7 +171,30 @@ class Max31865Device:
         self._thresholds = fault_thresholds(plausible, self._r0, self._config.lead_ohms, self._rref)
         with _DRIVER_LOCK:
             self._write_thresholds()
+        # The next conversion is the first one judged against these thresholds.
+        self._first_conversion_at = max(self._first_conversion_at or 0.0, time.monotonic() + FIRST_CONVERSION_S)
         return self._thresholds
+
+    def raw(self, channel: Channel) -> RawFields:
+        if self._thresholds is None:
+            self.program_thresholds(channel.plausible)
+        with _DRIVER_LOCK:
+            if self._first_conversion_at is not None:
+                time.sleep(max(0.0, self._first_conversion_at - time.monotonic()))
+                self._first_conversion_at = None
+            config_now = self._sensor._read_u8(CONFIG_REG)
+            register = self._sensor._read_u16(RTD_MSB_REG)
+            status = self._sensor._read_u8(FAULT_STATUS_REG)
+        ratio = register >> 1
+        flags = [name for bit, name in zip(range(7, 1, -1), FAULT_NAMES, strict=True) if status & (1 << bit)]
+        return {
+            "config": f"0x{config_now:02x}",
+            "ratio": ratio,
+            "ohms": round(ratio / 32768 * self._rref, 2),
+            "lead_ohms": self._config.lead_ohms,
+            "fault_status": f"0x{status:02x}",
+            "faults": ", ".join(flags) or "none",
+        }
 
     def _fault(self, ratio: int) -> SensorError:
         flags = self._sensor.fault

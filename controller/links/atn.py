@@ -107,12 +107,16 @@ class AtnLinkRunner:
 
     def link_state(self) -> protocol.LinkState:
         lease = self.lease
+        acked = self.store.acked_seq()
+        backlog = max(0, self.store.last_seq() - acked)
+        oldest = self.store.readings_after(acked, 1) if backlog else []
         return protocol.LinkState(
             connected=self.connected,
             last_heartbeat=self.last_heartbeat,
             lease_id=lease.id if lease else None,
             lease_valid_until=lease.valid_until if lease else None,
-            backlog=max(0, self.store.last_seq() - self.store.acked_seq()),
+            backlog=backlog,
+            oldest_unacked_ts=oldest[0].ts if oldest else None,
         )
 
     # ---- messages in --------------------------------------------------------------------------------------

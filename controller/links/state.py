@@ -35,8 +35,9 @@ def state_message(
         for name, r in snapshot.readings.items()
     }
     actuators: dict[str, protocol.ActuatorStateMsg] = {}
-    mode, reason = "LOCAL", "starting"
+    mode, reason, decision = "LOCAL", "starting", ""
     if result is not None:
+        decision = result.summary
         authority = result.state.authority
         mode, reason = authority.mode.value, authority.reason
         for name, command in result.commands.items():
@@ -61,4 +62,5 @@ def state_message(
         ],
         alarms=list(alarms),
         link=link,
+        decision=decision,
     )
