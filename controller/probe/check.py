@@ -13,7 +13,8 @@ from controller.clock import Clock
 from controller.drivers.base import Buses, DeviceMissingError, RawFields, SensorError
 from controller.drivers.gpio_relay import RelayError, RelayOutput
 from controller.hardware import build_hardware
-from controller.layout.model import I2CBus, Layout
+from controller.layout.buses import I2CBus
+from controller.layout.model import Layout
 from controller.sampler import judge, read_once
 
 
