@@ -170,8 +170,8 @@ def _dry_run(file: str, layout: Layout) -> int:
 async def _run(args: argparse.Namespace, layout: Layout, started_at: float) -> int:
     import structlog
 
-    from controller.buses.real import HardwareUnavailableError, RealBuses
-    from controller.clock import SimClock, SystemClock
+    from controller.buses.choose import open_buses
+    from controller.buses.real import HardwareUnavailableError
     from controller.runtime import Controller, RunOptions, StoreUnavailableError
     from controller.sim.world import SimBuses
 
@@ -185,23 +185,15 @@ async def _run(args: argparse.Namespace, layout: Layout, started_at: float) -> i
         log_file=args.log_file or ("hearth-watch.log" if args.watch else ""),
         socket_path=Path(args.socket) if args.socket else None,
     )
-    buses: RealBuses | SimBuses
     extra_tasks = {}
-    if layout.backend == "sim":
-        sim = layout.sim.model_copy(update={"speed": args.speed}) if layout.sim and args.speed else layout.sim
-        speed = sim.speed if sim else 1.0
-        start = sim.start.timestamp() if sim and sim.start else None
-        clock: SystemClock | SimClock = SimClock(start=start, speed=speed)
-        buses = SimBuses(layout, clock, sim)
+    sim = layout.sim.model_copy(update={"speed": args.speed}) if layout.sim and args.speed else layout.sim
+    try:
+        buses, clock = open_buses(layout, sim)
+    except HardwareUnavailableError as unavailable:
+        log.error("hardware unavailable", detail=str(unavailable))
+        return EXIT_HARDWARE
+    if isinstance(buses, SimBuses):
         extra_tasks["plant"] = buses.run
-    else:
-        clock = SystemClock()
-        buses = RealBuses(layout)
-        try:
-            buses.preflight()
-        except HardwareUnavailableError as unavailable:
-            log.error("hardware unavailable", detail=str(unavailable))
-            return EXIT_HARDWARE
     log.info("starting", version=__version__, site=layout.site.id, backend=layout.backend, layout=args.layout)
     status = EXIT_OK
     try:

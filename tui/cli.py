@@ -23,14 +23,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def add_options(parser: argparse.ArgumentParser) -> None:
-    """The TUI's options, shared by `hearth tui` and `python -m tui`."""
+def add_socket_option(parser: argparse.ArgumentParser) -> None:
+    """`--socket PATH`, for every command that talks to the controller's local socket."""
     parser.add_argument(
         "--socket",
         default=os.environ.get("HEARTH_SOCKET", DEFAULT_SOCKET),
         metavar="PATH",
         help=f"the controller's local socket (default: $HEARTH_SOCKET or {DEFAULT_SOCKET})",
     )
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The TUI's options, shared by `hearth tui` and `python -m tui`."""
+    add_socket_option(parser)
     parser.add_argument("--mqtt", metavar="URL", help="watch over MQTT instead, read-only: mqtts://host[:port]")
     parser.add_argument("--site", metavar="ID", help="the site to watch over MQTT (required with --mqtt)")
     parser.add_argument("--username", metavar="USER", help="MQTT user (a monitor account)")

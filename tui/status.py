@@ -10,14 +10,13 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from controller.protocol import EventMsg, State
-from tui.cli import DEFAULT_SOCKET
+from tui.cli import add_socket_option
 from tui.transport import ConnectionStatus
 
 EXIT_OK, EXIT_SAFE, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -41,12 +40,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "oldest reading the ATN has not acknowledged, and the last control decision. Exit 0 when it answers and "
         "is not in SAFE, 1 in SAFE, 3 when it cannot be reached.",
     )
-    parser.add_argument(
-        "--socket",
-        default=os.environ.get("HEARTH_SOCKET", DEFAULT_SOCKET),
-        metavar="PATH",
-        help=f"the controller's local socket (default: $HEARTH_SOCKET or {DEFAULT_SOCKET})",
-    )
+    add_socket_option(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument(
         "--timeout", type=float, default=5.0, metavar="SECONDS", help="give up after this long (default 5)"

@@ -89,11 +89,10 @@ def render(report: ProbeReport) -> str:
 
 def run_cli(args: argparse.Namespace) -> int:
     from controller import logs
-    from controller.buses.real import HardwareUnavailableError, RealBuses
-    from controller.clock import SimClock, SystemClock
+    from controller.buses.choose import open_buses
+    from controller.buses.real import HardwareUnavailableError
     from controller.layout.load import LayoutError, load_layout
     from controller.probe.check import probe
-    from controller.sim.world import SimBuses
 
     try:
         layout = load_layout(args.layout)
@@ -106,18 +105,11 @@ def run_cli(args: argparse.Namespace) -> int:
         print(f"hearth probe: {error}", file=sys.stderr)
         return EXIT_USAGE
     logs.configure("critical", stream=sys.stderr)  # the report says what the drivers would log
-    buses: RealBuses | SimBuses
-    if layout.backend == "sim":
-        clock: SimClock | SystemClock = SimClock()
-        buses = SimBuses(layout, clock)
-    else:
-        clock = SystemClock()
-        buses = RealBuses(layout)
-        try:
-            buses.preflight()
-        except HardwareUnavailableError as error:
-            print(f"hearth probe: {error}", file=sys.stderr)
-            return EXIT_HARDWARE
+    try:
+        buses, clock = open_buses(layout)
+    except HardwareUnavailableError as error:
+        print(f"hearth probe: {error}", file=sys.stderr)
+        return EXIT_HARDWARE
     try:
         report = probe(layout, buses, clock, switches, args.hold)
     except HardwareUnavailableError as error:
