@@ -609,9 +609,12 @@ def test_store_survives_kill_9(tmp_path: Path) -> None:
         with Store.open(path) as store:
             assert store.integrity == "ok"
             rows = all_rows(store)
-            assert [r.seq for r in rows] == list(range(1, store.last_seq() + 1))  # no gaps, no repeats
+            seqs = [r.seq for r in rows]
+            assert seqs == sorted(set(seqs)) and seqs[-1] <= store.last_seq()  # in order, no repeats
             this_run = [r for r in rows if r.channel.startswith(f"r{run}-")]
-            assert this_run and min(r.seq for r in this_run) == last + 1
+            # Above everything before. Not at last + 1: a kill cannot be told from a power cut at the next open,
+            # so the store carries on above the block it had reserved (tests/test_power_cut.py says why).
+            assert this_run and min(r.seq for r in this_run) > last
             event_seqs = [seq for seq, _ in store.events_after(0, limit=10**6)]
             assert event_seqs == list(range(1, len(event_seqs) + 1))
             assert [o.id for o in store.active_overrides(T0 + 10)] == ["kill-test"]

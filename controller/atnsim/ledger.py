@@ -1,13 +1,18 @@
 """The reference ATN's telemetry ledger: every reading it received, per site, in SQLite.
 
-Readings are keyed by (site, seq) and inserted with INSERT OR IGNORE, so a re-sent batch changes nothing. What the
-ATN may acknowledge is the top of the contiguous run of sequence numbers that starts at the first one it ever saw
-for the site: a gap holds the acknowledgement back, so the controller keeps the missing readings and sends them
-again. That value and the first sequence number live in the `meta` table, so a restarted ATN carries on.
+Readings are keyed by (site, seq) and inserted with INSERT OR IGNORE, so a re-sent batch changes nothing. A seq
+it already holds arriving with *different* content is a controller reusing a seq (a promise of the protocol
+broken): the first content is kept, and the conflict is recorded in the `conflicts` table and returned, for the
+caller to report loudly. What the ATN may acknowledge is the top of the contiguous run of sequence numbers that
+starts at the first one it ever saw for the site: a gap holds the acknowledgement back, so the controller keeps
+the missing readings and sends them again, unless a batch declared the range empty (its `first_seq..last_seq`
+covers every seq after the previous batch: seqs skipped after a power cut or dropped by the size cap do not
+exist). That value and the first sequence number live in the `meta` table, so a restarted ATN carries on.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +30,12 @@ CREATE TABLE IF NOT EXISTS readings (
     historical INTEGER NOT NULL,
     PRIMARY KEY (site, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conflicts (
+    site TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kept TEXT NOT NULL,
+    refused TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     site TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -55,6 +66,8 @@ class Ledger:
     def __init__(self, connection: sqlite3.Connection, path: str) -> None:
         self._db = connection
         self.path = path
+        self.last_conflicts: list[tuple[int, TelemetryRow, TelemetryRow]] = []
+        """The conflicts the last `store` call found: (seq, the row kept, the row refused)."""
 
     @classmethod
     def open(cls, path: str | Path) -> Ledger:
@@ -82,13 +95,21 @@ class Ledger:
 
     # ---- writing ---------------------------------------------------------------------------------------------
 
-    def store(self, site: str, rows: Sequence[TelemetryRow], historical: bool) -> int:
-        """Persist readings (duplicates by seq are dropped); returns how many were new. One transaction."""
-        if not rows:
+    def store(
+        self, site: str, rows: Sequence[TelemetryRow], historical: bool, covers: tuple[int, int] | None = None
+    ) -> int:
+        """Persist readings (duplicates by seq are dropped); returns how many were new. One transaction.
+
+        `covers` is the batch's (first_seq, last_seq): no seq in it exists but those in `rows`. A row whose seq is
+        stored with other content is refused and recorded (`conflicts`, `last_conflicts`).
+        """
+        self.last_conflicts = []
+        if not rows and covers is None:
             return 0
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
+            rows = self._refuse_conflicts(site, rows)
             before = db.total_changes
             db.executemany(
                 "INSERT OR IGNORE INTO readings (site, seq, ts, channel, value, quality, historical) "
@@ -107,6 +128,9 @@ class Ledger:
                 self._set_meta(site, FIRST_SEQ, first)
             upto = self._meta(site, ACKED)
             upto = first - 1 if upto is None else upto
+            if covers is not None and covers[0] <= upto + 1 < covers[1] + 1:
+                upto = covers[1]  # everything up to the batch's end is here or does not exist
+                self._set_meta(site, ACKED, upto)
             if db.execute("SELECT 1 FROM readings WHERE site = ? AND seq = ?", (site, upto + 1)).fetchone():
                 end = db.execute(_RUN_END, {"site": site, "upto": upto}).fetchone()
                 self._set_meta(site, ACKED, int(end[0]))
@@ -115,6 +139,37 @@ class Ledger:
             db.execute("ROLLBACK")
             raise
         return inserted
+
+    def _refuse_conflicts(self, site: str, rows: Sequence[TelemetryRow]) -> list[TelemetryRow]:
+        """`rows` without those whose seq is stored with different content; those are recorded as conflicts."""
+        if not rows:
+            return []
+        seqs = [row[0] for row in rows]
+        held = {
+            int(r[0]): (int(r[0]), float(r[1]), str(r[2]), r[3], str(r[4]))
+            for r in self._db.execute(
+                "SELECT seq, ts, channel, value, quality FROM readings WHERE site = ? AND seq BETWEEN ? AND ?",
+                (site, min(seqs), max(seqs)),
+            )
+        }
+        accepted = []
+        for row in rows:
+            kept = held.get(row[0])
+            received = (row[0], float(row[1]), row[2], row[3], row[4])
+            if kept is not None and kept != received:
+                self.last_conflicts.append((row[0], kept, received))
+                self._db.execute(
+                    "INSERT INTO conflicts (site, seq, kept, refused) VALUES (?, ?, ?, ?)",
+                    (site, row[0], json.dumps(kept), json.dumps(received)),
+                )
+            else:
+                accepted.append(row)
+        return accepted
+
+    def conflicts(self, site: str) -> list[tuple[int, TelemetryRow, TelemetryRow]]:
+        """Every seq that arrived again with different content: (seq, the row kept, the row refused)."""
+        cursor = self._db.execute("SELECT seq, kept, refused FROM conflicts WHERE site = ? ORDER BY rowid", (site,))
+        return [(int(seq), tuple(json.loads(kept)), tuple(json.loads(refused))) for seq, kept, refused in cursor]
 
     # ---- reading ---------------------------------------------------------------------------------------------
 

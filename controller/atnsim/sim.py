@@ -86,6 +86,7 @@ class SiteStats:
     telemetry_batches: int = 0
     readings_stored: int = 0
     duplicates: int = 0
+    conflicts: int = 0  # seqs that came again with different content: a controller reused a seq
     malformed: int = 0
     last_telemetry_ack: int | None = None
     last_ack: protocol.Ack | None = None
@@ -242,11 +243,20 @@ class AtnSim:
             stats.malformed += 1
             log.warning("malformed telemetry ignored", site=site, reason=rejection.reason)
             return None
-        inserted = self.ledger.store(site, batch.readings, batch.historical)
+        inserted = self.ledger.store(site, batch.readings, batch.historical, (batch.first_seq, batch.last_seq))
+        for seq, kept, refused in self.ledger.last_conflicts:
+            stats.conflicts += 1
+            log.error(
+                "telemetry seq reused with different content: refused, the first kept",
+                site=site,
+                seq=seq,
+                kept=list(kept),
+                refused=list(refused),
+            )
         upto = self.ledger.contiguous_upto(site)
         stats.telemetry_batches += 1
         stats.readings_stored += inserted
-        stats.duplicates += len(batch.readings) - inserted
+        stats.duplicates += len(batch.readings) - inserted - len(self.ledger.last_conflicts)
         stats.last_telemetry_ack = upto
         log.debug(
             "telemetry stored",

@@ -192,6 +192,7 @@ class AtnLinkRunner:
         return dispatch.id
 
     def _telemetry_acked(self, upto: int) -> None:
+        self.store.atn_holds_upto(upto)  # beyond what this store ever issued: it lost commits; move past them
         upto = min(upto, self.sent_upto)  # never past what was sent
         self.store.ack_upto(upto)
         while self.outstanding and self.outstanding[0] <= upto:
@@ -382,7 +383,9 @@ class AtnLinkRunner:
             body = {
                 "v": protocol.VERSION,
                 "site": self.site,
-                "first_seq": first[0],
+                # The batch covers every seq after the previous one: a seq in between without a row does not
+                # exist (skipped after a power cut, or dropped by the size cap), so the ATN need not wait for it.
+                "first_seq": self.sent_upto + 1,
                 "last_seq": last[0],
                 "historical": self.clock.now() - first[1] > HISTORICAL_AFTER_S,
                 "readings": rows,

@@ -126,6 +126,7 @@ class Store:
             return
         try:
             self._outbox.flush(save_ack=True)
+            self._outbox.release_reservation()
         finally:
             self._closed = True
             self._conn.close()
@@ -190,6 +191,13 @@ class Store:
     def acked_seq(self) -> int:
         """How far the ATN has acknowledged (0 for nothing yet)."""
         return self._outbox.acked_seq()
+
+    def atn_holds_upto(self, seq: int) -> None:
+        """The ATN acknowledged up to `seq`. Should that be beyond the highest seq this store has ever issued,
+        the store lost commits the ATN had received (a power cut on a card that acknowledged a sync it had not
+        done): new readings continue above `seq`, so none of the ATN's seqs is reused for other content."""
+        if self._outbox.move_past(seq):
+            log.error("the ATN holds readings this store lost: carrying on above them", atn_upto=seq)
 
     # --- events --------------------------------------------------------------------------------------------
     def add_event(self, event: Event) -> int:

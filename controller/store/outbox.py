@@ -8,10 +8,11 @@ cursor, and no per-row index. See bench/store_bytes_per_day.py for the figures.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sqlite3
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from controller.readings import Quality, Snapshot
@@ -23,6 +24,12 @@ DELETE_CHUNK = 20_000  # seqs per delete transaction: keeps each commit short on
 ACK_SAVE_EVERY = 60  # flushes: the ack cursor is written about once a minute, not with every commit
 ACKED_KEY = "acked_seq"
 SEQ_FLOOR_KEY = "seq_floor"
+SEQ_RESERVED_KEY = "seq_reserved"
+# Sequence numbers are handed out from blocks reserved by a commit that is synced to the card (synchronous=FULL
+# for that one commit). A power cut can roll back the per-second commits after it, but never the reservation, so
+# the next start carries on above the block and no seq the ATN may already hold is issued again for other
+# content. 4096 seqs last about an hour at a busy site's ~1 row/s: one fsync an hour, not one a second.
+SEQ_BLOCK = 4096
 _BUCKET_LIMIT = 2**53  # keeps an infinite query bound a finite bucket number
 
 _SELECT = "SELECT seq, ts, channel, value, quality FROM readings"
@@ -70,7 +77,10 @@ class Outbox:
         for channel_id, name in conn.execute("SELECT id, name FROM channels"):
             self._remember_channel(name, channel_id)
         newest = conn.execute("SELECT max(seq) FROM readings").fetchone()[0] or 0
-        self._last_seq = max(int(newest), self._meta_int(SEQ_FLOOR_KEY))
+        self._reserved = self._meta_int(SEQ_RESERVED_KEY)
+        # Above the reserved block: after a power cut, seqs up to it may have been sent (and acknowledged) in
+        # commits the cut rolled back. After a clean close the reservation is the last seq, so nothing is skipped.
+        self._last_seq = max(int(newest), self._meta_int(SEQ_FLOOR_KEY), self._reserved)
         self._bucket = self._newest_bucket()
         self._acked = self._acked_saved = min(self._meta_int(ACKED_KEY), self._last_seq)
         self._flushes_since_ack_saved = 0
@@ -115,7 +125,8 @@ class Outbox:
         seq, bucket = self._last_seq, self._bucket
         new_channels: dict[str, int] = {}
         readings, marks = [], []
-        with transaction(self._conn):
+        reserve = seq + len(rows) + SEQ_BLOCK if seq + len(rows) > self._reserved else None
+        with self._synced(reserve is not None), transaction(self._conn):
             for row in rows:
                 seq += 1
                 row_bucket = bucket_of(row.ts)
@@ -131,16 +142,52 @@ class Outbox:
                 self._conn.executemany("INSERT INTO timeline (first_seq, bucket) VALUES (?, ?)", marks)
             if save_ack:
                 self._conn.execute(_UPSERT_META, (ACKED_KEY, self._acked))
+            if reserve is not None:
+                # In the same commit as the rows, synced: no seq of this block is on the card without it.
+                self._conn.execute(_UPSERT_META, (SEQ_RESERVED_KEY, reserve))
         # Only after the commit: a rolled-back flush must leave no trace in what we believe the file holds.
         for name, channel_id in new_channels.items():
             self._remember_channel(name, channel_id)
         self._last_seq, self._bucket = seq, bucket
+        if reserve is not None:
+            self._reserved = reserve
         for _ in rows:
             self._pending.popleft()
         if save_ack:
             self._acked_saved = self._acked
             self._flushes_since_ack_saved = 0
         return len(rows)
+
+    @contextlib.contextmanager
+    def _synced(self, synced: bool) -> Iterator[None]:
+        """Make the commit inside synced to the card (synchronous=FULL fsyncs the WAL at COMMIT), if `synced`."""
+        if not synced:
+            yield
+            return
+        self._conn.execute("PRAGMA synchronous = FULL")
+        try:
+            yield
+        finally:
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+
+    def _reserve_block(self, upto: int) -> None:
+        """Set the reservation to `upto` in a commit synced to the card."""
+        with self._synced(True), transaction(self._conn):
+            self._conn.execute(_UPSERT_META, (SEQ_RESERVED_KEY, upto))
+        self._reserved = upto
+
+    def release_reservation(self) -> None:
+        """At a clean close: give back the unused part of the block (synced), so the next start skips nothing."""
+        if self._reserved > self._last_seq:
+            self._reserve_block(self._last_seq)
+
+    def move_past(self, seq: int) -> bool:
+        """The ATN holds seqs up to `seq`, beyond anything this store has (a card that lied about a sync): carry
+        on above it, so no seq it holds is issued again. Returns whether the store had to move."""
+        if seq <= self._last_seq:
+            return False
+        self._last_seq = seq
+        return True
 
     def _channel_id(self, name: str, new: dict[str, int]) -> int:
         known = self._channel_ids.get(name, new.get(name))

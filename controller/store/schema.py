@@ -5,6 +5,10 @@ returns, so a crash or `kill -9` of the process loses nothing committed. On *pow
 commits (those since the OS last wrote the WAL out, or since the last checkpoint's fsync) may be rolled back, but
 the database stays consistent: WAL frames carry checksums and a torn tail is ignored at the next open. That is the
 trade we want on an SD card: `synchronous=FULL` would fsync on every per-second commit.
+
+What a power cut must not roll back is a sequence number the ATN may already hold: the outbox hands seqs out of
+blocks reserved by a commit made with `synchronous=FULL` (`controller.store.outbox.SEQ_BLOCK`), and starts above
+the reserved block after an unclean stop (see `Outbox`).
 """
 
 from __future__ import annotations
