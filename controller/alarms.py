@@ -3,6 +3,7 @@
 - `relay`: a relay that did not follow its command (the control loop's `alarm`; it also forces SAFE mode).
 - `channel:<name>`: a channel whose reading has been `fault` for more than `CHANNEL_FAULT_S` (a blip is not an
   alarm; a sensor that stays open or shorted is).
+- `store`: the store cannot write (a full or failing SD card); control goes on, writes wait in memory.
 
 Each alarm has a stable id and the time it began (`since`). A technician acknowledges an alarm to say someone is
 on it; the acknowledgement is dropped when the alarm clears, so the same fault coming back is a new alarm.
@@ -23,6 +24,7 @@ from controller.readings import Quality, Snapshot
 log = structlog.get_logger("hearth.alarms")
 CHANNEL_FAULT_S = 10.0
 RELAY = "relay"
+STORE = "store"
 
 
 class EventSink(Protocol):
@@ -51,7 +53,12 @@ class AlarmBoard:
         self._tracked: dict[str, _Tracked] = {}
 
     def current(
-        self, now: float, snapshot: Snapshot, relay_alarm: str | None, monotonic: float | None = None
+        self,
+        now: float,
+        snapshot: Snapshot,
+        relay_alarm: str | None,
+        monotonic: float | None = None,
+        store_alarm: str | None = None,
     ) -> list[protocol.Alarm]:
         """The alarms standing at `now`, oldest first; also notes faults that began since the last call.
 
@@ -61,6 +68,8 @@ class AlarmBoard:
         seen: dict[str, str] = {}
         if relay_alarm:
             seen[RELAY] = f"relay alarm: {relay_alarm}"
+        if store_alarm:
+            seen[STORE] = store_alarm
         for name, reading in snapshot.readings.items():
             if reading.quality is Quality.FAULT:
                 seen[f"channel:{name}"] = f"{name}: sensor fault: {reading.detail or 'no reading'}"
@@ -72,7 +81,7 @@ class AlarmBoard:
             if tracked is None:
                 tracked = self._tracked[alarm_id] = _Tracked(since=now, began=mono, message=message)
             tracked.message = message
-            grace = 0.0 if alarm_id == RELAY else self.channel_fault_s
+            grace = 0.0 if alarm_id in (RELAY, STORE) else self.channel_fault_s
             if not tracked.raised and mono - tracked.began >= grace:
                 tracked.raised = True
                 self._event(now, f"alarm {alarm_id}: {message}", alarm_id, "raised", since=tracked.since)

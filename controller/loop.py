@@ -9,6 +9,7 @@ shift every later one, and the lateness of each tick is kept for the jitter figu
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections import deque
 from dataclasses import replace
@@ -127,7 +128,12 @@ class ControlLoop:
         now, monotonic = self.clock.now(), self.clock.monotonic()
         heartbeats, lease = self.inbox.take()
         overrides = self.overrides.active() if self.overrides else []
-        forecast = self.inbox.forecast or (self.sink.latest_forecast(now) if self.sink else None)
+        forecast = self.inbox.forecast
+        if forecast is None and self.sink is not None:
+            try:
+                forecast = self.sink.latest_forecast(now)
+            except sqlite3.Error as error:  # a failing card: decide on the tariff windows, never stop
+                log.warning("price forecast not read from the store", error=str(error))
         result = control_tick(
             self.state,
             TickInputs(

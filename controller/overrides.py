@@ -79,6 +79,7 @@ class OverrideBook:
         self.store = store
         self.layout = layout
         self.clock = clock
+        self._stored: list[tuple[Override, OverrideTimer | None]] = []
 
     def active(self) -> list[Override]:
         """The overrides in force now, oldest first, their times shown on the current wall clock."""
@@ -86,8 +87,12 @@ class OverrideBook:
 
     def _in_force(self) -> list[tuple[Override, OverrideTimer]]:
         wall, mono = self.clock.now(), self.clock.monotonic()
+        try:
+            self._stored = self.store.unreleased_overrides()
+        except sqlite3.Error as error:  # a failing card: judge the overrides last read, control goes on
+            log.warning("overrides not read from the store; using the last read", error=str(error))
         found = []
-        for stored, timer in self.store.unreleased_overrides():
+        for stored, timer in self._stored:
             if timer is None or timer.boot_id != self.clock.boot_id:
                 timer = self._restore(stored, timer, wall, mono)
             if mono >= timer.ends_mono:

@@ -8,6 +8,7 @@ the GPIO thread so that it still happens when the event loop is already unwindin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import signal
 import sqlite3
@@ -175,7 +176,9 @@ class Controller:
         last = self.loop.last if self.loop else None
         actual = self.loop.state.actuators if self.loop else {}
         snapshot = self.sampler.snapshot()
-        alarms = self.alarms.current(now, snapshot, self.loop.alarm if self.loop else None, self.clock.monotonic())
+        relay = self.loop.alarm if self.loop else None
+        store = self.store.trouble() if self.store else None
+        alarms = self.alarms.current(now, snapshot, relay, self.clock.monotonic(), store)
         return state_message(self.layout.site.id, now, snapshot, last, overrides, link, actual, alarms)
 
     async def _control(self) -> None:
@@ -202,11 +205,17 @@ class Controller:
             if snapshot.readings:
                 self.store.record(snapshot, policies)
             now = self.clock.monotonic()
+            # A full or failing disk must not end this task (and with it the controller): the store keeps what it
+            # could not write in memory, `trouble()` raises the alarm, and the next round tries again.
             if now - last_commit >= commit_every - 1e-6:
-                self.store.flush()
+                with contextlib.suppress(sqlite3.Error):
+                    self.store.flush()
                 last_commit = now
             if now - last_prune >= PRUNE_EVERY_S:
-                self.store.prune(self.clock.now())
+                try:
+                    self.store.prune(self.clock.now())
+                except sqlite3.Error as error:
+                    log.error("store prune failed", error=str(error))
                 last_prune = now
 
     async def _first_snapshot(self) -> None:

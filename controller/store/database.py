@@ -17,6 +17,7 @@ import json
 import math
 import os
 import sqlite3
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ CAP_TARGET = 0.9  # prune to this share of the size cap, so the next prune is no
 LEASE_HISTORY = 200
 FORECAST_HISTORY = 16
 FORECAST_MAX_AGE_S = 48 * 3600.0
+EVENTS_WAITING_MAX = 10_000  # events kept in memory while the store cannot write them; the oldest go first
 _OVERRIDE_COLUMNS = ("id", "target", "value", "created_at", "expires_at", "who", "origin", "reason")
 _OVERRIDE_SELECT = f"SELECT {', '.join(_OVERRIDE_COLUMNS)}, released_at, released_by FROM overrides"
 _TIMER_COLUMNS = ("boot_id", "created_mono", "ends_mono", "saved_mono")
@@ -78,6 +80,13 @@ class Store:
         self.max_size_mb = max_size_mb
         self._outbox = Outbox(conn)
         self._closed = False
+        self.failing: str | None = None
+        """Why the last write failed (disk full, I/O error), until a write succeeds again; None when healthy."""
+        self._waiting_events: deque[Event] = deque()
+        self.events_dropped = 0
+        """Events dropped (oldest first) because more than `EVENTS_WAITING_MAX` were waiting for a failing store."""
+        self._readings_dropped_reported = 0
+        self._latest_ts = 0.0
 
     @classmethod
     def open(
@@ -126,7 +135,15 @@ class Store:
             return
         try:
             self._outbox.flush(save_ack=True)
+            self._write_waiting_events()
             self._outbox.release_reservation()
+        except sqlite3.Error as error:  # closing must not fail on a full or failing disk: the shutdown goes on
+            log.error(
+                "store not flushed at close",
+                error=str(error),
+                readings_lost=self._outbox.pending,
+                events_lost=len(self._waiting_events),
+            )
         finally:
             self._closed = True
             self._conn.close()
@@ -142,6 +159,7 @@ class Store:
 
         A channel missing from `policies` is stored with `DEFAULT_POLICY`.
         """
+        self._latest_ts = snapshot.taken_at
         return self._outbox.queue(snapshot, policies)
 
     @property
@@ -155,12 +173,57 @@ class Store:
         return self._outbox.dropped
 
     def flush(self) -> int:
-        """Commit the queued readings in one transaction; returns rows written.
+        """Commit the queued readings in one transaction; returns rows written. Then writes any events that
+        were waiting for the store to work again.
 
         Does nothing, not even a transaction, when nothing is queued. If the commit fails (disk full) the rows
-        stay queued for the next try and the error propagates.
+        stay queued for the next try (up to ten minutes of them, then the oldest go, counted in `dropped`),
+        `failing` says why, and the error propagates.
         """
-        return self._outbox.flush()
+        try:
+            written = self._outbox.flush()
+        except sqlite3.Error as error:
+            self._failed("readings", error)
+            raise
+        if self._waiting_events:
+            self._write_waiting_events()
+        elif written:
+            self._recovered()
+        return written
+
+    def trouble(self) -> str | None:
+        """A sentence for the alarm while the store cannot write; None when it can."""
+        if self.failing is None:
+            return None
+        return (
+            f"store failing ({self.failing}): control goes on; {self._outbox.pending} readings queued in memory, "
+            f"{self._outbox.dropped} dropped, {len(self._waiting_events)} events waiting"
+        )
+
+    def _failed(self, what: str, error: sqlite3.Error) -> None:
+        if self.failing is None:
+            log.error("store failing: control goes on, writes kept in memory and retried", what=what, error=str(error))
+        self.failing = f"{what}: {error}"
+
+    def _recovered(self) -> None:
+        if self.failing is None:
+            return
+        self.failing = None
+        dropped = self._outbox.dropped - self._readings_dropped_reported
+        self._readings_dropped_reported = self._outbox.dropped
+        log.info("store writing again", readings_dropped=dropped, events_dropped=self.events_dropped)
+        message = "store writing again"
+        if dropped or self.events_dropped:
+            message += f": {dropped} readings and {self.events_dropped} events were dropped while it failed"
+        ts = self._latest_ts
+        self.add_event(
+            Event(
+                ts=ts,
+                kind="store",
+                message=message,
+                data={"readings_dropped": dropped, "events_dropped": self.events_dropped},
+            )
+        )
 
     def readings_after(self, seq: int, limit: int) -> list[StoredReading]:
         """Up to `limit` committed readings with a seq above `seq`, in seq order (the outbox, for forwarding)."""
@@ -201,16 +264,39 @@ class Store:
 
     # --- events --------------------------------------------------------------------------------------------
     def add_event(self, event: Event) -> int:
-        """Store `event` now, in its own transaction; returns its seq."""
-        # default=str: an event is worth keeping even if someone put a non-JSON value (a Path, a set) in data.
-        data = json.dumps(event.data, default=str, separators=(",", ":"))
-        with transaction(self._conn):
-            cursor = self._conn.execute(
-                "INSERT INTO events (ts, kind, message, data) VALUES (?, ?, ?, ?)",
-                (event.ts, event.kind, event.message, data),
-            )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        """Store `event` now, in its own transaction; returns its seq.
+
+        Never raises for a full or failing disk: the event then waits in memory (up to `EVENTS_WAITING_MAX`, the
+        oldest dropped and counted) and is written, in order, with the next write that succeeds; 0 is returned.
+        """
+        if len(self._waiting_events) >= EVENTS_WAITING_MAX:
+            self._waiting_events.popleft()
+            self.events_dropped += 1
+        self._waiting_events.append(event)
+        self._latest_ts = event.ts
+        return self._write_waiting_events()
+
+    def _write_waiting_events(self) -> int:
+        """Write every waiting event in one transaction; the seq of the last, or 0 if the store failed."""
+        if not self._waiting_events:
+            return 0
+        seq = 0
+        try:
+            with transaction(self._conn):
+                for event in self._waiting_events:
+                    # default=str: an event is worth keeping even if its data holds a non-JSON value (a Path).
+                    data = json.dumps(event.data, default=str, separators=(",", ":"))
+                    cursor = self._conn.execute(
+                        "INSERT INTO events (ts, kind, message, data) VALUES (?, ?, ?, ?)",
+                        (event.ts, event.kind, event.message, data),
+                    )
+                    seq = cursor.lastrowid or 0
+        except sqlite3.Error as error:
+            self._failed("events", error)
+            return 0
+        self._waiting_events.clear()
+        self._recovered()
+        return seq
 
     def events_after(self, seq: int, limit: int = 1000) -> list[tuple[int, Event]]:
         """Up to `limit` events with a seq above `seq`, in seq order."""
@@ -283,15 +369,19 @@ class Store:
     # --- leases and forecasts ------------------------------------------------------------------------------
     def save_lease(self, lease: Lease) -> None:
         """Keep `lease` as the latest (the same id again replaces the old copy); the last `LEASE_HISTORY` are
-        kept."""
-        with transaction(self._conn):
-            self._conn.execute("DELETE FROM leases WHERE id = ?", (lease.id,))
-            cursor = self._conn.execute(
-                "INSERT INTO leases (id, received_at, valid_until, body) VALUES (?, ?, ?, ?)",
-                (lease.id, lease.received_at, lease.valid_until, lease.model_dump_json()),
-            )
-            assert cursor.lastrowid is not None
-            self._conn.execute("DELETE FROM leases WHERE seq <= ?", (cursor.lastrowid - LEASE_HISTORY,))
+        kept. A store that cannot write skips it (the control loop has the lease already) and says so in
+        `failing`."""
+        try:
+            with transaction(self._conn):
+                self._conn.execute("DELETE FROM leases WHERE id = ?", (lease.id,))
+                cursor = self._conn.execute(
+                    "INSERT INTO leases (id, received_at, valid_until, body) VALUES (?, ?, ?, ?)",
+                    (lease.id, lease.received_at, lease.valid_until, lease.model_dump_json()),
+                )
+                assert cursor.lastrowid is not None
+                self._conn.execute("DELETE FROM leases WHERE seq <= ?", (cursor.lastrowid - LEASE_HISTORY,))
+        except sqlite3.Error as error:
+            self._failed("lease", error)
 
     def latest_lease(self) -> Lease | None:
         """The lease saved last, live or not (the caller judges `live(now)`)."""
@@ -299,14 +389,18 @@ class Store:
         return Lease.model_validate_json(row[0]) if row is not None else None
 
     def save_forecast(self, forecast: PriceForecast) -> None:
-        """Keep `forecast` as the latest; the last `FORECAST_HISTORY` are kept."""
-        with transaction(self._conn):
-            cursor = self._conn.execute(
-                "INSERT INTO forecasts (received_at, body) VALUES (?, ?)",
-                (forecast.received_at, forecast.model_dump_json()),
-            )
-            assert cursor.lastrowid is not None
-            self._conn.execute("DELETE FROM forecasts WHERE seq <= ?", (cursor.lastrowid - FORECAST_HISTORY,))
+        """Keep `forecast` as the latest; the last `FORECAST_HISTORY` are kept. Skipped, like a lease, by a store
+        that cannot write."""
+        try:
+            with transaction(self._conn):
+                cursor = self._conn.execute(
+                    "INSERT INTO forecasts (received_at, body) VALUES (?, ?)",
+                    (forecast.received_at, forecast.model_dump_json()),
+                )
+                assert cursor.lastrowid is not None
+                self._conn.execute("DELETE FROM forecasts WHERE seq <= ?", (cursor.lastrowid - FORECAST_HISTORY,))
+        except sqlite3.Error as error:
+            self._failed("forecast", error)
 
     def latest_forecast(self, now: float, max_age_s: float = FORECAST_MAX_AGE_S) -> PriceForecast | None:
         """The forecast saved last, or None if there is none or it was received more than `max_age_s` before
