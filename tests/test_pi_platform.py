@@ -146,3 +146,29 @@ def test_node_without_permission_names_the_group(tmp_path: Path) -> None:
         "/dev/i2c-1 is not readable and writable by this user: add it to the i2c group "
         "(the hearth service user gets it from systemd/hearth.sysusers.conf)"
     ]
+
+
+WITHOUT_GPIOD = """
+import sys
+sys.modules["gpiod"] = None  # as if the [pi] extra were not installed: `import gpiod` fails
+from controller.cli import main
+args = ["run", "--layout", "layouts/pi4-example.toml", "--state-dir", sys.argv[1], "--log-format", "json"]
+raise SystemExit(main(args))
+"""
+
+
+def test_without_the_pi_extra_the_one_line_says_how_to_install_it(tmp_path: Path) -> None:
+    """The failure this issue started from: now one line that points at the [pi] extra, not at the gpio group."""
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_GPIOD, str(tmp_path)],
+        env=forced_pi("RASPBERRY_PI_4B"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 3, done.stderr
+    [line] = done.stderr.splitlines()
+    detail = json.loads(line)["detail"]
+    assert detail.startswith("Blinka cannot load its GPIO backend (The platform library 'gpiod' was not found")
+    assert "pip install '/opt/hearth[pi]'" in detail and "group" not in detail
