@@ -101,7 +101,11 @@ class Controller:
         # socket), and exclusive locking keeps the WAL index off the SD card (no mmap'd -shm writeback).
         try:
             store = Store.open(
-                path, retention_days=storage.retention_days, max_size_mb=storage.max_size_mb, exclusive=True
+                path,
+                retention_days=storage.retention_days,
+                max_size_mb=storage.max_size_mb,
+                exclusive=True,
+                keep_unacknowledged=self.layout.links.atn is not None,
             )
         except (OSError, sqlite3.Error, StoreError) as error:
             raise StoreUnavailableError(

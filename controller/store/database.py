@@ -80,6 +80,8 @@ class Store:
         self.max_size_mb = max_size_mb
         self._outbox = Outbox(conn)
         self._closed = False
+        self.keep_unacknowledged = True
+        """Retention deletes only readings the ATN acknowledged (False for a site without an ATN link)."""
         self.failing: str | None = None
         """Why the last write failed (disk full, I/O error), until a write succeeds again; None when healthy."""
         self._waiting_events: deque[Event] = deque()
@@ -90,13 +92,20 @@ class Store:
 
     @classmethod
     def open(
-        cls, path: str | Path, *, retention_days: float = 30.0, max_size_mb: float = 200.0, exclusive: bool = False
+        cls,
+        path: str | Path,
+        *,
+        retention_days: float = 30.0,
+        max_size_mb: float = 200.0,
+        exclusive: bool = False,
+        keep_unacknowledged: bool = True,
     ) -> Store:
         """Open (creating it and its parent directories if need be) the store at `path`.
 
         `exclusive=True` locks the file to this process for as long as it is open and spares the SD card the
         writes of SQLite's memory-mapped `-shm` index (see `controller.store.schema.configure`); leave it off when
-        another process (a second reader, a backup) must read the file meanwhile.
+        another process (a second reader, a backup) must read the file meanwhile. `keep_unacknowledged=False` lets
+        retention delete readings the ATN never acknowledged: only for a site without an ATN link.
 
         Runs `PRAGMA quick_check` and keeps the answer in `integrity`; a damaged file is reported (and logged),
         not refused, so the controller keeps running on what can still be read. Raises `StoreError` if the file
@@ -111,6 +120,7 @@ class Store:
         try:
             integrity = configure(conn, exclusive=exclusive)
             store = cls(conn, db_path, integrity, retention_days, max_size_mb)
+            store.keep_unacknowledged = keep_unacknowledged
         except sqlite3.DatabaseError as error:
             conn.close()
             raise StoreError(f"{db_path} cannot be used as the store: {error}") from error
@@ -414,15 +424,20 @@ class Store:
     def prune(self, now: float) -> int:
         """Apply retention and the size cap; returns the rows deleted.
 
-        Deletes readings and events older than `retention_days` (readings to the 5-minute bucket), and overrides
+        Deletes readings older than `retention_days` (to the 5-minute bucket) that the ATN has acknowledged (all
+        of them with `keep_unacknowledged=False`, for a site without an ATN): a reading dated by a wall clock that
+        was wrong (1970 before NTP) or a clock stepped a year ahead never takes unsent readings with it. Deletes
+        events older than `retention_days`, and overrides
         released or ended before then (an override in force is never pruned, whatever the wall clock says). Then,
-        if the file and its WAL exceed `max_size_mb`, deletes the oldest readings
+        if the file and its WAL exceed `max_size_mb`, deletes the oldest readings, acknowledged or not (the event
+        then names the unacknowledged seqs that went; the ATN acknowledges through the gap, see docs/protocol.md)
         until the pages in use are under 90 % of the cap. The file does not shrink: SQLite reuses the freed pages
         for new rows, which keeps the file at the cap without the full rewrite (card wear) a VACUUM would cost.
         Records a "store pruned" event when anything went, and checkpoints the WAL (truncating it).
         """
         cutoff = now - self.retention_days * DAY_S
-        expired = self._outbox.delete_older_than(cutoff)
+        acked_only = self._outbox.acked_seq() if self.keep_unacknowledged else None
+        expired = self._outbox.delete_older_than(cutoff, acked_only)
         events = 0
         while True:
             with transaction(self._conn):
@@ -435,6 +450,7 @@ class Store:
                 break
         with transaction(self._conn):
             overrides = self._conn.execute("DELETE FROM overrides WHERE released_at < ?", (cutoff,)).rowcount
+        oldest_before = self._outbox.oldest_seq()
         over_cap = self._enforce_cap()
         total = expired + events + overrides + over_cap
         if total:
@@ -444,11 +460,34 @@ class Store:
                 "events_expired": events,
                 "overrides_expired": overrides,
             }
-            details = {**counts, "oldest_seq": self._outbox.oldest_seq(), "used_bytes": self._used_bytes()}
-            self.add_event(Event(ts=now, kind="store", message="store pruned", data=details))
+            details: dict[str, Any] = {
+                **counts,
+                "oldest_seq": self._outbox.oldest_seq(),
+                "used_bytes": self._used_bytes(),
+            }
+            message = "store pruned"
+            lost = self._unacknowledged_lost(oldest_before)
+            if lost is not None:
+                first, last = lost
+                details["unacknowledged_dropped"] = {"first_seq": first, "last_seq": last}
+                message = (
+                    f"store pruned to stay under its size cap ({self.max_size_mb:g} MB): readings seq {first}..{last},"
+                    " which the ATN had not acknowledged, were dropped"
+                )
+                log.warning("unacknowledged readings dropped under the size cap", first_seq=first, last_seq=last)
+            self.add_event(Event(ts=now, kind="store", message=message, data=details))
             self.checkpoint()
             log.info("store pruned", **counts)
         return total
+
+    def _unacknowledged_lost(self, oldest_before: int | None) -> tuple[int, int] | None:
+        """The seqs above the acknowledged point that the size cap deleted (first, last), if any."""
+        if oldest_before is None:
+            return None
+        oldest_now = self._outbox.oldest_seq()
+        gone_upto = (oldest_now if oldest_now is not None else self.last_seq() + 1) - 1
+        first = max(oldest_before, self.acked_seq() + 1)
+        return (first, gone_upto) if gone_upto >= first else None
 
     def _used_bytes(self) -> int:
         def pragma(name: str) -> int:

@@ -248,18 +248,22 @@ class Outbox:
         return self._stored(rows)
 
     # --- pruning -------------------------------------------------------------------------------------------
-    def delete_older_than(self, cutoff: float) -> int:
-        """Delete the readings of every timeline bucket that ended at or before `cutoff`; returns how many.
+    def delete_older_than(self, cutoff: float, upto_seq: int | None = None) -> int:
+        """Delete the readings of every timeline bucket that ended at or before `cutoff`, but none above
+        `upto_seq` (the acknowledged ones only; None: no such limit); returns how many.
 
         Retention works to the bucket (5 min): a row up to one bucket older than the cutoff may stay a little.
         """
         spans = self._spans("bucket < ?", (bucket_of(cutoff),))
+        limit = self._last_seq + 1 if upto_seq is None else min(upto_seq, self._last_seq) + 1
         deleted = 0
         for start, end in _merge(spans):
-            deleted += self._delete_range(start, self._last_seq + 1 if end is None else end)
-        if spans:
+            deleted += self._delete_range(start, min(limit, self._last_seq + 1 if end is None else end))
+        # A span's timeline row goes once all of it went; one cut by the limit keeps it (its first rows are gone).
+        emptied = [(s,) for s, end in spans if (self._last_seq + 1 if end is None else end) <= limit]
+        if emptied:
             with transaction(self._conn):
-                self._conn.executemany("DELETE FROM timeline WHERE first_seq = ?", [(s,) for s, _ in spans])
+                self._conn.executemany("DELETE FROM timeline WHERE first_seq = ?", emptied)
             self._bucket = self._newest_bucket()
         return deleted
 
