@@ -137,3 +137,29 @@ async def sleep_or_wake(clock: Clock, seconds: float, wake: asyncio.Event) -> No
     finally:
         sleeper.cancel()
         waker.cancel()
+
+
+STEP_BOUND_S = 1.0  # NTP slews at most 0.5 ms a second: a wall clock moving a second against the monotonic one stepped
+CLOCK_SET_AFTER = 1_767_225_600.0  # 2026-01-01T00:00Z: a wall clock before this was never set (1970, no RTC)
+
+
+def clock_is_set(wall: float) -> bool:
+    """Whether the wall clock can be right at all: a Pi with no RTC and no NTP yet reads 1970 (or a saved time)."""
+    return wall >= CLOCK_SET_AFTER
+
+
+class StepWatch:
+    """Notices the wall clock stepping against the monotonic one (NTP setting the clock after boot, a person
+    running `date -s`): `look` returns the size of a step since the last look, or None."""
+
+    def __init__(self, bound_s: float = STEP_BOUND_S) -> None:
+        self.bound_s = bound_s
+        self._offset: float | None = None
+
+    def look(self, wall: float, monotonic: float) -> float | None:
+        offset = wall - monotonic
+        previous, self._offset = self._offset, offset
+        if previous is None:
+            return None
+        step = offset - previous
+        return step if abs(step) > self.bound_s else None

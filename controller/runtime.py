@@ -23,7 +23,7 @@ import structlog
 from controller import protocol
 from controller.actuators import ActuatorBank
 from controller.alarms import AlarmBoard
-from controller.clock import Clock
+from controller.clock import Clock, StepWatch, clock_is_set
 from controller.control.inbox import AtnInbox
 from controller.control.types import Event
 from controller.drivers.base import Buses
@@ -34,7 +34,7 @@ from controller.links.local import LocalApiServer, next_decision, socket_paths
 from controller.links.state import state_message
 from controller.loop import ControlLoop
 from controller.notify import Notifier, WatchdogGate
-from controller.overrides import OverrideBook
+from controller.overrides import OverrideBook, utc
 from controller.sampler import Sampler, summarise
 from controller.store import Store, StoreError, policies_for
 from controller.watch import frame
@@ -147,6 +147,7 @@ class Controller:
                 group.create_task(self.sampler.run(), name="sampler")
                 group.create_task(self._control(), name="control")
                 group.create_task(self._store_writer(), name="store-writer")
+                group.create_task(self._clock_watch(), name="clock-watch")
                 atn = self.layout.links.atn
                 if atn is not None:
                     self.link = AtnLinkRunner(
@@ -221,6 +222,39 @@ class Controller:
                 except sqlite3.Error as error:
                     log.error("store prune failed", error=str(error))
                 last_prune = now
+
+    async def _clock_watch(self) -> None:
+        """Record every step of the wall clock as a `clock` event with its size and the readings it dated.
+
+        Nothing protective depends on the wall clock (see `controller.clock`); this is for people and the ATN:
+        readings stored before a step were dated by the clock before it, and those stored before the clock was
+        ever set (1970) are named by their seqs, so nobody takes them for readings of 1970."""
+        assert self.store is not None
+        watch = StepWatch()
+        wall, mono = self.clock.now(), self.clock.monotonic()
+        watch.look(wall, mono)
+        unset_from = self.store.last_seq() + 1 if not clock_is_set(wall) else None
+        if unset_from is not None:
+            self._clock_event(wall, f"wall clock not set ({utc(wall)}): readings are dated by it until it is", {})
+        while True:
+            await self.clock.sleep(RECORD_EVERY_S)
+            wall, mono = self.clock.now(), self.clock.monotonic()
+            step = watch.look(wall, mono)
+            if step is None:
+                continue
+            last = self.store.last_seq() + self.store.pending
+            data: dict[str, object] = {"step_s": round(step, 3), "before": wall - step, "after": wall, "seq": last}
+            message = f"wall clock stepped {step:+.1f} s to {utc(wall)}"
+            if unset_from is not None and clock_is_set(wall):
+                data["unset_clock_seqs"] = [unset_from, last]
+                message += f"; readings seq {unset_from}..{last} were dated before the clock was set"
+                unset_from = None
+            self._clock_event(wall, message, data)
+
+    def _clock_event(self, wall: float, message: str, data: dict[str, object]) -> None:
+        assert self.store is not None
+        log.warning("clock", message=message, **data)
+        self.store.add_event(Event(ts=wall, kind="clock", message=message, data=data))
 
     async def _first_snapshot(self) -> None:
         while len(self.sampler.snapshot().readings) < len(self.sampler.channels):

@@ -19,6 +19,7 @@ KIND_STYLES = {
     "switch": "green",
     "interlock": "yellow",
     "fault": "red",
+    "clock": "bold yellow",
 }
 
 
