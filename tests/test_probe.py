@@ -4,6 +4,7 @@ named, relays switched only on request and read back."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -129,5 +130,19 @@ def test_bad_switch_is_a_usage_error(switch: str, message: str) -> None:
 def test_help_says_what_it_does() -> None:
     done = hearth_probe("--help")
     assert done.returncode == 0
-    for words in ("--switch RELAY=on|off", "--hold SECONDS", "Exit 5", "systemctl stop hearth"):
+    for words in ("--switch RELAY=on|off", "--hold SECONDS", "Exit 5", "(exit 6)", "systemctl stop hearth"):
         assert words in " ".join(done.stdout.split()), words
+
+
+def test_refuses_real_hardware_while_a_controller_answers(tmp_path: Path) -> None:
+    """On a Pi the service holds the buses and drives the relays: probing beside it would fight it."""
+    path = tmp_path / "hearth.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen()
+        busy = hearth_probe("--layout", "layouts/pi4-example.toml", "--socket", str(path))
+    assert busy.returncode == 6
+    assert "a controller is running" in busy.stderr and "sudo systemctl stop hearth" in busy.stderr
+    # Nobody listening: it goes on to the hardware (which this machine lacks: the device nodes are named).
+    alone = hearth_probe("--layout", "layouts/pi4-example.toml", "--socket", str(path))
+    assert alone.returncode == 3 and "/dev/i2c-1 is missing" in alone.stderr

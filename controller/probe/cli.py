@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from dataclasses import asdict
 
 from controller.probe.check import ProbeReport
+from tui.cli import add_socket_option
 
 DEFAULT_LAYOUT = "/etc/hearth/layout.toml"
-EXIT_OK, EXIT_LAYOUT, EXIT_USAGE, EXIT_HARDWARE, EXIT_INCOMPLETE = 0, 1, 2, 3, 5
+EXIT_OK, EXIT_LAYOUT, EXIT_USAGE, EXIT_HARDWARE, EXIT_INCOMPLETE, EXIT_BUSY = 0, 1, 2, 3, 5, 6
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,9 +23,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Scan each bus for the layout's devices (which answer, which are missing, which addresses "
         "answer unexpectedly), read every channel once and show the raw values (ADC code, volts, ohms, fault "
         "bits) next to the converted value and its quality. A relay switches only when named with --switch. "
-        "Exit 5 when anything the layout declares is missing or a channel reads a fault. Stop the service "
-        "first (sudo systemctl stop hearth): it holds the buses and pins.",
+        "Exit 5 when anything the layout declares is missing or a channel reads a fault. On real hardware it "
+        "refuses to run (exit 6) while a controller answers on the local socket: stop the service first "
+        "(sudo systemctl stop hearth), it holds the buses and drives the relays.",
     )
+    add_socket_option(parser)
     parser.add_argument(
         "--layout",
         default=os.environ.get("HEARTH_LAYOUT", DEFAULT_LAYOUT),
@@ -40,6 +44,17 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--hold", type=float, default=5.0, metavar="SECONDS", help="how long a switched relay holds (default 5)"
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def controller_running(path: str) -> bool:
+    """Whether a controller answers on its local socket (a connect is enough: it accepts every local user)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe_socket:
+        probe_socket.settimeout(1.0)
+        try:
+            probe_socket.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def _switches(given: list[str], relays: dict[str, object]) -> dict[str, bool]:
@@ -104,6 +119,13 @@ def run_cli(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"hearth probe: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if layout.backend == "real" and controller_running(args.socket):
+        print(
+            f"hearth probe: a controller is running ({args.socket} answers); it holds the buses and drives the "
+            "relays: stop it first (sudo systemctl stop hearth), then probe",
+            file=sys.stderr,
+        )
+        return EXIT_BUSY
     logs.configure("critical", stream=sys.stderr)  # the report says what the drivers would log
     try:
         buses, clock = open_buses(layout)
