@@ -18,8 +18,9 @@ import io
 import itertools
 import json
 import math
+import random
 from collections.abc import Iterable, Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -253,3 +254,60 @@ def load_prices(path: str | Path, tz: tzinfo | None = None) -> FileSeries:
         raise PriceFileError(f"{file}: cannot read it: {error}") from error
     suffix = file.suffix.lower().lstrip(".")
     return parse_prices(text, name=str(file), tz=tz, fmt=suffix if suffix in ("json", "csv") else None)
+
+
+# ---- seeded dynamic day-ahead prices --------------------------------------------------------------------------
+
+# Hourly shape of a winter day-ahead market (site-local hours): low at night, a morning peak, a midday solar
+# dip, the evening peak highest. Added to a daily level; every day and every hour gets its own noise.
+DYNAMIC_SHAPE: tuple[float, ...] = (
+    -0.06, -0.08, -0.09, -0.09, -0.08, -0.05, 0.02, 0.10, 0.12, 0.06, 0.00, -0.06,
+    -0.10, -0.12, -0.10, -0.04, 0.06, 0.16, 0.20, 0.18, 0.10, 0.04, -0.01, -0.04,
+)  # fmt: skip
+DYNAMIC_LEVEL = 0.28
+DYNAMIC_DAY_SIGMA = 0.05
+DYNAMIC_HOUR_SIGMA = 0.025
+DYNAMIC_FLOOR = 0.02
+PUBLISHED_AT_LOCAL_H = 13  # day-ahead prices for tomorrow are known from 13:00 today
+
+
+class DayAheadSeries:
+    """Seeded hourly day-ahead prices with morning and evening peaks and a midday solar dip.
+
+    `price_at(ts)` depends only on the seed and the local hour holding `ts`; `known_until(now)` is the end of
+    what a day-ahead market has published by `now` (the end of tomorrow from 13:00 local, else of today).
+    """
+
+    def __init__(self, seed: int, tz: tzinfo | None = None) -> None:
+        self.seed = seed
+        self.tz = tz or ZoneInfo("UTC")
+
+    def _day(self, ts: float) -> datetime:
+        return datetime.fromtimestamp(ts, self.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def price_at(self, ts: float) -> float:
+        local = datetime.fromtimestamp(ts, self.tz)
+        day = local.date().isoformat()
+        level = DYNAMIC_LEVEL + random.Random(f"hearth-prices/{self.seed}/{day}").gauss(0.0, DYNAMIC_DAY_SIGMA)
+        noise = random.Random(f"hearth-prices/{self.seed}/{day}/{local.hour}").gauss(0.0, DYNAMIC_HOUR_SIGMA)
+        return round(max(DYNAMIC_FLOOR, level + DYNAMIC_SHAPE[local.hour] + noise), 4)
+
+    def slots(self, start: float, end: float) -> list[protocol.PriceSlot]:
+        spans: list[tuple[float, float, float]] = []
+        t = datetime.fromtimestamp(start, self.tz).replace(minute=0, second=0, microsecond=0).timestamp()
+        while t < end:
+            following = t + 3600.0
+            spans.append((t, following, self.price_at(t)))
+            t = following
+        return _clipped(spans, start, end)
+
+    def published_at(self, now: float) -> float:
+        """When the prices known at `now` were published (13:00 local today, or yesterday before that)."""
+        today = self._day(now)
+        release = today.replace(hour=PUBLISHED_AT_LOCAL_H).timestamp()
+        return release if now >= release else (today - timedelta(days=1)).replace(hour=PUBLISHED_AT_LOCAL_H).timestamp()
+
+    def known_until(self, now: float) -> float:
+        """The end of the prices published by `now`: midnight after tomorrow's (local) from 13:00, else tonight's."""
+        published = datetime.fromtimestamp(self.published_at(now), self.tz)
+        return (published.replace(hour=0) + timedelta(days=2)).timestamp()

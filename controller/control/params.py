@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, model_validator
 
 from controller.layout.base import Name, Strict
+from controller.planner.params import PlannerParams
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 
@@ -91,6 +92,9 @@ class Tariff(Strict):
 
     cheap: tuple[Window, ...] = (("00:00", "07:00"), ("13:00", "16:00"))
     expensive: tuple[Window, ...] = (("17:00", "21:00"),)
+    cheap_price: float = Field(default=0.15, ge=0, le=100, description="per kWh in cheap windows (for the planner)")
+    normal_price: float = Field(default=0.30, ge=0, le=100, description="per kWh outside the windows")
+    expensive_price: float = Field(default=0.45, ge=0, le=100, description="per kWh in expensive windows")
 
 
 class Safety(Strict):
@@ -142,3 +146,4 @@ class ControlParams(Strict):
     authority: Authority = Field(default_factory=Authority)
     sensors: Sensors = Field(default_factory=Sensors)
     actuators: Actuators = Field(default_factory=Actuators)
+    planner: PlannerParams = Field(default_factory=PlannerParams)

@@ -23,6 +23,7 @@ from controller.control.params import ControlParams
 from controller.control.tariff import local_time, price_band
 from controller.control.types import Command, Event, Mode, Override, PriceForecast, Source, clock_text
 from controller.layout.model import Layout
+from controller.planner import local
 from controller.readings import Snapshot
 
 SETPOINT_PREFIX = "setpoint:"
@@ -34,6 +35,7 @@ class ControlState:
     authority: AuthorityState
     policy: policy.PolicyState
     actuators: Mapping[str, ActuatorState]
+    planner: local.PlannerState = field(default_factory=local.PlannerState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +128,8 @@ def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> Tic
     setpoint_c = float(setpoint.value) if setpoint is not None else (lease.setpoints.get("comfort") if lease else None)
     sensors = params.sensors
     snapshot = inputs.snapshot
-    decision = policy.decide(
+    planner_state, decision = local.decide(
+        state.planner,
         state.policy,
         policy.PolicyInputs(
             house_c=_value(snapshot, sensors.house),
@@ -140,6 +143,9 @@ def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> Tic
             setpoint_c=setpoint_c,
         ),
         params,
+        now,
+        layout.site.timezone,
+        inputs.forecast,
     )
 
     requests: dict[str, Command] = {}
@@ -170,7 +176,7 @@ def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> Tic
 
     safety = safety_inputs(snapshot, params)
     result = apply_interlocks(requests, state.actuators, layout.actuators, safety, params, monotonic)
-    new_state = ControlState(authority=auth, policy=decision.state, actuators=state.actuators)
+    new_state = ControlState(auth, decision.state, state.actuators, planner_state)
     return TickResult(
         state=new_state,
         requests=requests,

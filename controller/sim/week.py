@@ -20,10 +20,11 @@ from controller.control.tick import ControlState, TickInputs, control_tick, init
 from controller.control.types import Command, Source
 from controller.layout.model import Layout
 from controller.readings import Quality, Reading, Snapshot
+from controller.planner.local import PlannerState
 from controller.sim.plant import Plant, PlantInputs, PlantParams
+from controller.sim.pricing import PriceSource, TimeOfUse
 from controller.sim.weather import WEATHER_PRESETS
 
-PRICES = {Price.CHEAP: 0.15, Price.NORMAL: 0.30, Price.EXPENSIVE: 0.45}  # per kWh, for the cost comparison
 COMFORT_BELOW_K = 1.5  # occupied hours count as comfortable from setpoint - 1.5 K ...
 COMFORT_ABOVE_K = 2.0  # ... to setpoint + 2 K (the expensive-window relief is 1 K, the band 0.5 K)
 
@@ -40,9 +41,16 @@ class WeekReport:
     violations: list[str] = field(default_factory=list)
     energy_kwh: dict[Price, float] = field(default_factory=lambda: dict.fromkeys(Price, 0.0))
     aux_kwh: float = 0.0
+    heat_kwh: float = 0.0  # heat-pump heat
     cost: float = 0.0
     starts: int = 0
     cpu_s: float = 0.0
+    replans: int = 0
+
+    @property
+    def cop(self) -> float:
+        total = sum(self.energy_kwh.values())
+        return self.heat_kwh / total if total else 0.0
 
     @property
     def comfort_share(self) -> float:
@@ -59,7 +67,8 @@ class WeekReport:
             f"{self.weather} {self.days:g} days: comfortable {self.comfort_share:.1%} of occupied hours "
             f"(coldest {self.coldest_occupied_c:.1f} °C), heat pump {total:.1f} kWh "
             f"({self.cheap_share:.0%} in cheap windows), aux {self.aux_kwh:.1f} kWh, cost {self.cost:.2f}, "
-            f"{self.starts} compressor starts, {len(self.violations)} interlock violations, CPU {self.cpu_s:.1f} s"
+            f"COP {self.cop:.2f}, {self.starts} compressor starts, {len(self.violations)} interlock violations, "
+            f"CPU {self.cpu_s:.1f} s"
         )
 
 
@@ -105,12 +114,19 @@ def simulate(
     seed: int = 1,
     strategy: Strategy = policy_strategy,
     failures: Mapping[str, float] | None = None,
+    prices: PriceSource | None = None,
+    planner: PlannerState | None = None,
 ) -> WeekReport:
-    """Run `days` of plant and control. `failures` maps channel names to the day they fail (for good)."""
+    """Run `days` of plant and control. `failures` maps channel names to the day they fail (for good);
+    `prices` is what energy costs and what the controller is told (the layout's time-of-use by default);
+    `planner` is a planner state to start from (the bench's perfect-foresight plan)."""
     began = time.process_time()
     plant = Plant(PlantParams(weather=WEATHER_PRESETS[weather]), start_time=start, seed=seed, initial_house_c=20.0)
     now = start
     state = initial_state(layout, 0.0, {name: False for name in layout.actuators})
+    if planner is not None:
+        state = replace(state, planner=planner)
+    source = prices or TimeOfUse(layout.control, layout.site.timezone)
     report = WeekReport(days=days, weather=weather)
     relays = layout.sim.relays if layout.sim else {}
     params = layout.control
@@ -120,7 +136,8 @@ def simulate(
         broken = frozenset(name for name, day in failing.items() if now >= start + day * 86400)
         snapshot = snapshot_from(plant, layout, now, broken)
         monotonic = now - start  # simulated time never steps: the monotonic clock is the time since the start
-        inputs = TickInputs(now=now, monotonic=monotonic, snapshot=snapshot)
+        forecast = source.forecast(now)
+        inputs = TickInputs(now=now, monotonic=monotonic, snapshot=snapshot, forecast=forecast)
         state, commands = strategy(state, inputs, layout)
         actuators = dict(state.actuators)
         for name, command in commands.items():
@@ -133,12 +150,12 @@ def simulate(
         aux_before = plant.aux_electric_kwh
         plant.step(tick_s, plant_inputs)
         now += tick_s
-        band, _ = price_band(now, params.tariff, layout.site.timezone, None)
+        band, _ = price_band(now, params.tariff, layout.site.timezone, forecast)
         used = plant.heat_pump_electric_kwh - electric_before
         aux_used = plant.aux_electric_kwh - aux_before
         report.energy_kwh[band] += used
         report.aux_kwh += aux_used
-        report.cost += (used + aux_used) * PRICES[band]
+        report.cost += (used + aux_used) * source.price_at(now - tick_s / 2)
         if occupied_now(params, local_time(now, layout.site.timezone).time()):
             house = plant.probe("house-air")
             report.occupied_s += tick_s
@@ -147,6 +164,8 @@ def simulate(
             if setpoint - COMFORT_BELOW_K <= house <= setpoint + COMFORT_ABOVE_K:
                 report.comfortable_s += tick_s
     report.starts = plant.compressor_starts
+    report.heat_kwh = plant.heat_pump_heat_kwh
+    report.replans = state.planner.replans
     report.cpu_s = time.process_time() - began
     return report
 

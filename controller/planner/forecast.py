@@ -1,0 +1,176 @@
+"""What a plan assumes about each 15-minute step ahead: price, outdoor air, free gains and comfort bounds.
+
+- Prices: the ATN's price forecast where it covers a step (while fresh); beyond its end, the same time one day
+  earlier (day-ahead prices repeat their shape better than anything else we know); without a forecast, the
+  layout's time-of-use windows and their prices.
+- Outdoor air: a persistence forecast from the outdoor sensor: yesterday's hourly means, shifted so that they
+  meet the present reading and relaxing back to yesterday's shape over a few hours; just the present reading
+  until a day of history exists.
+- Gains: the layout's mean internal gain plus a half-sine of sun between sunrise and sunset (local time).
+- Comfort: occupied steps between setpoint - comfort_low_k and setpoint + comfort_high_k; unoccupied steps
+  down to setback - comfort_low_k. A setpoint from an override or the ATN replaces the schedule.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from controller.control.params import ControlParams, in_windows
+from controller.control.tariff import FORECAST_MAX_AGE_S
+from controller.control.types import PriceForecast
+from controller.planner.model import STEP_S, Array
+
+HOUR_S = 3600.0
+DAY_S = 86400.0
+PERSISTENCE_RELAX_S = 6 * HOUR_S
+
+
+@dataclass(frozen=True)
+class Forecast:
+    t0: float  # start of step 0 (UTC epoch seconds, on a 15-minute boundary)
+    price: Array
+    outdoor_c: Array
+    gains_w: Array
+    low_c: Array  # comfort bounds at each step's end
+    high_c: Array
+    occupied: tuple[bool, ...]
+
+    @property
+    def steps(self) -> int:
+        return len(self.price)
+
+
+@dataclass(frozen=True, slots=True)
+class OutdoorHistory:
+    """Hourly means of the outdoor air over the last day, by UTC hour; the hour being filled is accumulated."""
+
+    hourly: tuple[float | None, ...] = (None,) * 24
+    hour: int = -1  # absolute hour number being accumulated
+    total: float = 0.0
+    count: int = 0
+
+    def add(self, now: float, outdoor_c: float | None) -> OutdoorHistory:
+        if outdoor_c is None:
+            return self
+        hour = math.floor(now / HOUR_S)
+        if hour == self.hour:
+            return replace(self, total=self.total + outdoor_c, count=self.count + 1)
+        hourly = self.hourly
+        if self.count:
+            slots = list(hourly)
+            slots[self.hour % 24] = self.total / self.count
+            if hour - self.hour > 24:  # a gap of more than a day: nothing left is recent
+                slots = [None] * 24
+            hourly = tuple(slots)
+        return OutdoorHistory(hourly, hour, outdoor_c, 1)
+
+    def at(self, t: float) -> float | None:
+        return self.hourly[math.floor(t / HOUR_S) % 24]
+
+
+def slot_start(now: float) -> float:
+    return math.floor(now / STEP_S) * STEP_S
+
+
+def outdoor_forecast(times: Array, now: float, outdoor_c: float, history: OutdoorHistory) -> Array:
+    """Persistence: yesterday's shape meeting the present reading, relaxing back over `PERSISTENCE_RELAX_S`."""
+    yesterday_now = history.at(now)
+    out = np.full(len(times), outdoor_c)
+    if yesterday_now is None:
+        return out
+    for i, t in enumerate(times):
+        shape = history.at(float(t))
+        if shape is not None:
+            weight = math.exp(-max(0.0, float(t) - now) / PERSISTENCE_RELAX_S)
+            out[i] = shape + (outdoor_c - yesterday_now) * weight
+    return out
+
+
+def _tariff_price(params: ControlParams, local: datetime) -> float:
+    tariff = params.tariff
+    if in_windows(tariff.expensive, local.time()):
+        return tariff.expensive_price
+    if in_windows(tariff.cheap, local.time()):
+        return tariff.cheap_price
+    return tariff.normal_price
+
+
+def prices(times: Array, now: float, params: ControlParams, zone: ZoneInfo, forecast: PriceForecast | None) -> Array:
+    """The price of each step (by its middle)."""
+    points = ()
+    if forecast is not None and now - forecast.received_at <= FORECAST_MAX_AGE_S and forecast.points:
+        points = tuple(sorted(forecast.points, key=lambda p: p.start))
+    starts = [p.start for p in points]
+    out = np.empty(len(times))
+    for i, t in enumerate(times):
+        mid = float(t) + STEP_S / 2
+        price = _lookup(points, starts, mid)
+        back = mid
+        while price is None and points and back > points[0].start:
+            back -= DAY_S
+            price = _lookup(points, starts, back)
+        out[i] = price if price is not None else _tariff_price(params, datetime.fromtimestamp(mid, zone))
+    return out
+
+
+def _lookup(points: tuple, starts: list[float], t: float) -> float | None:  # type: ignore[type-arg]
+    import bisect
+
+    i = bisect.bisect_right(starts, t) - 1
+    if i >= 0 and points[i].start <= t < points[i].end:
+        return float(points[i].price)
+    return None
+
+
+def build(
+    now: float,
+    params: ControlParams,
+    timezone: str,
+    *,
+    outdoor: Array,
+    price_forecast: PriceForecast | None,
+    setpoint_c: float | None,
+    steps: int,
+) -> Forecast:
+    """A forecast of `steps` steps from the slot holding `now`, with the outdoor air given per step."""
+    zone = ZoneInfo(timezone)
+    t0 = slot_start(now)
+    times = t0 + STEP_S * np.arange(steps)
+    planner, comfort = params.planner, params.comfort
+    gains = np.empty(steps)
+    low = np.empty(steps)
+    high = np.empty(steps)
+    occupied: list[bool] = []
+    for i, t in enumerate(times):
+        local_mid = datetime.fromtimestamp(float(t) + STEP_S / 2, zone)
+        hour = local_mid.hour + local_mid.minute / 60
+        sun = 0.0
+        if planner.sunrise_local_h < hour < planner.sunset_local_h:
+            day = planner.sunset_local_h - planner.sunrise_local_h
+            sun = planner.solar_gain_peak_w * math.sin(math.pi * (hour - planner.sunrise_local_h) / day)
+        gains[i] = planner.internal_gain_w + sun
+        local_end = datetime.fromtimestamp(float(t) + STEP_S, zone)
+        occupied_end = in_windows(comfort.occupied, local_end.time())
+        occupied.append(occupied_end)
+        setpoint = setpoint_c if setpoint_c is not None else comfort.setpoint_c
+        floor = setpoint if setpoint_c is not None or occupied_end else comfort.setback_c
+        low[i] = floor - planner.comfort_low_k
+        high[i] = setpoint + planner.comfort_high_k
+    return Forecast(
+        t0=t0,
+        price=prices(times, now, params, zone, price_forecast),
+        outdoor_c=outdoor,
+        gains_w=gains,
+        low_c=low,
+        high_c=high,
+        occupied=tuple(occupied),
+    )
+
+
+def step_times(now: float, steps: int) -> Array:
+    return slot_start(now) + STEP_S * np.arange(steps)

@@ -1,0 +1,270 @@
+"""The planner as the local policy: re-plan when something the plan assumed has changed, decide each
+15-minute step from the plan's value table at the measured state, and execute it with a comfort guard.
+
+Re-planning (a full backward pass, ~0.2 s here) happens when there is no plan, when the plan is older than
+`replan_after_h` or has less than a day left, when the prices it assumed differ from a newly received price
+forecast, when the comfort setpoint changes, or when the outdoor air is `outdoor_error_k` off its forecast.
+In between, every new step reads the same value table at the measured state: a dynamic programme's solution is
+a feedback law, and re-solving with unchanged inputs would give the same table.
+
+Within a step: the heat pump runs (or not) for the whole step, as decided (15 minutes at least, so the plan
+cannot short-cycle it); the emitters run while the house is below the temperature the plan expects at the
+step's end (never below the comfort floor); the aux element runs where the plan uses it. The comfort guard
+acts whatever the plan says: below the comfort floor the emitters run, the heat pump runs if the tank cannot
+supply them, and the aux element helps if the house is still falling short with the heat pump running.
+
+Blind or degraded (no house, tank or outdoor temperature), or with the planner off in the layout, the present
+rules (`controller.control.policy`) decide, and the reason says why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from controller.control import policy
+from controller.control.params import ControlParams
+from controller.control.tariff import FORECAST_MAX_AGE_S
+from controller.control.types import Command, PriceForecast, Source
+from controller.planner import forecast as fc
+from controller.planner.dp import Decision, Plan
+from controller.planner.model import STEP_S, Model
+
+DAY_S = 86400.0
+PREVIEW_STEPS = 96  # the next 24 h, for reasons and the TUI
+DIST_HYSTERESIS_K = 0.15
+GUARD_K = 0.2  # the emitters keep the house this far above the comfort floor
+AUX_GUARD_K = 0.3  # the aux element helps when the house is this far below the floor with the heat pump on
+TANK_USEFUL_K = 1.0  # emitters only run when the tank top is this much warmer than the house
+TANK_SHORT_K = 10.0  # the guard starts the heat pump when the tank top is less than this above the house
+
+
+@dataclass(frozen=True, slots=True)
+class PlanPoint:
+    """One step of the plan as the model expects it to go: for the TUI and the reasons."""
+
+    start: float
+    heat_pump: bool
+    aux: bool
+    price: float
+    tank_c: float
+    house_c: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlannerState:
+    plan: Plan | None = None
+    planned_at: float = -math.inf
+    pinned: bool = False  # a plan given from outside (the bench's perfect-foresight optimum): never re-solved
+    forecast_seen: float | None = None  # received_at of the last price forecast compared with the plan
+    setpoint_c: float | None = None
+    slot: int = -1
+    decision: Decision | None = None
+    preview: tuple[PlanPoint, ...] = ()
+    peak_note: str = ""
+    history: fc.OutdoorHistory = field(default_factory=fc.OutdoorHistory)
+    replans: int = 0
+
+
+def degraded(inputs: policy.PolicyInputs, params: ControlParams) -> str | None:
+    """Why the planner cannot plan now, or None."""
+    if not params.planner.enabled:
+        return "planner off in the layout"
+    if inputs.house_c is None:
+        return "no house temperature"
+    if inputs.tank_top_c is None and inputs.tank_mid_c is None and inputs.tank_bottom_c is None:
+        return "no tank temperature"
+    if inputs.outdoor_c is None:
+        return "no outdoor temperature"
+    return None
+
+
+def tank_mean(inputs: policy.PolicyInputs) -> float:
+    known = [t for t in (inputs.tank_top_c, inputs.tank_mid_c, inputs.tank_bottom_c) if t is not None]
+    return sum(known) / len(known)
+
+
+def solve(
+    now: float,
+    params: ControlParams,
+    timezone: str,
+    outdoor_c: float,
+    history: fc.OutdoorHistory,
+    price_forecast: PriceForecast | None,
+    setpoint_c: float | None,
+) -> Plan:
+    """A fresh plan from the slot holding `now` over the layout's horizon."""
+    steps = round(params.planner.horizon_h * 3600 / STEP_S)
+    outdoor = fc.outdoor_forecast(fc.step_times(now, steps), now, outdoor_c, history)
+    forecast = fc.build(
+        now, params, timezone, outdoor=outdoor, price_forecast=price_forecast, setpoint_c=setpoint_c, steps=steps
+    )
+    return Plan(Model(params.planner), forecast, params.planner.start_cost)
+
+
+def preview(plan: Plan, k: int, tank_c: float, house_c: float, running: bool) -> tuple[PlanPoint, ...]:
+    return tuple(
+        PlanPoint(plan.t0 + (k + i) * STEP_S, d.action.heat_pump, d.action.aux, d.price, d.tank_end_c, d.house_end_c)
+        for i, d in enumerate(plan.rollout(k, tank_c, house_c, running, PREVIEW_STEPS))
+    )
+
+
+def peak_note(points: tuple[PlanPoint, ...], timezone: str) -> str:
+    """How the plan meets the next price peak: "the 17:00-21:00 peak is covered" (or how long it buys in it)."""
+    if not points:
+        return ""
+    prices = [p.price for p in points]
+    top, bottom = max(prices), min(prices)
+    if top <= bottom * 1.05:
+        return "flat prices"
+    threshold = top - 0.2 * (top - bottom)
+    first = next(i for i, p in enumerate(prices) if p >= threshold)
+    last = first
+    while last + 1 < len(prices) and prices[last + 1] >= threshold:
+        last += 1
+    zone = ZoneInfo(timezone)
+    start = datetime.fromtimestamp(points[first].start, zone).strftime("%H:%M")
+    end = datetime.fromtimestamp(points[last].start + STEP_S, zone).strftime("%H:%M")
+    running = sum(1 for p in points[first : last + 1] if p.heat_pump)
+    if running == 0:
+        return f"the {start}–{end} peak is covered"
+    return f"the heat pump runs {running * STEP_S / 3600:g} h in the {start}–{end} peak"
+
+
+def _needs_plan(
+    state: PlannerState, inputs: policy.PolicyInputs, params: ControlParams, now: float, prices_changed: bool
+) -> bool:
+    plan = state.plan
+    if plan is None:
+        return True
+    if state.pinned:
+        return False
+    k = plan.step_at(now)
+    planner = params.planner
+    if k is None or plan.end - now < DAY_S or now - state.planned_at >= planner.replan_after_h * 3600:
+        return True
+    if prices_changed or inputs.setpoint_c != state.setpoint_c:
+        return True
+    assert inputs.outdoor_c is not None
+    return abs(inputs.outdoor_c - float(plan.forecast.outdoor_c[k])) > planner.outdoor_error_k
+
+
+def _prices_changed(state: PlannerState, forecast: PriceForecast | None, params: ControlParams, timezone: str, now: float) -> bool:
+    """Whether a newly received price forecast says something else than the plan assumed."""
+    if forecast is None or state.plan is None or forecast.received_at == state.forecast_seen:
+        return False
+    if now - forecast.received_at > FORECAST_MAX_AGE_S:
+        return False
+    plan = state.plan
+    times = plan.t0 + STEP_S * np.arange(plan.forecast.steps)
+    fresh = fc.prices(times, now, params, ZoneInfo(timezone), forecast)
+    k = plan.step_at(now) or 0
+    return not np.allclose(fresh[k:], plan.forecast.price[k:], rtol=1e-6, atol=1e-9)
+
+
+def decide(
+    state: PlannerState,
+    rules_state: policy.PolicyState,
+    inputs: policy.PolicyInputs,
+    params: ControlParams,
+    now: float,
+    timezone: str,
+    price_forecast: PriceForecast | None,
+) -> tuple[PlannerState, policy.PolicyDecision]:
+    """The local policy's decision: the plan's, or the present rules' when the planner cannot plan."""
+    state = replace(state, history=state.history.add(now, inputs.outdoor_c))
+    why_not = degraded(inputs, params)
+    if why_not is None and state.pinned and state.plan is not None and state.plan.step_at(now) is None:
+        why_not = "the plan has ended"
+    if why_not is not None:
+        rules = policy.decide(rules_state, inputs, params)
+        if not params.planner.enabled:
+            return state, rules
+        return replace(state, decision=None, slot=-1), replace(rules, summary=f"present rules ({why_not}): {rules.summary}")
+    assert inputs.house_c is not None and inputs.outdoor_c is not None
+    tank = tank_mean(inputs)
+    house = inputs.house_c
+    running = state.decision.action.heat_pump if state.decision is not None else rules_state.charging
+    changed = _prices_changed(state, price_forecast, params, timezone, now)
+    if price_forecast is not None:
+        state = replace(state, forecast_seen=price_forecast.received_at)
+    slot = math.floor(now / STEP_S)
+    if _needs_plan(state, inputs, params, now, changed):
+        plan = solve(now, params, timezone, inputs.outdoor_c, state.history, price_forecast, inputs.setpoint_c)
+        k = plan.step_at(now) or 0
+        points = preview(plan, k, tank, house, running)
+        state = replace(
+            state,
+            plan=plan,
+            planned_at=now,
+            setpoint_c=inputs.setpoint_c,
+            slot=-1,
+            preview=points,
+            peak_note=peak_note(points, timezone),
+            replans=state.replans + 1,
+        )
+    plan = state.plan
+    assert plan is not None
+    k = plan.step_at(now)
+    assert k is not None
+    decision = state.decision
+    if slot != state.slot or decision is None:
+        decision = plan.decide(k, tank, house, running)
+        state = replace(state, slot=slot, decision=decision)
+    return state, execute(decision, rules_state, inputs, params, state.peak_note)
+
+
+def comfort_floor(inputs: policy.PolicyInputs, params: ControlParams) -> float:
+    comfort = params.comfort
+    if inputs.setpoint_c is not None:
+        base = inputs.setpoint_c
+    else:
+        base = comfort.setpoint_c if inputs.occupied else comfort.setback_c
+    return base - params.planner.comfort_low_k
+
+
+def execute(
+    decision: Decision, rules_state: policy.PolicyState, inputs: policy.PolicyInputs, params: ControlParams, note: str
+) -> policy.PolicyDecision:
+    """Commands for this tick from the step's decision, with the comfort guard."""
+    assert inputs.house_c is not None
+    roles = params.actuators
+    house = inputs.house_c
+    top = next(t for t in (inputs.tank_top_c, inputs.tank_mid_c, inputs.tank_bottom_c) if t is not None)
+    floor = comfort_floor(inputs, params)
+    action = decision.action
+    target = max(decision.house_end_c, floor + GUARD_K)
+    dist = house < target or (rules_state.heating_house and house < target + DIST_HYSTERESIS_K)
+    dist = dist and top > house + TANK_USEFUL_K
+    cold = house < floor
+    hp = action.heat_pump or (cold and top < house + TANK_SHORT_K)
+    aux = action.aux or (cold and house < floor - AUX_GUARD_K and hp)
+    aux = aux or (rules_state.aux and house < floor)
+    price = f"{decision.price:.2f}/kWh"
+    if action.heat_pump:
+        cop = f", COP {decision.cop:.1f}" if decision.cop is not None else ""
+        hp_why = f"plan: charging to {decision.tank_end_c:.0f} °C now: {price}{cop}"
+    elif hp:
+        hp_why = f"comfort: house {house:.1f} °C below {floor:.1f} °C and the tank top ({top:.0f} °C) cannot supply it"
+    else:
+        hp_why = f"plan: heat pump off at {price} (tank {tank_mean(inputs):.0f} °C)"
+    if note:
+        hp_why = f"{hp_why}; {note}"
+    dist_why = f"house {house:.1f} °C, plan {decision.house_end_c:.1f} °C by the step's end (floor {floor:.1f} °C)"
+    if action.aux:
+        aux_why = "plan: aux element helps, the heat pump alone cannot keep the house comfortable"
+    elif aux:
+        aux_why = f"comfort: house {house:.1f} °C below {floor:.1f} °C with the heat pump on: aux element helps"
+    else:
+        aux_why = "no aux heat needed"
+    wanted = {roles.heat_pump: hp, roles.store_pump: hp, roles.distribution_pump: dist, roles.aux: aux}
+    why = {roles.heat_pump: hp_why, roles.store_pump: hp_why, roles.distribution_pump: dist_why, roles.aux: aux_why}
+    commands = {
+        name: Command(actuator=name, on=on, source=Source.LOCAL, reason=why[name]) for name, on in wanted.items()
+    }
+    state = policy.PolicyState(heating_house=dist, charging=hp, aux=aux)
+    return policy.PolicyDecision(state, commands, f"{hp_why}; {dist_why}")

@@ -1,0 +1,149 @@
+"""The planner's model and dynamic programme: the physics of one step (a table), and properties of plans
+followed in the model: comfort holds where it can, heat is bought when it is cheap, the aux element only
+where the heat pump falls short, starts cost something."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from controller.control.params import ControlParams
+from controller.planner import forecast as fc
+from controller.planner.dp import Plan
+from controller.planner.model import STEP_S, Model
+from controller.planner.params import PlannerParams
+
+PARAMS = ControlParams()
+MODEL = Model(PARAMS.planner)
+T0 = 1_767_225_600.0  # 2026-01-01T00:00Z, 01:00 in Brussels
+
+
+def one(x: float) -> np.ndarray:
+    return np.array([x])
+
+
+STEP_CASES = [
+    # (what, tank, house, outdoor, hp, aux, share, check(tank_end, house_end, electric_kwh))
+    ("idle: the house cools, the tank barely", 45, 20, -5, 0, 0, 0.0, lambda t, h, e: 44.8 < t < 45 and h < 20 and e == 0),
+    ("charging without emitters: the tank rises ~5 K", 40, 20, 0, 1, 0, 0.0, lambda t, h, e: 44 < t < 47 and e > 0.5),
+    ("emitters from a warm tank: the house warms", 45, 20, 0, 0, 0, 1.0, lambda t, h, e: t < 40 and h > 20.2),
+    ("emitters from a cold tank cannot stop the house cooling", 21, 20, 0, 0, 0, 1.0, lambda t, h, e: h < 20 and t < 21),
+    ("aux alone: 3 kW for 15 min", 45, 20, 0, 0, 1, 0.0, lambda t, h, e: abs(e - 0.75) < 1e-9 and t > 46.5),
+    ("heat pump near its high limit is infeasible", 53, 20, 0, 1, 0, 0.0, None),
+]
+
+
+@pytest.mark.parametrize(("what", "tank", "house", "outdoor", "hp", "aux", "share", "check"), STEP_CASES, ids=[c[0] for c in STEP_CASES])
+def test_one_step(what, tank, house, outdoor, hp, aux, share, check) -> None:  # type: ignore[no-untyped-def]
+    r = MODEL.step(one(tank), one(house), outdoor, 300.0, one(hp), one(aux), one(share))
+    if check is None:
+        assert not r.feasible[0]
+    else:
+        assert r.feasible[0]
+        assert check(r.tank_c[0], r.house_c[0], r.electric_kwh[0]), (r.tank_c, r.house_c, r.electric_kwh)
+
+
+@pytest.mark.parametrize(
+    ("outdoor", "leaving", "low", "high"),
+    [(7, 35, 3.7, 4.1), (-7, 55, 1.9, 2.3), (7, 55, 2.6, 3.0)],
+)
+def test_cop_matches_datasheet_shape(outdoor: float, leaving: float, low: float, high: float) -> None:
+    assert low < float(MODEL.cop(outdoor, leaving)) < high
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    tank=st.floats(18, 55), house=st.floats(15, 24), outdoor=st.floats(-20, 15),
+    hp=st.sampled_from([0.0, 1.0]), aux=st.sampled_from([0.0, 1.0]), share=st.sampled_from([0.0, 1 / 3, 1.0]),
+)  # fmt: skip
+def test_energy_is_conserved(tank: float, house: float, outdoor: float, hp: float, aux: float, share: float) -> None:
+    """Heat into the tank and the house equals heat made plus gains minus the envelope's loss."""
+    p = PARAMS.planner
+    gains = 300.0
+    r = MODEL.step(one(tank), one(house), outdoor, gains, one(hp), one(aux), one(share))
+    stored = MODEL.tank_j_per_k * (r.tank_c[0] - tank) + p.house_capacitance_j_per_k * (r.house_c[0] - house)
+    made = (r.heat_pump_kwh[0] + aux * p.aux_w * STEP_S / 3.6e6) * 3.6e6
+    envelope = p.house_ua_w_per_k * (house - outdoor) * STEP_S
+    assert stored == pytest.approx(made + gains * STEP_S - envelope, rel=1e-6, abs=1.0)
+
+
+def forecast(steps: int, outdoor: float | list[float], price: list[float] | None = None, **params: object) -> tuple[fc.Forecast, ControlParams]:
+    control = PARAMS.model_copy(update={"planner": PARAMS.planner.model_copy(update=params)}) if params else PARAMS
+    out = np.full(steps, outdoor, dtype=float) if isinstance(outdoor, float | int) else np.array(outdoor, dtype=float)
+    f = fc.build(T0, control, "Europe/Brussels", outdoor=out, price_forecast=None, setpoint_c=None, steps=steps)
+    if price is not None:
+        f = replace(f, price=np.array(price, dtype=float))
+    return f, control
+
+
+def plan_for(f: fc.Forecast, control: ControlParams = PARAMS) -> Plan:
+    return Plan(Model(control.planner), f, control.planner.start_cost)
+
+
+def test_charges_in_the_cheap_hours_and_covers_the_peak() -> None:
+    """Four cheap hours, then four dear ones: heat is bought cheap, none in the peak."""
+    price = [0.10] * 16 + [0.60] * 16 + [0.30] * 16
+    f, _ = forecast(48, 2.0, price)
+    rollout = plan_for(f).rollout(0, 30.0, 20.5, False, 32)
+    cheap = sum(d.action.heat_pump for d in rollout[:16])
+    dear = sum(d.action.heat_pump for d in rollout[16:32])
+    assert cheap >= 8 and dear == 0
+
+
+def test_flat_prices_keep_the_tank_cool() -> None:
+    """With nothing to gain from storing, the plan heats at low temperatures (good COP), not at a fixed 52 °C."""
+    f, _ = forecast(96, 5.0, [0.3] * 96)
+    rollout = plan_for(f).rollout(0, 35.0, 20.5, False, 96)
+    assert max(d.tank_end_c for d in rollout) < 45
+    assert all(d.action.aux is False for d in rollout)
+
+
+def test_aux_only_when_the_heat_pump_falls_short() -> None:
+    mild, _ = forecast(96, 5.0)
+    assert not any(d.action.aux for d in plan_for(mild).rollout(0, 40, 20.5, False, 96))
+    freezing, control = forecast(96, -18.0)
+    rollout = plan_for(freezing, control).rollout(0, 40, 20.5, False, 96)
+    assert any(d.action.aux for d in rollout)
+    occupied = [d.house_end_c >= lo - 0.05 for d, lo, occ in zip(rollout, freezing.low_c, freezing.occupied, strict=False) if occ]
+    assert all(occupied)
+
+
+def test_a_start_costs_something() -> None:
+    f0, c0 = forecast(96, 0.0, start_cost=0.0)
+    f1, c1 = forecast(96, 0.0, start_cost=2.0)
+
+    def starts(plan: Plan) -> int:
+        rollout = plan.rollout(0, 35, 20.5, False, 96)
+        return sum(1 for a, b in zip([False] + [d.action.heat_pump for d in rollout], [d.action.heat_pump for d in rollout], strict=False) if b and not a)
+
+    assert starts(plan_for(f1, c1)) <= starts(plan_for(f0, c0))
+    assert starts(plan_for(f1, c1)) <= 4
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    outdoor=st.floats(-12, 14),
+    prices=st.lists(st.floats(0.02, 0.8), min_size=12, max_size=12),
+    tank=st.floats(25, 50),
+    house=st.floats(19.6, 21.5),
+)
+def test_comfort_holds_in_the_model(outdoor: float, prices: list[float], tank: float, house: float) -> None:
+    """From a comfortable state, whatever the prices (hourly, 12 h repeated), the plan keeps every occupied step
+    within its comfort bounds in the model it plans with."""
+    f, _ = forecast(96, outdoor, [p for p in prices for _ in range(4)] * 2)
+    plan = plan_for(f)
+    for k, d in enumerate(plan.rollout(0, tank, house, False, 96)):
+        if f.occupied[k]:
+            assert f.low_c[k] - 0.05 <= d.house_end_c, (k, d)
+        assert d.action.aux is False or outdoor < -5
+
+
+def test_planner_params_reject_nonsense() -> None:
+    with pytest.raises(ValueError, match="sunrise"):
+        PlannerParams(sunrise_local_h=18, sunset_local_h=8)
+    with pytest.raises(ValueError):
+        PlannerParams(horizon_h=12)

@@ -1,0 +1,194 @@
+"""The planner as the local policy: degraded and blind inputs fall back to the present rules, reasons say what
+the plan is, re-planning happens when (and only when) an assumption changed, the comfort guard acts whatever the
+plan says, and a day in the simulator passes the interlocks with no more compressor starts than the present
+rules."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from controller.control import policy
+from controller.control.tariff import Price
+from controller.control.types import PriceForecast, PricePoint
+from controller.planner import forecast as fc
+from controller.planner import local
+from controller.planner.dp import Action, Decision
+from controller.sim.week import simulate
+from tests.simhelpers import demo_layout
+
+LAYOUT = demo_layout()
+PARAMS = LAYOUT.control
+ZONE = LAYOUT.site.timezone
+T0 = 1_767_258_600.0  # 2026-01-01T09:10Z (10:10 in Brussels: occupied)
+HP, STORE, DIST, AUX = "heat-pump", "store-pump", "distribution-pump", "aux-element"
+
+
+def inputs(**changes: object) -> policy.PolicyInputs:
+    base: dict[str, object] = {
+        "house_c": 20.5,
+        "outdoor_c": 0.0,
+        "tank_top_c": 45.0,
+        "tank_mid_c": 40.0,
+        "tank_bottom_c": 35.0,
+        "price": Price.NORMAL,
+        "price_reason": "normal tariff",
+        "occupied": True,
+    }
+    base.update(changes)
+    return policy.PolicyInputs(**base)  # type: ignore[arg-type]
+
+
+def decide(state: local.PlannerState, now: float = T0, forecast: PriceForecast | None = None, params=PARAMS, **changes: object):  # type: ignore[no-untyped-def]
+    return local.decide(state, policy.PolicyState(), inputs(**changes), params, now, ZONE, forecast)
+
+
+@pytest.fixture(scope="module")
+def planned() -> tuple[local.PlannerState, policy.PolicyDecision]:
+    return decide(local.PlannerState())
+
+
+DEGRADED = [
+    ("no house temperature", {"house_c": None}),
+    ("no tank temperature", {"tank_top_c": None, "tank_mid_c": None, "tank_bottom_c": None}),
+    ("no outdoor temperature", {"outdoor_c": None}),
+    ("blind", {"house_c": None, "tank_top_c": None, "tank_mid_c": None, "tank_bottom_c": None}),
+]
+
+
+@pytest.mark.parametrize(("why", "changes"), DEGRADED, ids=[d[0] for d in DEGRADED])
+def test_degraded_falls_back_to_the_present_rules(why: str, changes: dict[str, object]) -> None:
+    state, decision = decide(local.PlannerState(), **changes)
+    rules = policy.decide(policy.PolicyState(), inputs(**changes), PARAMS)
+    assert {n: c.on for n, c in decision.commands.items()} == {n: c.on for n, c in rules.commands.items()}
+    assert decision.summary.startswith("present rules (") and why.split()[-1] in decision.summary
+    assert state.plan is None
+
+
+def test_planner_off_in_the_layout_is_exactly_the_present_rules() -> None:
+    params = PARAMS.model_copy(update={"planner": PARAMS.planner.model_copy(update={"enabled": False})})
+    _, decision = decide(local.PlannerState(), params=params)
+    assert decision == policy.decide(policy.PolicyState(), inputs(), params)
+
+
+def test_a_plan_with_reasons(planned: tuple[local.PlannerState, policy.PolicyDecision]) -> None:
+    state, decision = planned
+    assert state.plan is not None and state.replans == 1
+    assert len(state.preview) == local.PREVIEW_STEPS
+    assert "17:00–21:00 peak" in state.peak_note  # the layout's expensive window, in local time
+    reason = decision.commands[HP].reason
+    assert reason.startswith("plan: ") and state.peak_note in reason
+    assert decision.commands[STORE].on == decision.commands[HP].on
+
+
+REPLANS = [
+    ("nothing changed, a minute later", {"now": T0 + 60}, False),
+    ("the next step, same assumptions", {"now": T0 + 900}, False),
+    ("the plan is older than replan_after_h", {"now": T0 + 12 * 3600 + 60}, True),
+    ("a setpoint override", {"setpoint_c": 22.0}, True),
+    ("the outdoor air far off the forecast", {"outdoor_c": 6.0}, True),
+    ("a price forecast that differs", {"forecast": "different"}, True),
+    ("a price forecast the same as the windows", {"forecast": "same"}, False),
+]
+
+
+def _forecast(kind: str) -> PriceForecast:
+    start = fc.slot_start(T0) - 3600
+    points = []
+    for hour in range(48):
+        t = start + hour * 3600
+        price = fc._tariff_price(PARAMS, fc.datetime.fromtimestamp(t + 1800, fc.ZoneInfo(ZONE)))
+        points.append(PricePoint(start=t, end=t + 3600, price=price if kind == "same" else price * (1 + (hour % 3))))
+    return PriceForecast(received_at=T0, points=tuple(points))
+
+
+@pytest.mark.parametrize(("what", "changes", "replans"), REPLANS, ids=[r[0] for r in REPLANS])
+def test_replans_when_an_assumption_changed(
+    planned: tuple[local.PlannerState, policy.PolicyDecision], what: str, changes: dict[str, object], replans: bool
+) -> None:
+    state, _ = planned
+    changes = dict(changes)
+    now = float(changes.pop("now", T0 + 60))  # type: ignore[arg-type]
+    kind = changes.pop("forecast", None)
+    forecast = _forecast(str(kind)) if kind else None
+    after, _ = decide(state, now=now, forecast=forecast, **changes)
+    assert (after.replans == 2) is replans
+
+
+def test_a_new_step_reads_the_table_at_the_measured_state(planned: tuple[local.PlannerState, policy.PolicyDecision]) -> None:
+    state, _ = planned
+    warm, _ = decide(state, now=T0 + 900, house_c=21.9, tank_top_c=50.0, tank_mid_c=50.0, tank_bottom_c=50.0)
+    cold, _ = decide(state, now=T0 + 900, house_c=19.6, tank_top_c=22.0, tank_mid_c=22.0, tank_bottom_c=22.0)
+    assert warm.decision is not None and cold.decision is not None
+    assert warm.decision.action.heat_pump is False and cold.decision.action.heat_pump is True
+
+
+def step(hp: bool = False, aux: bool = False, share: float = 0.0, house_end: float = 20.5) -> Decision:
+    return Decision(Action(hp, aux, share), 40.0, house_end, 0.3, 3.0 if hp else None, 0.5 if hp else 0.0)
+
+
+GUARD = [
+    # (what, decision, inputs, expected {actuator: on}, words in the reason of the actuator named first)
+    ("plan followed: off", step(), {}, {HP: False, DIST: False, AUX: False}, (HP, "plan: heat pump off")),
+    ("plan charges", step(hp=True), {}, {HP: True, STORE: True}, (HP, "charging to 40 °C")),
+    ("emitters toward the plan's house temperature", step(house_end=21.0), {}, {DIST: True}, (DIST, "plan 21.0")),
+    ("below the floor: emitters run whatever the plan", step(house_end=19.0), {"house_c": 19.6}, {DIST: True}, (DIST, "floor 19.5")),
+    ("a tank colder than the house is not used", step(house_end=21.0), {"tank_top_c": 20.0}, {DIST: False}, (DIST, "house")),
+    (
+        "cold house, empty tank: the guard starts the heat pump",
+        step(),
+        {"house_c": 19.3, "tank_top_c": 25.0},
+        {HP: True, DIST: True},
+        (HP, "comfort: house 19.3 °C below 19.5"),
+    ),
+    (
+        "far below the floor with the heat pump on: the aux element helps",
+        step(hp=True),
+        {"house_c": 19.0, "tank_top_c": 25.0},
+        {HP: True, AUX: True},
+        (AUX, "aux element helps"),
+    ),
+    ("unoccupied: the floor is the setback's", step(house_end=17.0), {"house_c": 18.1, "occupied": False}, {DIST: True}, (DIST, "floor 18.0")),
+]
+
+
+@pytest.mark.parametrize(("what", "decision", "changes", "expected", "reason"), GUARD, ids=[g[0] for g in GUARD])
+def test_execution_and_comfort_guard(
+    what: str, decision: Decision, changes: dict[str, object], expected: dict[str, bool], reason: tuple[str, str]
+) -> None:
+    out = local.execute(decision, policy.PolicyState(), inputs(**changes), PARAMS, "")
+    assert {n: out.commands[n].on for n in expected} == expected
+    name, words = reason
+    assert words in out.commands[name].reason
+
+
+def test_history_feeds_a_persistence_forecast() -> None:
+    history = fc.OutdoorHistory()
+    for minute in range(0, 48 * 60, 10):
+        t = T0 + minute * 60
+        history = history.add(t, -5.0 + 4.0 * ((t // 3600) % 24 >= 12))  # 12 h at -5, 12 h at -1 (UTC hours)
+    now = T0 + 48 * 3600
+    times = fc.step_times(now, 96)
+    out = fc.outdoor_forecast(times, now, -3.0, history)
+    assert out[0] == pytest.approx(-3.0, abs=0.5)  # meets the present reading
+    assert min(out) < -4 and max(out) > -2  # and keeps yesterday's shape
+
+
+def test_a_day_passes_the_interlocks_with_no_more_starts_than_the_rules() -> None:
+    present = LAYOUT.model_copy(
+        update={"control": PARAMS.model_copy(update={"planner": PARAMS.planner.model_copy(update={"enabled": False})})}
+    )
+    planner = simulate(LAYOUT, weather="cold", days=1.0)
+    rules = simulate(present, weather="cold", days=1.0)
+    assert planner.violations == []
+    assert planner.comfort_share >= 0.995
+    assert planner.starts <= rules.starts
+    assert planner.replans >= 2
+
+
+def test_planner_state_is_replaced_not_mutated(planned: tuple[local.PlannerState, policy.PolicyDecision]) -> None:
+    state, _ = planned
+    before = replace(state)
+    decide(state, now=T0 + 900)
+    assert state == before
