@@ -1,7 +1,13 @@
-"""A simulated week of plant + control (target <= 60 s), and the cost of the cheap-window policy against a
-plain thermostat on the same week.
+"""Simulated weeks of plant + control: cost, comfort, compressor starts and COP of a plain thermostat, the
+present rules, the planner and the perfect-foresight optimum, per weather preset and price series; and a
+90-day season's run time.
 
-    .venv/bin/python bench/simulated_week.py [--weather cold] [--days 7]
+    .venv/bin/python bench/simulated_week.py                      # every preset x {time-of-use, dynamic}
+    .venv/bin/python bench/simulated_week.py --weather cold --prices dynamic
+    .venv/bin/python bench/simulated_week.py --season             # 90 days of the planner (target < 2 min)
+
+Targets: planner / optimum <= 1.05 in cold and mild weeks for both price series; >= 99.5 % comfortable occupied
+hours in every preset; the planner's compressor starts no more than the present rules'; a week <= 60 s.
 """
 
 from __future__ import annotations
@@ -12,25 +18,58 @@ from pathlib import Path
 
 import controller  # noqa: F401  (Blinka check off)
 from controller.layout.load import load_layout
-from controller.sim.week import simulate, thermostat_strategy
+from controller.sim.compare import PRICES, STRATEGIES, compare, run
+from controller.sim.weather import WEATHER_PRESETS
 
 LAYOUT = Path(__file__).resolve().parent.parent / "layouts/demo.toml"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weather", default="cold", choices=["mild", "cold", "freezing"])
+    parser.add_argument("--weather", choices=sorted(WEATHER_PRESETS), action="append", help="repeatable; default all")
+    parser.add_argument("--prices", choices=PRICES, action="append", help="repeatable; default both")
     parser.add_argument("--days", type=float, default=7.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--strategy", choices=STRATEGIES, action="append", help="repeatable; default all")
+    parser.add_argument("--season", action="store_true", help="time 90 days of the planner and the present rules")
     args = parser.parse_args()
     layout = load_layout(LAYOUT)
-    started = time.perf_counter()
-    policy = simulate(layout, weather=args.weather, days=args.days)
-    wall = time.perf_counter() - started
-    thermostat = simulate(layout, weather=args.weather, days=args.days, strategy=thermostat_strategy)
-    print(f"policy:     {policy.summary()}")
-    print(f"thermostat: {thermostat.summary()}")
-    print(f"simulated {args.days:g} days in {wall:.1f} s wall (target <= 60 s)")
-    print(f"cost ratio policy / thermostat: {policy.cost / thermostat.cost:.3f} (prices 0.15 / 0.30 / 0.45 per kWh)")
+    if args.season:
+        for weather in args.weather or ["cold"]:
+            for name in args.strategy or ["present", "planner"]:
+                scored = run(
+                    layout, name, weather=weather, prices=(args.prices or ["dynamic"])[0], days=90, seed=args.seed
+                )
+                r = scored.report
+                print(
+                    f"season {weather} 90 days, {name:8s}: wall {scored.wall_s:6.1f} s (target < 120 s), CPU "
+                    f"{r.cpu_s:.1f} s, cost {r.cost:.2f}, comfortable {r.comfort_share:.2%}, {r.starts} starts, "
+                    f"COP {r.cop:.2f}, {r.replans} re-plans",
+                    flush=True,
+                )
+        return
+    print(
+        f"{'weather':9s} {'prices':12s} {'strategy':10s} {'cost':>7s} {'/opt':>6s} {'comfort':>8s} {'coldest':>8s} "
+        f"{'starts':>6s} {'COP':>5s} {'aux kWh':>7s} {'re-plans':>8s} {'wall s':>7s}"
+    )
+    for weather in args.weather or ["cold", "mild", "freezing"]:
+        for prices in args.prices or list(PRICES):
+            started = time.perf_counter()
+            results = compare(layout, weather=weather, prices=prices, days=args.days, seed=args.seed,
+                              strategies=args.strategy or STRATEGIES)  # fmt: skip
+            optimum = results.get("optimum")
+            for name, scored in results.items():
+                r = scored.report
+                ratio = f"{r.cost / optimum.report.cost:6.3f}" if optimum else "     -"
+                print(
+                    f"{weather:9s} {prices:12s} {name:10s} {r.cost:7.2f} {ratio} {r.comfort_share:8.2%} "
+                    f"{r.coldest_occupied_c:8.1f} {r.starts:6d} {r.cop:5.2f} {r.aux_kwh:7.1f} {r.replans:8d} "
+                    f"{scored.wall_s:7.1f}",
+                    flush=True,
+                )
+                if r.violations:
+                    print(f"  {len(r.violations)} interlock violations, first: {r.violations[0]}")
+            print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":

@@ -28,16 +28,36 @@ def one(x: float) -> np.ndarray:
 
 STEP_CASES = [
     # (what, tank, house, outdoor, hp, aux, share, check(tank_end, house_end, electric_kwh))
-    ("idle: the house cools, the tank barely", 45, 20, -5, 0, 0, 0.0, lambda t, h, e: 44.8 < t < 45 and h < 20 and e == 0),
+    (
+        "idle: the house cools, the tank barely",
+        45,
+        20,
+        -5,
+        0,
+        0,
+        0.0,
+        lambda t, h, e: 44.8 < t < 45 and h < 20 and e == 0,
+    ),
     ("charging without emitters: the tank rises ~5 K", 40, 20, 0, 1, 0, 0.0, lambda t, h, e: 44 < t < 47 and e > 0.5),
     ("emitters from a warm tank: the house warms", 45, 20, 0, 0, 0, 1.0, lambda t, h, e: t < 40 and h > 20.2),
-    ("emitters from a cold tank cannot stop the house cooling", 21, 20, 0, 0, 0, 1.0, lambda t, h, e: h < 20 and t < 21),
+    (
+        "emitters from a cold tank cannot stop the house cooling",
+        21,
+        20,
+        0,
+        0,
+        0,
+        1.0,
+        lambda t, h, e: h < 20 and t < 21,
+    ),
     ("aux alone: 3 kW for 15 min", 45, 20, 0, 0, 1, 0.0, lambda t, h, e: abs(e - 0.75) < 1e-9 and t > 46.5),
     ("heat pump near its high limit is infeasible", 53, 20, 0, 1, 0, 0.0, None),
 ]
 
 
-@pytest.mark.parametrize(("what", "tank", "house", "outdoor", "hp", "aux", "share", "check"), STEP_CASES, ids=[c[0] for c in STEP_CASES])
+@pytest.mark.parametrize(
+    ("what", "tank", "house", "outdoor", "hp", "aux", "share", "check"), STEP_CASES, ids=[c[0] for c in STEP_CASES]
+)
 def test_one_step(what, tank, house, outdoor, hp, aux, share, check) -> None:  # type: ignore[no-untyped-def]
     r = MODEL.step(one(tank), one(house), outdoor, 300.0, one(hp), one(aux), one(share))
     if check is None:
@@ -71,7 +91,9 @@ def test_energy_is_conserved(tank: float, house: float, outdoor: float, hp: floa
     assert stored == pytest.approx(made + gains * STEP_S - envelope, rel=1e-6, abs=1.0)
 
 
-def forecast(steps: int, outdoor: float | list[float], price: list[float] | None = None, **params: object) -> tuple[fc.Forecast, ControlParams]:
+def forecast(
+    steps: int, outdoor: float | list[float], price: list[float] | None = None, **params: object
+) -> tuple[fc.Forecast, ControlParams]:
     control = PARAMS.model_copy(update={"planner": PARAMS.planner.model_copy(update=params)}) if params else PARAMS
     out = np.full(steps, outdoor, dtype=float) if isinstance(outdoor, float | int) else np.array(outdoor, dtype=float)
     f = fc.build(T0, control, "Europe/Brussels", outdoor=out, price_forecast=None, setpoint_c=None, steps=steps)
@@ -108,7 +130,11 @@ def test_aux_only_when_the_heat_pump_falls_short() -> None:
     freezing, control = forecast(96, -18.0)
     rollout = plan_for(freezing, control).rollout(0, 40, 20.5, False, 96)
     assert any(d.action.aux for d in rollout)
-    occupied = [d.house_end_c >= lo - 0.05 for d, lo, occ in zip(rollout, freezing.low_c, freezing.occupied, strict=False) if occ]
+    occupied = [
+        d.house_end_c >= lo - 0.05
+        for d, lo, occ in zip(rollout, freezing.low_c, freezing.occupied, strict=False)
+        if occ
+    ]
     assert all(occupied)
 
 
@@ -118,7 +144,13 @@ def test_a_start_costs_something() -> None:
 
     def starts(plan: Plan) -> int:
         rollout = plan.rollout(0, 35, 20.5, False, 96)
-        return sum(1 for a, b in zip([False] + [d.action.heat_pump for d in rollout], [d.action.heat_pump for d in rollout], strict=False) if b and not a)
+        return sum(
+            1
+            for a, b in zip(
+                [False] + [d.action.heat_pump for d in rollout], [d.action.heat_pump for d in rollout], strict=False
+            )
+            if b and not a
+        )
 
     assert starts(plan_for(f1, c1)) <= starts(plan_for(f0, c0))
     assert starts(plan_for(f1, c1)) <= 4

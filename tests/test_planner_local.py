@@ -40,7 +40,9 @@ def inputs(**changes: object) -> policy.PolicyInputs:
     return policy.PolicyInputs(**base)  # type: ignore[arg-type]
 
 
-def decide(state: local.PlannerState, now: float = T0, forecast: PriceForecast | None = None, params=PARAMS, **changes: object):  # type: ignore[no-untyped-def]
+def decide(
+    state: local.PlannerState, now: float = T0, forecast: PriceForecast | None = None, params=PARAMS, **changes: object
+):  # type: ignore[no-untyped-def]
     return local.decide(state, policy.PolicyState(), inputs(**changes), params, now, ZONE, forecast)
 
 
@@ -85,7 +87,8 @@ def test_a_plan_with_reasons(planned: tuple[local.PlannerState, policy.PolicyDec
 REPLANS = [
     ("nothing changed, a minute later", {"now": T0 + 60}, False),
     ("the next step, same assumptions", {"now": T0 + 900}, False),
-    ("the plan is older than replan_after_h", {"now": T0 + 12 * 3600 + 60}, True),
+    ("less than half the horizon left", {"now": T0 + 24 * 3600 + 60}, True),
+    ("half a day on, same assumptions", {"now": T0 + 12 * 3600}, False),
     ("a setpoint override", {"setpoint_c": 22.0}, True),
     ("the outdoor air far off the forecast", {"outdoor_c": 6.0}, True),
     ("a price forecast that differs", {"forecast": "different"}, True),
@@ -116,7 +119,9 @@ def test_replans_when_an_assumption_changed(
     assert (after.replans == 2) is replans
 
 
-def test_a_new_step_reads_the_table_at_the_measured_state(planned: tuple[local.PlannerState, policy.PolicyDecision]) -> None:
+def test_a_new_step_reads_the_table_at_the_measured_state(
+    planned: tuple[local.PlannerState, policy.PolicyDecision],
+) -> None:
     state, _ = planned
     warm, _ = decide(state, now=T0 + 900, house_c=21.9, tank_top_c=50.0, tank_mid_c=50.0, tank_bottom_c=50.0)
     cold, _ = decide(state, now=T0 + 900, house_c=19.6, tank_top_c=22.0, tank_mid_c=22.0, tank_bottom_c=22.0)
@@ -133,8 +138,20 @@ GUARD = [
     ("plan followed: off", step(), {}, {HP: False, DIST: False, AUX: False}, (HP, "plan: heat pump off")),
     ("plan charges", step(hp=True), {}, {HP: True, STORE: True}, (HP, "charging to 40 °C")),
     ("emitters toward the plan's house temperature", step(house_end=21.0), {}, {DIST: True}, (DIST, "plan 21.0")),
-    ("below the floor: emitters run whatever the plan", step(house_end=19.0), {"house_c": 19.6}, {DIST: True}, (DIST, "floor 19.5")),
-    ("a tank colder than the house is not used", step(house_end=21.0), {"tank_top_c": 20.0}, {DIST: False}, (DIST, "house")),
+    (
+        "below the floor: emitters run whatever the plan",
+        step(house_end=19.0),
+        {"house_c": 19.6},
+        {DIST: True},
+        (DIST, "floor 19.5"),
+    ),
+    (
+        "a tank colder than the house is not used",
+        step(house_end=21.0),
+        {"tank_top_c": 20.0},
+        {DIST: False},
+        (DIST, "house"),
+    ),
     (
         "cold house, empty tank: the guard starts the heat pump",
         step(),
@@ -149,7 +166,13 @@ GUARD = [
         {HP: True, AUX: True},
         (AUX, "aux element helps"),
     ),
-    ("unoccupied: the floor is the setback's", step(house_end=17.0), {"house_c": 18.1, "occupied": False}, {DIST: True}, (DIST, "floor 18.0")),
+    (
+        "unoccupied: the floor is the setback's",
+        step(house_end=17.0),
+        {"house_c": 18.1, "occupied": False},
+        {DIST: True},
+        (DIST, "floor 18.0"),
+    ),
 ]
 
 

@@ -1,12 +1,20 @@
 """The dynamic programme: backward over 15-minute steps on a grid of tank and house temperatures.
 
-State: the tank's mean temperature (1 K grid), the house air (0.1 K grid) and whether the compressor ran in the
+State: the tank's mean temperature (1 K grid), the house air (0.2 K grid) and whether the compressor ran in the
 step before (a start costs `start_cost`). Actions per step: heat pump off or on, the aux element (only where the
 heat pump alone could fall short), and the emitters at 0, 1/3, 2/3 or full flow. Values between grid points are
-interpolated bilinearly. Comfort is a constraint: a step that ends outside the comfort bounds costs
-`COMFORT_PENALTY` per kelvin, far above any price, so a plan leaves the band only where nothing can keep it in
-(and then the least). The value at the horizon credits stored heat at what it would cost to buy later, so the
-plan does not run the tank and the house down just because its horizon ends.
+interpolated bilinearly. The aux element carries a premium (`AUX_PREMIUM`) on top of its price, so the plan uses
+it to stay comfortable where the heat pump cannot, never to save money. Comfort is a constraint: a step that ends
+outside the comfort bounds costs `COMFORT_PENALTY` per kelvin, far above any price, so a plan leaves the band
+only where nothing can keep it in (and then the least). The value at the horizon credits stored heat at what it
+would cost to buy later, so the plan does not run the tank and the house down just because its horizon ends.
+
+Why a dynamic programme and not an LP/MILP: the heat pump's COP depends on the temperature it heats to, which
+is the tank's state, so the electricity a step costs is a product of a decision and a state (bilinear). An LP
+must fix the COP in advance (and then cannot choose low charge temperatures, which is most of the gain in mild
+weather) and a MILP needs a piecewise linearisation of it plus binaries for starts; the DP takes the model as
+it is, its cost is fixed and known (grid x actions x steps, ~0.2 s here for 48 h), and its value tables give a
+decision from any measured state, not only from the one it was solved for.
 
 The result, `Plan`, holds one value table per step: a feedback law. Taking a decision reads the table at the
 measured state (`Plan.decide`), so between re-plans the plan still reacts to what the sensors say.
@@ -27,6 +35,7 @@ COMFORT_PENALTY = 100.0  # currency per kelvin outside the comfort bounds per st
 SHARES = (0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0)
 TANK_MIN_C, TANK_MAX_C, TANK_STEP_K = 16.0, 62.0, 1.0
 HOUSE_STEP_K = 0.2
+AUX_PREMIUM = 1.0  # currency per kWh on top of the price: the aux element is for comfort, never for economy
 AUX_MARGIN = 1.2  # offer the aux element where the heat pump's capacity is below 1.2 x the house's loss
 
 
@@ -137,7 +146,8 @@ class Plan:
         )
         end_house = result.house_c
         outside = np.maximum(f.low_c[k] - end_house, 0.0) + np.maximum(end_house - f.high_c[k], 0.0)
-        cost = float(f.price[k]) * result.electric_kwh + COMFORT_PENALTY * outside
+        aux_kwh = np.array([float(a.aux) for a in actions]).reshape(shape) * self.model.params.aux_w * STEP_S / 3.6e6
+        cost = float(f.price[k]) * result.electric_kwh + AUX_PREMIUM * aux_kwh + COMFORT_PENALTY * outside
         cost = np.where(result.feasible & (result.tank_c <= TANK_MAX_C), cost, np.inf)
         return cost + self._interpolate(k + 1, hp, result.tank_c, end_house), hp
 
@@ -162,9 +172,9 @@ class Plan:
         """Step k's table as the four corners of every grid cell, so one gather fetches a cell."""
         if self._quads_step != k:
             v = self.values[k].astype(np.float64)
-            self._quads_cache = np.stack(
-                (v[:, :-1, :-1], v[:, :-1, 1:], v[:, 1:, :-1], v[:, 1:, 1:]), axis=-1
-            ).reshape(-1, 4)
+            self._quads_cache = np.stack((v[:, :-1, :-1], v[:, :-1, 1:], v[:, 1:, :-1], v[:, 1:, 1:]), axis=-1).reshape(
+                -1, 4
+            )
             self._quads_step = k
         return self._quads_cache
 

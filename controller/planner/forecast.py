@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,7 +23,7 @@ import numpy as np
 
 from controller.control.params import ControlParams, in_windows
 from controller.control.tariff import FORECAST_MAX_AGE_S
-from controller.control.types import PriceForecast
+from controller.control.types import PriceForecast, PricePoint
 from controller.planner.model import STEP_S, Array
 
 HOUR_S = 3600.0
@@ -102,10 +103,10 @@ def _tariff_price(params: ControlParams, local: datetime) -> float:
 
 def prices(times: Array, now: float, params: ControlParams, zone: ZoneInfo, forecast: PriceForecast | None) -> Array:
     """The price of each step (by its middle)."""
-    points = ()
+    points: tuple[PricePoint, ...] = ()
     if forecast is not None and now - forecast.received_at <= FORECAST_MAX_AGE_S and forecast.points:
-        points = tuple(sorted(forecast.points, key=lambda p: p.start))
-    starts = [p.start for p in points]
+        points = tuple(sorted(forecast.points, key=lambda point: point.start))
+    starts = [point.start for point in points]
     out = np.empty(len(times))
     for i, t in enumerate(times):
         mid = float(t) + STEP_S / 2
@@ -118,9 +119,7 @@ def prices(times: Array, now: float, params: ControlParams, zone: ZoneInfo, fore
     return out
 
 
-def _lookup(points: tuple, starts: list[float], t: float) -> float | None:  # type: ignore[type-arg]
-    import bisect
-
+def _lookup(points: tuple[PricePoint, ...], starts: list[float], t: float) -> float | None:
     i = bisect.bisect_right(starts, t) - 1
     if i >= 0 and points[i].start <= t < points[i].end:
         return float(points[i].price)
@@ -140,7 +139,7 @@ def build(
     """A forecast of `steps` steps from the slot holding `now`, with the outdoor air given per step."""
     zone = ZoneInfo(timezone)
     t0 = slot_start(now)
-    times = t0 + STEP_S * np.arange(steps)
+    times = step_times(now, steps)
     planner, comfort = params.planner, params.comfort
     gains = np.empty(steps)
     low = np.empty(steps)
@@ -173,4 +172,5 @@ def build(
 
 
 def step_times(now: float, steps: int) -> Array:
-    return slot_start(now) + STEP_S * np.arange(steps)
+    """The start of each of `steps` steps from the slot holding `now`."""
+    return np.asarray(slot_start(now) + STEP_S * np.arange(steps, dtype=np.float64), dtype=np.float64)

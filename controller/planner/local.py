@@ -2,7 +2,7 @@
 15-minute step from the plan's value table at the measured state, and execute it with a comfort guard.
 
 Re-planning (a full backward pass, ~0.2 s here) happens when there is no plan, when the plan is older than
-`replan_after_h` or has less than a day left, when the prices it assumed differ from a newly received price
+`replan_after_h` or has less than half its horizon left, when the prices it assumed differ from a newly received price
 forecast, when the comfort setpoint changes, or when the outdoor air is `outdoor_error_k` off its forecast.
 In between, every new step reads the same value table at the measured state: a dynamic programme's solution is
 a feedback law, and re-solving with unchanged inputs would give the same table.
@@ -145,7 +145,11 @@ def _needs_plan(
         return False
     k = plan.step_at(now)
     planner = params.planner
-    if k is None or plan.end - now < DAY_S or now - state.planned_at >= planner.replan_after_h * 3600:
+    if (
+        k is None
+        or plan.end - now < planner.horizon_h * 1800
+        or now - state.planned_at >= planner.replan_after_h * 3600
+    ):
         return True
     if prices_changed or inputs.setpoint_c != state.setpoint_c:
         return True
@@ -153,14 +157,16 @@ def _needs_plan(
     return abs(inputs.outdoor_c - float(plan.forecast.outdoor_c[k])) > planner.outdoor_error_k
 
 
-def _prices_changed(state: PlannerState, forecast: PriceForecast | None, params: ControlParams, timezone: str, now: float) -> bool:
+def _prices_changed(
+    state: PlannerState, forecast: PriceForecast | None, params: ControlParams, timezone: str, now: float
+) -> bool:
     """Whether a newly received price forecast says something else than the plan assumed."""
     if forecast is None or state.plan is None or forecast.received_at == state.forecast_seen:
         return False
     if now - forecast.received_at > FORECAST_MAX_AGE_S:
         return False
     plan = state.plan
-    times = plan.t0 + STEP_S * np.arange(plan.forecast.steps)
+    times = fc.step_times(plan.t0, plan.forecast.steps)
     fresh = fc.prices(times, now, params, ZoneInfo(timezone), forecast)
     k = plan.step_at(now) or 0
     return not np.allclose(fresh[k:], plan.forecast.price[k:], rtol=1e-6, atol=1e-9)
@@ -176,7 +182,9 @@ def decide(
     price_forecast: PriceForecast | None,
 ) -> tuple[PlannerState, policy.PolicyDecision]:
     """The local policy's decision: the plan's, or the present rules' when the planner cannot plan."""
-    state = replace(state, history=state.history.add(now, inputs.outdoor_c))
+    slot = math.floor(now / STEP_S)
+    if slot != state.slot:  # one outdoor sample per step is plenty for hourly means, and cheap
+        state = replace(state, history=state.history.add(now, inputs.outdoor_c))
     why_not = degraded(inputs, params)
     if why_not is None and state.pinned and state.plan is not None and state.plan.step_at(now) is None:
         why_not = "the plan has ended"
@@ -184,15 +192,15 @@ def decide(
         rules = policy.decide(rules_state, inputs, params)
         if not params.planner.enabled:
             return state, rules
-        return replace(state, decision=None, slot=-1), replace(rules, summary=f"present rules ({why_not}): {rules.summary}")
+        summary = f"present rules ({why_not}): {rules.summary}"
+        return replace(state, decision=None, slot=slot), replace(rules, summary=summary)
     assert inputs.house_c is not None and inputs.outdoor_c is not None
     tank = tank_mean(inputs)
     house = inputs.house_c
     running = state.decision.action.heat_pump if state.decision is not None else rules_state.charging
     changed = _prices_changed(state, price_forecast, params, timezone, now)
-    if price_forecast is not None:
+    if price_forecast is not None and price_forecast.received_at != state.forecast_seen:
         state = replace(state, forecast_seen=price_forecast.received_at)
-    slot = math.floor(now / STEP_S)
     if _needs_plan(state, inputs, params, now, changed):
         plan = solve(now, params, timezone, inputs.outdoor_c, state.history, price_forecast, inputs.setpoint_c)
         k = plan.step_at(now) or 0
@@ -202,18 +210,18 @@ def decide(
             plan=plan,
             planned_at=now,
             setpoint_c=inputs.setpoint_c,
-            slot=-1,
+            decision=None,
             preview=points,
             peak_note=peak_note(points, timezone),
             replans=state.replans + 1,
         )
-    plan = state.plan
-    assert plan is not None
-    k = plan.step_at(now)
-    assert k is not None
+    current = state.plan
+    assert current is not None
+    step = current.step_at(now)
+    assert step is not None
     decision = state.decision
-    if slot != state.slot or decision is None:
-        decision = plan.decide(k, tank, house, running)
+    if slot != state.slot or decision is None:  # a new step, a new plan, or back from the present rules
+        decision = current.decide(step, tank, house, running)
         state = replace(state, slot=slot, decision=decision)
     return state, execute(decision, rules_state, inputs, params, state.peak_note)
 

@@ -14,9 +14,11 @@ from controller.layout.base import Strict
 
 class PlannerParams(Strict):
     enabled: bool = Field(default=True, description="plan the local policy; false keeps the present rules")
-    horizon_h: float = Field(default=36.0, ge=24, le=48, description="how far ahead each plan looks")
+    horizon_h: float = Field(
+        default=48.0, ge=24, le=72, description="how far ahead each plan looks; re-solved when half of it is left"
+    )
     replan_after_h: float = Field(
-        default=12.0, gt=0, le=24, description="re-solve at the latest this long after the last plan"
+        default=24.0, gt=0, le=48, description="re-solve at the latest this long after the last plan"
     )
     comfort_low_k: float = Field(
         default=1.0, ge=0, le=3, description="while occupied the plan keeps the house at least setpoint - this"

@@ -35,7 +35,10 @@ def perfect_plan(layout: Layout, *, weather: str, seed: int, start: float, days:
     offsets = (np.arange(SAMPLES_PER_STEP) + 0.5) * STEP_S / SAMPLES_PER_STEP
     outdoor = np.array([np.mean([plant.weather.outdoor_c(float(t + o)) for o in offsets]) for t in times])
     gains = np.array(
-        [np.mean([plant.internal_gain_w(float(t + o)) + plant.solar_gain_w(float(t + o)) for o in offsets]) for t in times]
+        [
+            np.mean([plant.internal_gain_w(float(t + o)) + plant.solar_gain_w(float(t + o)) for o in offsets])
+            for t in times
+        ]
     )
     price = np.array([prices.price_at(float(t) + STEP_S / 2) for t in times])
     shape = fc.build(
@@ -45,7 +48,9 @@ def perfect_plan(layout: Layout, *, weather: str, seed: int, start: float, days:
     return Plan(Model(params.planner), truth, params.planner.start_cost)
 
 
-def perfect_state(layout: Layout, *, weather: str, seed: int, start: float, days: float, prices: PriceSource) -> PlannerState:
+def perfect_state(
+    layout: Layout, *, weather: str, seed: int, start: float, days: float, prices: PriceSource
+) -> PlannerState:
     """A planner state that follows the perfect plan for the whole run and never re-plans."""
     plan = perfect_plan(layout, weather=weather, seed=seed, start=start, days=days, prices=prices)
     return PlannerState(plan=plan, planned_at=start, pinned=True)

