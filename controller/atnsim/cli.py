@@ -13,6 +13,7 @@ from controller.protocol import parse_broker_url
 
 if TYPE_CHECKING:
     from controller.atnsim.sim import AtnConfig
+    from controller.control.params import ControlParams
 
 EXIT_OK, EXIT_GAPS, EXIT_USAGE = 0, 1, 2
 DEFAULT_DB = "atn-sim.sqlite"
@@ -59,6 +60,20 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     atn.add_argument("--lease", type=_positive, default=120.0, metavar="S", help="lease length; renewed every half")
     atn.add_argument("--prices", metavar="FILE", help="price file: JSON [{start,end,price}] or CSV start,end,price")
     atn.add_argument("--timezone", default="UTC", metavar="TZ", help="site-local time zone (default: UTC)")
+    atn.add_argument(
+        "--dynamic-prices",
+        type=int,
+        metavar="SEED",
+        help="seeded day-ahead prices (morning and evening peaks, a midday solar dip) instead of the daily profile",
+    )
+    atn.add_argument(
+        "--layout",
+        metavar="FILE",
+        help="the site's layout: its [control] parameters (comfort, planner model) and time zone for planning",
+    )
+    atn.add_argument(
+        "--bands", action="store_true", help="lease by price band only; do not plan with the controller's planner"
+    )
     atn.add_argument("--pause-after", type=_not_negative, metavar="S", help="go silent after S seconds")
     atn.add_argument("--pause-for", type=_positive, metavar="S", help="... for S seconds (default: until SIGUSR1)")
     atn.add_argument("--duration", type=_positive, metavar="S", help="stop cleanly after S seconds")
@@ -122,7 +137,14 @@ def _check(db: str, sites: list[str] | None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from controller import logs
-    from controller.atnsim.prices import DailyProfile, PriceFileError, PriceSeries, load_prices, timezone
+    from controller.atnsim.prices import (
+        DailyProfile,
+        DayAheadSeries,
+        PriceFileError,
+        PriceSeries,
+        load_prices,
+        timezone,
+    )
     from controller.atnsim.sim import AtnConfig
     from controller.links.atn import read_secret
 
@@ -131,8 +153,17 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         host, port, tls = parse_broker(args.broker, insecure=args.insecure)
-        tz = timezone(args.timezone)
-        prices: PriceSeries = load_prices(args.prices, tz) if args.prices else DailyProfile(tz)
+        control, zone_name = _control(args.layout, args.timezone)
+        tz = timezone(zone_name)
+        if args.prices and args.dynamic_prices is not None:
+            raise ValueError("--prices and --dynamic-prices are alternatives; give one")
+        prices: PriceSeries = (
+            load_prices(args.prices, tz)
+            if args.prices
+            else DayAheadSeries(args.dynamic_prices, tz)
+            if args.dynamic_prices is not None
+            else DailyProfile(tz)
+        )
         password = read_secret(args.password_file) if args.password_file else None
         config = AtnConfig(
             sites=tuple(args.sites),
@@ -149,6 +180,9 @@ def _serve(args: argparse.Namespace) -> int:
             prices=prices,
             pause_after_s=args.pause_after,
             pause_for_s=args.pause_for,
+            plan=not args.bands,
+            control=control,
+            timezone=zone_name,
         )
     except PriceFileError as error:
         print(f"hearth atn-sim: {error}", file=sys.stderr)
@@ -158,6 +192,20 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     logs.configure(args.log_level, json={"auto": None, "json": True, "console": False}[args.log_format])
     return asyncio.run(_main(config, args.duration))
+
+
+def _control(layout: str | None, zone: str) -> tuple[ControlParams, str]:
+    """The control parameters and time zone to plan with: a layout's, or the defaults and --timezone."""
+    from controller.control.params import ControlParams
+    from controller.layout.load import LayoutError, load_layout
+
+    if layout is None:
+        return ControlParams(), zone
+    try:
+        loaded = load_layout(layout)
+    except LayoutError as error:
+        raise ValueError(f"--layout {layout}: {error}") from error
+    return loaded.control, loaded.site.timezone
 
 
 async def _main(config: AtnConfig, duration_s: float | None) -> int:

@@ -3,10 +3,12 @@
 - One MQTT connection (as the broker's ATN user) serves every configured site; it reconnects with the
   controller's full-jitter backoff.
 - Every `heartbeat_s`: a `Heartbeat` per site (QoS 1, never retained). Every `lease_s / 2`: a `Dispatch` lease
-  per site from the price series (charge when cheap, hold off when expensive, else leave it to the controller)
-  with the next 24 h of prices. After a (re)connect or a resume, and when a site comes online, one more lease
-  follows 2.5 heartbeats later, so a controller that fell back to LOCAL can take the ATN back (it wants a couple
-  of heartbeats in a row and then a fresh lease) without waiting for the next renewal.
+  per site with the next 24 h of prices. Once the site's telemetry gives the readings it needs, the lease is the
+  controller's own planner's decision for the heat pump and store pump (`planning.SitePlanner`); before that,
+  from the price band (charge when cheap, hold off when expensive, else leave it to the controller). After a
+  (re)connect or a resume, and when a site comes online, one more lease follows 2.5 heartbeats later, so a
+  controller that fell back to LOCAL can take the ATN back (it wants a couple of heartbeats in a row and then a
+  fresh lease) without waiting for the next renewal.
 - Telemetry batches go to the `Ledger`; the answer is a `TelemetryAck` up to the contiguous sequence number.
 - `status`, `ack` and `events` are logged and counted.
 - Paused, it is a silent cloud: still connected, it publishes nothing and ignores everything it receives.
@@ -28,8 +30,10 @@ import structlog
 
 from controller import protocol
 from controller.atnsim.ledger import Ledger
+from controller.atnsim.planning import SitePlanner
 from controller.atnsim.prices import HORIZON_S, DailyProfile, PriceSeries, band_at, lease_actuators
 from controller.clock import Clock, SystemClock, sleep_or_wake
+from controller.control.params import ControlParams
 from controller.links.atn import backoff_delay
 
 log = structlog.get_logger("hearth.atnsim")
@@ -57,6 +61,9 @@ class AtnConfig:
     pause_after_s: float | None = None
     pause_for_s: float | None = None
     keepalive_s: int = 30
+    plan: bool = True  # plan leases with the controller's planner once a site's readings arrive; else bands
+    control: ControlParams = field(default_factory=ControlParams)  # the sites' control parameters (a layout's)
+    timezone: str = "UTC"
 
     def __post_init__(self) -> None:
         if not self.sites:
@@ -113,6 +120,7 @@ class AtnSim:
         self._outbox: asyncio.Queue[Outgoing] = asyncio.Queue()
         self._due = dict.fromkeys(config.sites, 0.0)  # next lease renewal (clock.monotonic)
         self._handback: dict[str, float | None] = dict.fromkeys(config.sites)
+        self.planners = {site: SitePlanner(config.control, config.timezone) for site in config.sites}
 
     # ---- pause / resume ----------------------------------------------------------------------------------------
 
@@ -159,11 +167,12 @@ class AtnSim:
             raise KeyError(f"this ATN does not serve site '{site}'")
         now = self.clock.now()
         prices = self.config.prices
+        planned = self.planners[site].actuators(now, prices) if self.config.plan else None
         dispatch = protocol.Dispatch(
             id=f"{self.config.name[:20]}-{uuid.uuid4().hex[:20]}",
             issued_at=now,
             valid_until=now + self.config.lease_s,
-            actuators=lease_actuators(band_at(prices, now)),
+            actuators=planned if planned is not None else lease_actuators(band_at(prices, now)),
             prices=prices.slots(now, now + HORIZON_S) or None,
         )
         stats = self.stats[site]
@@ -253,6 +262,7 @@ class AtnSim:
                 kept=list(kept),
                 refused=list(refused),
             )
+        self.planners[site].observe(batch.readings)
         upto = self.ledger.contiguous_upto(site)
         stats.telemetry_batches += 1
         stats.readings_stored += inserted
@@ -395,7 +405,8 @@ class AtnSim:
                 if now >= self._due[site] or (handback is not None and now >= handback):
                     dispatch = self.make_dispatch(site)
                     await client.publish(topics.dispatch, dispatch.to_json(), qos=1)
-                    log.info("lease sent", site=site, id=dispatch.id, actuators=dispatch.actuators)
+                    reason = self.planners[site].reason if self.config.plan else ""
+                    log.info("lease sent", site=site, id=dispatch.id, actuators=dispatch.actuators, plan=reason)
                     self._due[site] = now + self.config.lease_s / 2
                     if handback is not None and now >= handback:
                         self._handback[site] = None

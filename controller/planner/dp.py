@@ -35,7 +35,7 @@ COMFORT_PENALTY = 100.0  # currency per kelvin outside the comfort bounds per st
 SHARES = (0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0)
 TANK_MIN_C, TANK_MAX_C, TANK_STEP_K = 16.0, 62.0, 1.0
 HOUSE_STEP_K = 0.2
-AUX_PREMIUM = 1.0  # currency per kWh on top of the price: the aux element is for comfort, never for economy
+AUX_PREMIUM = 5.0  # currency per kWh on top of the price: the aux element is for comfort, never for economy
 AUX_MARGIN = 1.2  # offer the aux element where the heat pump's capacity is below 1.2 x the house's loss
 
 
