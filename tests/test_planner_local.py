@@ -169,9 +169,9 @@ GUARD = [
     (
         "unoccupied: the floor is the setback's",
         step(house_end=17.0),
-        {"house_c": 18.1, "occupied": False},
+        {"house_c": 19.1, "occupied": False},
         {DIST: True},
-        (DIST, "floor 18.0"),
+        (DIST, "floor 19.0"),
     ),
 ]
 

@@ -8,7 +8,7 @@
   until a day of history exists.
 - Gains: the layout's mean internal gain plus a half-sine of sun between sunrise and sunset (local time).
 - Comfort: occupied steps between setpoint - comfort_low_k and setpoint + comfort_high_k; unoccupied steps
-  down to setback - comfort_low_k. A setpoint from an override or the ATN replaces the schedule.
+  down to the setback. A setpoint from an override or the ATN replaces the schedule.
 """
 
 from __future__ import annotations
@@ -72,6 +72,18 @@ class OutdoorHistory:
 
     def at(self, t: float) -> float | None:
         return self.hourly[math.floor(t / HOUR_S) % 24]
+
+
+def comfort_floor_c(params: ControlParams, occupied: bool, setpoint_c: float | None) -> float:
+    """The lowest house temperature the plan allows: setpoint - comfort_low_k while occupied (or under a setpoint
+    override or the ATN's), the setback otherwise (not lower: a house let down further at night needs more
+    than the heat pump can give to be back by morning on a cold day, and then the aux element)."""
+    comfort = params.comfort
+    if setpoint_c is not None:
+        return setpoint_c - params.planner.comfort_low_k
+    if occupied:
+        return comfort.setpoint_c - params.planner.comfort_low_k
+    return min(comfort.setback_c, comfort.setpoint_c - params.planner.comfort_low_k)
 
 
 def slot_start(now: float) -> float:
@@ -157,8 +169,7 @@ def build(
         occupied_end = in_windows(comfort.occupied, local_end.time())
         occupied.append(occupied_end)
         setpoint = setpoint_c if setpoint_c is not None else comfort.setpoint_c
-        floor = setpoint if setpoint_c is not None or occupied_end else comfort.setback_c
-        low[i] = floor - planner.comfort_low_k
+        low[i] = comfort_floor_c(params, occupied_end, setpoint_c)
         high[i] = setpoint + planner.comfort_high_k
     return Forecast(
         t0=t0,

@@ -227,12 +227,7 @@ def decide(
 
 
 def comfort_floor(inputs: policy.PolicyInputs, params: ControlParams) -> float:
-    comfort = params.comfort
-    if inputs.setpoint_c is not None:
-        base = inputs.setpoint_c
-    else:
-        base = comfort.setpoint_c if inputs.occupied else comfort.setback_c
-    return base - params.planner.comfort_low_k
+    return fc.comfort_floor_c(params, inputs.occupied, inputs.setpoint_c)
 
 
 def execute(
