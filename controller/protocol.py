@@ -86,6 +86,26 @@ class Alarm(Message):
     acknowledged_by: str | None = None
 
 
+class PlanHour(Message):
+    """One hour of the local plan: how much of it the heat pump (and the aux element) runs, at what price, and
+    the tank's and the house's planned temperatures at its end."""
+
+    start: float
+    heat_pump: float = Field(ge=0, le=1, description="share of the hour the heat pump is planned to run")
+    aux: float = Field(ge=0, le=1)
+    price: float
+    tank_c: float
+    house_c: float
+
+
+class PlanState(Message):
+    """The planner's next hours (up to 24), when it is planning."""
+
+    made_at: float
+    note: str = ""
+    hours: list[PlanHour] = Field(default_factory=list, max_length=48)
+
+
 class State(Message):
     """Retained snapshot of the whole controller, on change and every 30 s."""
 
@@ -99,6 +119,7 @@ class State(Message):
     alarms: list[Alarm] = Field(default_factory=list)
     link: LinkState | None = None
     decision: str = ""  # the last control decision, as the tick summed it up
+    plan: PlanState | None = None
 
 
 TelemetryRow = tuple[int, float, str, float | None, str]

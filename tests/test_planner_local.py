@@ -77,7 +77,7 @@ def test_planner_off_in_the_layout_is_exactly_the_present_rules() -> None:
 def test_a_plan_with_reasons(planned: tuple[local.PlannerState, policy.PolicyDecision]) -> None:
     state, decision = planned
     assert state.plan is not None and state.replans == 1
-    assert len(state.preview) == local.PREVIEW_STEPS
+    assert len(state.preview) >= local.PREVIEW_STEPS
     assert "17:00–21:00 peak" in state.peak_note  # the layout's expensive window, in local time
     reason = decision.commands[HP].reason
     assert reason.startswith("plan: ") and state.peak_note in reason
@@ -215,3 +215,18 @@ def test_planner_state_is_replaced_not_mutated(planned: tuple[local.PlannerState
     before = replace(state)
     decide(state, now=T0 + 900)
     assert state == before
+
+
+def test_the_plan_as_people_see_it(planned: tuple[local.PlannerState, policy.PolicyDecision]) -> None:
+    from controller import protocol
+    from controller.planner.view import plan_state
+
+    state, _ = planned
+    shown = plan_state(state, T0 + 3600)
+    assert shown is not None and len(shown.hours) == 24
+    assert shown.hours[0].start == fc.math.floor((T0 + 3600) / 3600) * 3600
+    assert all(0 <= h.heat_pump <= 1 for h in shown.hours)
+    assert shown.note == state.peak_note
+    again = protocol.PlanState.model_validate_json(shown.model_dump_json())
+    assert again == shown
+    assert plan_state(local.PlannerState(), T0) is None

@@ -1,15 +1,18 @@
 """Simulated weeks of the plant under the real control tick: comfort, zero interlock violations, and heat bought
-in cheap windows; also with sensors failing mid-week. Each week runs in a few seconds (ManualClock-free: the
-simulation advances its own time)."""
+in cheap windows; also with sensors failing mid-week (the planner falls back to the present rules). Each week runs
+in a few seconds (ManualClock-free: the simulation advances its own time). The planner is on by default; the
+present rules run with it switched off."""
 
 from __future__ import annotations
 
 import pytest
 
+from controller.sim.compare import with_planner
 from controller.sim.week import WeekReport, simulate, thermostat_strategy
 from tests.simhelpers import demo_layout
 
 LAYOUT = demo_layout()
+RULES = with_planner(LAYOUT, False)
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +58,30 @@ def test_sensor_failure_mid_week(failures: dict[str, float], min_comfort: float)
     assert report.aux_kwh == 0.0
 
 
-def test_cheap_window_policy_costs_less_than_a_thermostat(cold_week: WeekReport) -> None:
-    thermostat = simulate(LAYOUT, weather="cold", days=7, strategy=thermostat_strategy)
-    print("policy:", cold_week.summary())
+@pytest.fixture(scope="module")
+def rules_week() -> WeekReport:
+    return simulate(RULES, weather="cold", days=7)
+
+
+def test_the_present_rules_alone(rules_week: WeekReport) -> None:
+    print(rules_week.summary())
+    assert rules_week.violations == []
+    assert rules_week.comfort_share >= 0.97
+    assert rules_week.cheap_share > 0.5
+    assert rules_week.replans == 0
+
+
+def test_planner_costs_less_than_the_rules_with_no_more_starts(cold_week: WeekReport, rules_week: WeekReport) -> None:
+    assert cold_week.cost < rules_week.cost
+    assert cold_week.starts <= rules_week.starts
+    assert cold_week.comfort_share >= 0.995
+
+
+def test_cheap_window_policy_costs_less_than_a_thermostat(rules_week: WeekReport, cold_week: WeekReport) -> None:
+    thermostat = simulate(RULES, weather="cold", days=7, strategy=thermostat_strategy)
+    print("rules:", rules_week.summary())
     print("thermostat:", thermostat.summary())
     assert thermostat.violations == []
-    assert cold_week.cost < thermostat.cost * 0.95
-    assert cold_week.cheap_share > thermostat.cheap_share + 0.1
+    for week in (rules_week, cold_week):
+        assert week.cost < thermostat.cost * 0.95
+        assert week.cheap_share > thermostat.cheap_share + 0.1

@@ -33,7 +33,7 @@ MIN_REPAINT_S = 0.25
 EVENT_BATCH_S = 0.05
 """Events arriving within this long are drawn together."""
 DEFAULT_OVERRIDE_S = 1800.0
-SCREENS_ORDER = ("overview", "channels", "actuators", "events", "history", "layout")
+SCREENS_ORDER = ("overview", "channels", "actuators", "events", "history", "layout", "plan")
 
 
 def _overview() -> Screen[None]:
@@ -66,6 +66,12 @@ def _history() -> Screen[None]:
     return HistoryScreen()
 
 
+def _plan() -> Screen[None]:
+    from tui.screens.plan import PlanScreen
+
+    return PlanScreen()
+
+
 def _layout() -> Screen[None]:
     from tui.screens.layout import LayoutScreen
 
@@ -85,6 +91,7 @@ class HearthApp(App[None]):
         "events": _events,
         "history": _history,
         "layout": _layout,
+        "plan": _plan,
     }
     DEFAULT_MODE = "overview"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -94,6 +101,7 @@ class HearthApp(App[None]):
         Binding("4", "show('events')", "Events", show=False),
         Binding("5", "show('history')", "History", show=False),
         Binding("6", "show('layout')", "Layout", show=False),
+        Binding("p", "show('plan')", "Plan", show=False),
         Binding("o", "override", "Override"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),

@@ -1,5 +1,5 @@
 """The controller's state as a protocol `State` message: readings, actuators with who decided and why, mode,
-overrides, alarms and link health. Built the same way for MQTT and the local socket."""
+overrides, alarms, link health and the planner's next hours. Built the same way for MQTT and the local socket."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from controller import protocol
 from controller.control.interlocks import ActuatorState
 from controller.control.tick import TickResult
 from controller.control.types import Override
+from controller.planner.view import plan_state
 from controller.readings import Snapshot
 
 
@@ -63,4 +64,5 @@ def state_message(
         alarms=list(alarms),
         link=link,
         decision=decision,
+        plan=plan_state(result.state.planner, now) if result is not None else None,
     )

@@ -35,7 +35,7 @@ from controller.planner.dp import Decision, Plan
 from controller.planner.model import STEP_S, Model
 
 DAY_S = 86400.0
-PREVIEW_STEPS = 96  # the next 24 h, for reasons and the TUI
+PREVIEW_STEPS = 96  # the next 24 h at least, for reasons and the TUI (the whole plan is rolled out)
 DIST_HYSTERESIS_K = 0.15
 GUARD_K = 0.2  # the emitters keep the house this far above the comfort floor
 AUX_GUARD_K = 0.3  # the aux element helps when the house is this far below the floor with the heat pump on
@@ -109,7 +109,7 @@ def solve(
 def preview(plan: Plan, k: int, tank_c: float, house_c: float, running: bool) -> tuple[PlanPoint, ...]:
     return tuple(
         PlanPoint(plan.t0 + (k + i) * STEP_S, d.action.heat_pump, d.action.aux, d.price, d.tank_end_c, d.house_end_c)
-        for i, d in enumerate(plan.rollout(k, tank_c, house_c, running, PREVIEW_STEPS))
+        for i, d in enumerate(plan.rollout(k, tank_c, house_c, running, plan.forecast.steps))
     )
 
 
@@ -212,7 +212,7 @@ def decide(
             setpoint_c=inputs.setpoint_c,
             decision=None,
             preview=points,
-            peak_note=peak_note(points, timezone),
+            peak_note=peak_note(points[:PREVIEW_STEPS], timezone),
             replans=state.replans + 1,
         )
     current = state.plan
