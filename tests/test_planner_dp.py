@@ -117,10 +117,12 @@ def test_charges_in_the_cheap_hours_and_covers_the_peak() -> None:
 
 
 def test_flat_prices_keep_the_tank_cool() -> None:
-    """With nothing to gain from storing, the plan heats at low temperatures (good COP), not at a fixed 52 °C."""
+    """With nothing to gain from storing, the plan keeps the tank well below the present rules' fixed 52 °C (COP),
+    only as warm as a run long enough to be worth its start needs."""
     f, _ = forecast(96, 5.0, [0.3] * 96)
-    rollout = plan_for(f).rollout(0, 35.0, 20.5, False, 96)
-    assert max(d.tank_end_c for d in rollout) < 45
+    tank = [d.tank_end_c for d in plan_for(f).rollout(0, 35.0, 20.5, False, 96)]
+    assert max(tank) < PARAMS.tank.charge_target_c - 2
+    assert sum(tank) / len(tank) < 40
     assert all(d.action.aux is False for d in rollout)
 
 
