@@ -120,7 +120,8 @@ def test_flat_prices_keep_the_tank_cool() -> None:
     """With nothing to gain from storing, the plan keeps the tank well below the present rules' fixed 52 °C (COP),
     only as warm as a run long enough to be worth its start needs."""
     f, _ = forecast(96, 5.0, [0.3] * 96)
-    tank = [d.tank_end_c for d in plan_for(f).rollout(0, 35.0, 20.5, False, 96)]
+    rollout = plan_for(f).rollout(0, 35.0, 20.5, False, 96)
+    tank = [d.tank_end_c for d in rollout]
     assert max(tank) < PARAMS.tank.charge_target_c - 2
     assert sum(tank) / len(tank) < 40
     assert all(d.action.aux is False for d in rollout)
