@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--strategy", choices=STRATEGIES, action="append", help="repeatable; default all")
     parser.add_argument("--season", action="store_true", help="time 90 days of the planner and the present rules")
+    parser.add_argument("--tick", type=float, default=10.0, help="control tick of the simulation, s (default 10)")
     args = parser.parse_args()
     layout = load_layout(LAYOUT)
     if args.season:
@@ -56,7 +57,7 @@ def main() -> None:
         for prices in args.prices or list(PRICES):
             started = time.perf_counter()
             results = compare(layout, weather=weather, prices=prices, days=args.days, seed=args.seed,
-                              strategies=args.strategy or STRATEGIES)  # fmt: skip
+                              strategies=args.strategy or STRATEGIES, tick_s=args.tick)  # fmt: skip
             optimum = results.get("optimum")
             for name, scored in results.items():
                 r = scored.report

@@ -230,3 +230,19 @@ def test_the_plan_as_people_see_it(planned: tuple[local.PlannerState, policy.Pol
     again = protocol.PlanState.model_validate_json(shown.model_dump_json())
     assert again == shown
     assert plan_state(local.PlannerState(), T0) is None
+
+
+def test_deferred_planning_leaves_the_solve_to_the_caller() -> None:
+    """The control loop plans off the control path: the tick asks, the present rules decide meanwhile, and
+    the solved plan is adopted between ticks."""
+    state, decision = local.decide(
+        local.PlannerState(), policy.PolicyState(), inputs(), PARAMS, T0, ZONE, None, inline=False
+    )
+    assert state.plan is None and state.wanted is not None
+    assert decision.summary.startswith("present rules (planning…)")
+    again, _ = local.decide(state, policy.PolicyState(), inputs(), PARAMS, T0 + 1, ZONE, None, inline=False)
+    assert again.wanted is state.wanted  # asked once, not every tick
+    adopted = local.adopt(again, local.solve_request(state.wanted, PARAMS, ZONE))
+    assert adopted.plan is not None and adopted.wanted is None and adopted.replans == 1
+    after, decision = local.decide(adopted, policy.PolicyState(), inputs(), PARAMS, T0 + 2, ZONE, None, inline=False)
+    assert after.wanted is None and decision.commands[HP].reason.startswith("plan: ")

@@ -48,6 +48,7 @@ class TickInputs:
     overrides: Sequence[Override] = ()  # those in force now
     forecast: PriceForecast | None = None
     critical_fault: str | None = None
+    plan_inline: bool = True  # False: a re-plan is left in state.planner.wanted for the caller to solve
 
 
 @dataclass
@@ -146,6 +147,7 @@ def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> Tic
         now,
         layout.site.timezone,
         inputs.forecast,
+        inline=inputs.plan_inline,
     )
 
     requests: dict[str, Command] = {}

@@ -56,6 +56,28 @@ class PlanPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanRequest:
+    """Everything a re-plan needs, taken at `now`: solved inline, or off the control path by the caller."""
+
+    now: float
+    outdoor_c: float
+    history: fc.OutdoorHistory
+    price_forecast: PriceForecast | None
+    setpoint_c: float | None
+    tank_c: float
+    house_c: float
+    running: bool
+
+
+@dataclass(frozen=True)
+class Solved:
+    request: PlanRequest
+    plan: Plan
+    preview: tuple[PlanPoint, ...]
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
 class PlannerState:
     plan: Plan | None = None
     planned_at: float = -math.inf
@@ -68,6 +90,7 @@ class PlannerState:
     peak_note: str = ""
     history: fc.OutdoorHistory = field(default_factory=fc.OutdoorHistory)
     replans: int = 0
+    wanted: PlanRequest | None = None  # a re-plan asked of the caller (deferred planning), until adopted
 
 
 def degraded(inputs: policy.PolicyInputs, params: ControlParams) -> str | None:
@@ -104,6 +127,29 @@ def solve(
         now, params, timezone, outdoor=outdoor, price_forecast=price_forecast, setpoint_c=setpoint_c, steps=steps
     )
     return Plan(Model(params.planner), forecast, params.planner.start_cost)
+
+
+def solve_request(request: PlanRequest, params: ControlParams, timezone: str) -> Solved:
+    """Solve a re-plan and roll it out from the state it was asked at (pure: safe in a worker thread)."""
+    r = request
+    plan = solve(r.now, params, timezone, r.outdoor_c, r.history, r.price_forecast, r.setpoint_c)
+    points = preview(plan, plan.step_at(r.now) or 0, r.tank_c, r.house_c, r.running)
+    return Solved(r, plan, points, peak_note(points[:PREVIEW_STEPS], timezone))
+
+
+def adopt(state: PlannerState, solved: Solved) -> PlannerState:
+    """The state with a solved plan in force (its decisions are re-read at the next tick)."""
+    return replace(
+        state,
+        plan=solved.plan,
+        planned_at=solved.request.now,
+        setpoint_c=solved.request.setpoint_c,
+        decision=None,
+        preview=solved.preview,
+        peak_note=solved.note,
+        replans=state.replans + 1,
+        wanted=None,
+    )
 
 
 def preview(plan: Plan, k: int, tank_c: float, house_c: float, running: bool) -> tuple[PlanPoint, ...]:
@@ -180,8 +226,13 @@ def decide(
     now: float,
     timezone: str,
     price_forecast: PriceForecast | None,
+    inline: bool = True,
 ) -> tuple[PlannerState, policy.PolicyDecision]:
-    """The local policy's decision: the plan's, or the present rules' when the planner cannot plan."""
+    """The local policy's decision: the plan's, or the present rules' when the planner cannot plan.
+
+    `inline=False` never solves here: a needed re-plan is left in `state.wanted` for the caller to solve off the
+    control path (`solve_request`, then `adopt`); meanwhile the current plan goes on, or the present rules decide
+    while there is none yet."""
     slot = math.floor(now / STEP_S)
     if slot != state.slot:  # one outdoor sample per step is plenty for hourly means, and cheap
         state = replace(state, history=state.history.add(now, inputs.outdoor_c))
@@ -202,23 +253,19 @@ def decide(
     if price_forecast is not None and price_forecast.received_at != state.forecast_seen:
         state = replace(state, forecast_seen=price_forecast.received_at)
     if _needs_plan(state, inputs, params, now, changed):
-        plan = solve(now, params, timezone, inputs.outdoor_c, state.history, price_forecast, inputs.setpoint_c)
-        k = plan.step_at(now) or 0
-        points = preview(plan, k, tank, house, running)
-        state = replace(
-            state,
-            plan=plan,
-            planned_at=now,
-            setpoint_c=inputs.setpoint_c,
-            decision=None,
-            preview=points,
-            peak_note=peak_note(points[:PREVIEW_STEPS], timezone),
-            replans=state.replans + 1,
+        request = PlanRequest(
+            now, inputs.outdoor_c, state.history, price_forecast, inputs.setpoint_c, tank, house, running
         )
+        if inline:
+            state = adopt(state, solve_request(request, params, timezone))
+        elif state.wanted is None:
+            state = replace(state, wanted=request)
     current = state.plan
-    assert current is not None
-    step = current.step_at(now)
-    assert step is not None
+    step = current.step_at(now) if current is not None else None
+    if current is None or step is None:
+        rules = policy.decide(rules_state, inputs, params)
+        summary = f"present rules (planning…): {rules.summary}"
+        return replace(state, decision=None, slot=slot), replace(rules, summary=summary)
     decision = state.decision
     if slot != state.slot or decision is None:  # a new step, a new plan, or back from the present rules
         decision = current.decide(step, tank, house, running)

@@ -38,12 +38,14 @@ class Scored:
     wall_s: float
 
 
-def run(layout: Layout, strategy: str, *, weather: str, prices: str, days: float, seed: int = 1) -> Scored:
+def run(
+    layout: Layout, strategy: str, *, weather: str, prices: str, days: float, seed: int = 1, tick_s: float = 10.0
+) -> Scored:
     """One strategy over `days` of `weather` under `prices` (the same seed gives the same weather and prices)."""
     began = time.perf_counter()
     present = with_planner(layout, False)
     source = price_source(prices, layout, seed)
-    common = {"weather": weather, "days": days, "seed": seed, "start": START, "prices": source}
+    common = {"weather": weather, "days": days, "seed": seed, "start": START, "prices": source, "tick_s": tick_s}
     if strategy == "thermostat":
         report = simulate(present, strategy=thermostat_strategy, **common)  # type: ignore[arg-type]
     elif strategy == "present":
@@ -60,6 +62,16 @@ def run(layout: Layout, strategy: str, *, weather: str, prices: str, days: float
 
 
 def compare(
-    layout: Layout, *, weather: str, prices: str, days: float, seed: int = 1, strategies: Iterable[str] = STRATEGIES
+    layout: Layout,
+    *,
+    weather: str,
+    prices: str,
+    days: float,
+    seed: int = 1,
+    strategies: Iterable[str] = STRATEGIES,
+    tick_s: float = 10.0,
 ) -> dict[str, Scored]:
-    return {name: run(layout, name, weather=weather, prices=prices, days=days, seed=seed) for name in strategies}
+    return {
+        name: run(layout, name, weather=weather, prices=prices, days=days, seed=seed, tick_s=tick_s)
+        for name in strategies
+    }
