@@ -3,7 +3,8 @@
 One task per bus. Each round hands all the channels that are due to the bus thread in one call, so the
 thread hop is paid once per bus per round, not once per channel. A read that fails becomes a `fault` reading
 with the reason; a value outside the channel's plausible range is `out_of_range`; a reading that has not been
-refreshed within `STALE_AFTER_PERIODS` periods shows as `stale`, judged on the monotonic clock (a reading's
+refreshed within `STALE_AFTER_PERIODS` periods (or as many of its bus's slowest recent rounds, when a round
+takes longer than a period) shows as `stale`, judged on the monotonic clock (a reading's
 `timestamp` is wall time, for storage and display: an NTP step must neither age every reading at once nor make a
 hung bus's last value look fresh). Quality changes are logged once, as is the recovery; the process never dies of
 a sensor.
@@ -28,6 +29,7 @@ from controller.layout.channel import Channel
 from controller.readings import Quality, Reading, Snapshot
 
 STALE_AFTER_PERIODS = 1.75
+ROUNDS_REMEMBERED = 16  # a bus's slowest round among its last this many sets how late a reading may be
 JITTER_WINDOW = 8  # samples looked at by the erratic-sensor check
 ERRATIC_ON = 3  # reversing jumps within the window that make a sensor erratic
 log = structlog.get_logger("hearth.sampler")
@@ -141,6 +143,11 @@ class Sampler:
         self._clock = clock
         self.updated = asyncio.Event()
         self.rounds = 0
+        # How long each bus's recent rounds took, on the monotonic clock. Under `--speed` (or on a slow bus) a round
+        # can take longer than a sample period; a reading is only stale when it is older than several periods *and*
+        # several of its bus's slowest recent rounds, so a bus that keeps going as fast as it can never shows
+        # stale, while a hung one still does.
+        self._rounds_s: dict[str, deque[float]] = {}
 
     @property
     def channels(self) -> list[SampledChannel]:
@@ -157,8 +164,10 @@ class Sampler:
 
     async def sample_round(self, bus: str, due: Sequence[SampledChannel]) -> None:
         """Read `due` (channels of one bus) once, on that bus's thread, and record the results."""
+        began = self._clock.monotonic()
         results = await self._workers[bus].run(lambda: read_batch(due))
         timestamp, monotonic = self._clock.now(), self._clock.monotonic()
+        self._rounds_s.setdefault(bus, deque(maxlen=ROUNDS_REMEMBERED)).append(monotonic - began)
         for channel, (value, error) in zip(due, results, strict=True):
             channel.last_monotonic = monotonic
             self._record(channel, judge(channel, value, error, timestamp))
@@ -201,7 +210,8 @@ class Sampler:
             if reading is None:
                 continue
             age = monotonic - channel.last_monotonic
-            if reading.quality is Quality.OK and age > STALE_AFTER_PERIODS * channel.spec.sample_period_s:
+            expected_s = max(channel.spec.sample_period_s, *self._rounds_s.get(channel.bus, ()))
+            if reading.quality is Quality.OK and age > STALE_AFTER_PERIODS * expected_s:
                 reading = reading.with_quality(Quality.STALE, f"not refreshed for {age:.1f} s")
             readings[channel.name] = reading
         return Snapshot(taken_at=now, readings=MappingProxyType(readings))

@@ -141,9 +141,11 @@ def test_a_hung_bus_goes_stale_and_delays_only_its_own_bus() -> None:
         await asyncio.sleep(0.5)
         assert sampler.snapshot().quality("tank-top") is Quality.OK
         buses.chips["ads-tank"].set_input(0, hang)  # type: ignore[union-attr]
-        await asyncio.sleep(0.1 * 2 + 0.15)
+        hung_at = time.monotonic()
+        while sampler.snapshot().quality("tank-top") is not Quality.STALE and time.monotonic() - hung_at < 4.0:
+            await asyncio.sleep(0.01)
         snapshot = sampler.snapshot()
-        assert snapshot.quality("tank-top") is Quality.STALE
+        assert snapshot.quality("tank-top") is Quality.STALE  # within two periods, or two of the bus's rounds
         assert snapshot.quality("house-air") is Quality.STALE  # same bus, behind the hung read
         assert snapshot.quality("dist-supply") is Quality.OK  # the SPI bus is not held up
         assert time.time() - snapshot.readings["dist-supply"].timestamp < 0.25
@@ -158,6 +160,43 @@ def test_a_hung_bus_goes_stale_and_delays_only_its_own_bus() -> None:
     finally:
         release.set()
         hardware.close()
+
+
+def test_a_bus_slower_than_its_sample_period_is_not_stale_while_it_keeps_going() -> None:
+    """A bus whose round takes longer than a sample period (a Modbus meter at 2400 baud; any bus under
+    `--speed`, where rounds take real bus time and periods are simulated) delivers readings as fresh as it can:
+    they stay `ok`. Only a reading older than several periods *and* several of its bus's recent rounds is stale.
+    Before, the demo at `--speed 60` flapped into SAFE ("no tank temperature") several times a minute."""
+    layout = demo_layout()
+    clock = ManualClock()
+    buses = SimBuses(layout, clock)
+    hardware = build_hardware(layout, buses, clock)
+    sampler = Sampler(hardware.channels, hardware.workers, clock)
+    tank_top = next(c for c in sampler.channels if c.name == "tank-top")
+    board = [c for c in sampler.channels if c.bus == tank_top.bus]
+    healthy = buses.thermistors["tank-top"].volts
+    period = tank_top.spec.sample_period_s
+
+    def slow() -> float:
+        clock.advance(2.5 * period)  # this read alone takes two and a half sample periods of bus time
+        return healthy()
+
+    async def scenario() -> list[Quality]:
+        buses.chips["ads-tank"].set_input(0, slow)  # type: ignore[union-attr]
+        seen = []
+        for _ in range(3):
+            await sampler.sample_round(tank_top.bus, board)
+            clock.advance(3.0 * period)  # the next round is not back yet: as late as a round takes, and a bit
+            seen.append(sampler.snapshot().quality("tank-top"))
+        clock.advance(3.0 * period)  # now it is late by more than 1.75 of its slowest rounds: hung
+        seen.append(sampler.snapshot().quality("tank-top"))
+        return seen
+
+    try:
+        seen = asyncio.run(scenario())
+    finally:
+        hardware.close()
+    assert seen == [Quality.OK, Quality.OK, Quality.OK, Quality.STALE]
 
 
 def test_bus_worker_runs_calls_on_its_own_thread() -> None:
