@@ -6,7 +6,7 @@ event loop: the CircuitPython drivers block (the ADS1115 busy-polls, the MAX3186
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -53,9 +53,31 @@ class Buses(Protocol):
     def pin(self, number: int) -> Any: ...
 
 
+Finding = tuple[list[str | int], str]
+"""A layout problem: the key path it is about and what is wrong."""
+
+
+def _no_defaults(channel_input: str) -> Mapping[str, Any]:
+    return {}
+
+
+def _kind_only(config: Any) -> str:
+    return str(config.kind)
+
+
+def _no_serial_check(device: Mapping[str, Any], bus_name: str, bus: Mapping[str, Any]) -> Iterator[Finding]:
+    return iter(())
+
+
 @dataclass(frozen=True)
 class DeviceKind:
-    """One entry of the registry: a device kind's settings model, its inputs, and how to open it."""
+    """One entry of the registry: a device kind's settings model, its inputs, and how to open it.
+
+    `channel_defaults` gives channel settings that depend on the input (a meter's power channel is in W and
+    plausible up to its rating, not -40..120 °C); the layout fills them in where a channel leaves them out.
+    `check_bus` checks the raw bus settings against what the device can use (a meter's baud rates, a P1
+    port's framing) and yields problems keyed by their path in the layout.
+    """
 
     kind: str
     config: type[BaseModel]
@@ -63,6 +85,9 @@ class DeviceKind:
     inputs: Callable[[Any], tuple[str, ...]]
     default_unit: Callable[[Any, Channel], str]
     open: Callable[[str, Any, Buses], SensorDevice]
+    channel_defaults: Callable[[str], Mapping[str, Any]] = _no_defaults
+    check_bus: Callable[[Mapping[str, Any], str, Mapping[str, Any]], Iterator[Finding]] = _no_serial_check
+    describe: Callable[[Any], str] = _kind_only
 
 
 @dataclass(frozen=True)

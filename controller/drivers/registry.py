@@ -11,13 +11,18 @@ from typing import Annotated
 
 from pydantic import Field
 
-from controller.drivers import ads1115, gpio_relay, max31865
+from controller.drivers import ads1115, dsmr_p1, gpio_relay, max31865, sdm120, sdm630
 from controller.drivers.base import ActuatorKind, DeviceKind
 
-DEVICE_KINDS: dict[str, DeviceKind] = {entry.kind: entry for entry in (ads1115.KIND, max31865.KIND)}
+DEVICE_KINDS: dict[str, DeviceKind] = {
+    entry.kind: entry for entry in (ads1115.KIND, max31865.KIND, sdm120.KIND, sdm630.KIND, dsmr_p1.KIND)
+}
 ACTUATOR_KINDS: dict[str, ActuatorKind] = {entry.kind: entry for entry in (gpio_relay.KIND,)}
 
-DeviceConfig = Annotated[ads1115.Ads1115Config | max31865.Max31865Config, Field(discriminator="kind")]
+DeviceConfig = Annotated[
+    ads1115.Ads1115Config | max31865.Max31865Config | sdm120.Sdm120Config | sdm630.Sdm630Config | dsmr_p1.DsmrP1Config,
+    Field(discriminator="kind"),
+]
 """The settings of any registered device kind, chosen by its `kind` key."""
 
 ActuatorConfig = Annotated[gpio_relay.GpioRelay, Field(discriminator="kind")]

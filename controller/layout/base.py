@@ -23,3 +23,10 @@ class Strict(BaseModel):
     """Base for every layout model: unknown keys are errors, models are immutable once loaded."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def article(word: str) -> str:
+    """'a' or 'an' before a name as it is spoken: an ads1115, an i2c bus, an sdm120, an spi bus (letters), but
+    a max31865, a serial bus (a word)."""
+    spelled_out = len(word) > 1 and word[0] in "fhlmnrsx" and word[1] not in "aeiou"
+    return "an" if word[:1] in "aeio" or spelled_out else "a"

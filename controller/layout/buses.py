@@ -31,6 +31,9 @@ class SerialBus(Strict):
     bytesize: Literal[7, 8] = 8
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
+    timeout_s: float = Field(
+        default=1.0, gt=0, le=30, description="how long a request/response device (Modbus) may take to answer"
+    )
 
 
 Bus = Annotated[I2CBus | SPIBus | SerialBus, Field(discriminator="kind")]

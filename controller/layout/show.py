@@ -5,6 +5,7 @@ from __future__ import annotations
 from controller.drivers.ads1115 import Ads1115Config
 from controller.drivers.gpio_relay import GpioRelay
 from controller.drivers.max31865 import Max31865Config
+from controller.drivers.registry import DEVICE_KINDS, DeviceConfig
 from controller.layout.buses import I2CBus, SerialBus, SPIBus
 from controller.layout.channel import Channel
 from controller.layout.model import Layout
@@ -19,9 +20,11 @@ def _bus_line(name: str, bus: I2CBus | SPIBus | SerialBus) -> str:
     return f"{name}: serial {bus.port} {bus.baudrate} {bus.bytesize}{bus.parity}{bus.stopbits}"
 
 
-def _device_line(name: str, device: Ads1115Config | Max31865Config) -> str:
+def _device_line(name: str, device: DeviceConfig) -> str:
     if isinstance(device, Ads1115Config):
         text = f"{name}: ads1115 at 0x{device.address:02x}, ±{device.range_v} V, {device.data_rate} SPS"
+    elif not isinstance(device, Max31865Config):
+        text = f"{name}: {DEVICE_KINDS[device.kind].describe(device)}"
     else:
         text = (
             f"{name}: max31865 on CS GPIO{device.cs_pin}, {device.rtd.upper()} {device.wires}-wire, "
@@ -30,7 +33,7 @@ def _device_line(name: str, device: Ads1115Config | Max31865Config) -> str:
     return text + (f"  ({device.description})" if device.description else "")
 
 
-def _sensor_text(channel: Channel) -> str:
+def _sensor_text(channel: Channel, kind: str) -> str:
     sensor = channel.sensor
     if isinstance(sensor, VoltsSensor):
         return "volts"
@@ -42,13 +45,14 @@ def _sensor_text(channel: Channel) -> str:
         else:
             model = f"NTC R-T table ({len(sensor.table or ())} rows)"
         return f"{model}, {sensor.r_fixed / 1000:g} kΩ {sensor.wiring}"
-    return "RTD"
+    return "RTD" if kind == "max31865" else kind
 
 
-def _channel_line(name: str, channel: Channel, unit: str) -> str:
+def _channel_line(name: str, channel: Channel, unit: str, kind: str) -> str:
     low, high = channel.plausible
     return (
-        f"{channel.input or 'rtd':6} {name:18} {_sensor_text(channel)}; {unit}, every {channel.sample_period_s:g} s, "
+        f"{channel.input or 'rtd':6} {name:18} {_sensor_text(channel, kind)}; {unit}, "
+        f"every {channel.sample_period_s:g} s, "
         f"deadband {channel.deadband:g}, plausible {low:g}..{high:g}"
     )
 
@@ -87,7 +91,7 @@ def render(layout: Layout, units: dict[str, str]) -> str:
             lines.append(f"    {_device_line(device_name, device)}")
             for channel_name, channel in layout.channels.items():
                 if channel.device == device_name:
-                    lines.append(f"      {_channel_line(channel_name, channel, units[channel_name])}")
+                    lines.append(f"      {_channel_line(channel_name, channel, units[channel_name], device.kind)}")
     lines.append("actuators")
     lines.extend(f"  {_actuator_line(name, actuator)}" for name, actuator in layout.actuators.items())
     storage = layout.storage

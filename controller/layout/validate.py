@@ -11,14 +11,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from controller.drivers.registry import DEVICE_KINDS
+from controller.layout.base import article
 from controller.layout.load import FREE_CHIP_SELECTS, RESERVED_PINS, SPI_CHIP_SELECTS, did_you_mean
 from controller.layout.model import DEVICE_FAULTS, SENSOR_FAULTS
 
 Finding = tuple[list[str | int], str]
-
-
-def article(word: str) -> str:
-    return "an" if word[:1] in "aeio" else "a"
 
 
 def _table(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -40,7 +37,8 @@ def _check_devices(raw: Mapping[str, Any], buses: dict[str, Any]) -> Iterator[Fi
         if bus.get("kind") != kind.bus_kind:
             yield (
                 ["devices", name, "bus"],
-                f"{article(kind.kind)} {kind.kind} needs an {kind.bus_kind} bus, but '{bus_name}' is {bus.get('kind')}",
+                f"{article(kind.kind)} {kind.kind} needs {article(kind.bus_kind)} {kind.bus_kind} bus, "
+                f"but '{bus_name}' is {bus.get('kind')}",
             )
         address = device.get("address")
         if isinstance(address, int):
@@ -124,7 +122,8 @@ def _check_channels(raw: Mapping[str, Any], devices: dict[str, Any]) -> Iterator
         if kind.kind != "ads1115" and sensor is not None:
             yield (
                 ["channels", name, "sensor"],
-                f"{article(kind.kind)} {kind.kind} channel takes no sensor table; set the RTD on the device",
+                f"{article(kind.kind)} {kind.kind} channel takes no sensor table"
+                + ("; set the RTD on the device" if kind.kind == "max31865" else ""),
             )
     used: dict[tuple[str, str], str] = {}
     for name, channel in _table(raw, "channels").items():
