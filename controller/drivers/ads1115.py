@@ -19,7 +19,7 @@ from controller.buses.deadline import DeadlineBus
 from controller.drivers.base import Buses, ChannelReader, DeviceKind, DeviceMissingError, RawFields, SensorError
 from controller.layout.base import Name, Strict
 from controller.layout.channel import Channel
-from controller.layout.sensors import NtcSensor
+from controller.layout.sensors import LinearSensor, NtcSensor
 
 # Full-scale range (V) -> the driver's gain setting.
 GAIN_FOR_RANGE: dict[float, float] = {6.144: 2 / 3, 4.096: 1, 2.048: 2, 1.024: 4, 0.512: 8, 0.256: 16}
@@ -133,6 +133,17 @@ class Ads1115Device:
                 raise SensorError(f"{where} is at full scale ({code}): open sensor or input above range")
             return float(analog.convert_to_voltage(code))
 
+        if isinstance(sensor, LinearSensor):
+            linear = sensor
+
+            def read_linear() -> float:
+                volts = read_volts()
+                problem = linear.fault(volts)
+                if problem:
+                    raise SensorError(f"{where}: {problem}")
+                return linear.value(volts)
+
+            return read_linear
         if not isinstance(sensor, NtcSensor):
             return read_volts
 
@@ -157,6 +168,8 @@ def _inputs(config: Ads1115Config) -> tuple[str, ...]:
 
 
 def _default_unit(config: Ads1115Config, channel: Channel) -> str:
+    if isinstance(channel.sensor, LinearSensor):
+        return channel.sensor.unit
     return "degC" if isinstance(channel.sensor, NtcSensor) else "V"
 
 

@@ -44,6 +44,9 @@ OBJECTS: tuple[Obis, ...] = (
     Obis("current-l2", "INSTANTANEOUS_CURRENT_L2", "A", (0.0, 100.0), "1-0:51.7.0"),
     Obis("current-l3", "INSTANTANEOUS_CURRENT_L3", "A", (0.0, 100.0), "1-0:71.7.0"),
     Obis("long-power-failures", "LONG_POWER_FAILURE_COUNT", "", (0.0, 1e6), "0-0:96.7.9"),
+    # The gas meter's reading, relayed over M-Bus: dsmr-parser names it per DSMR version.
+    Obis("gas", "MBUS_METER_READING", "m3", ENERGY, "0-1:24.2.1"),
+    Obis("gas", "HOURLY_GAS_METER_READING", "m3", ENERGY, "0-1:24.2.1"),
 )
 DERIVED: tuple[Obis, ...] = (Obis("power", "", "W", NET_W, "1-0:1.7.0 - 1-0:2.7.0"),)
 INPUTS = {item.name: item for item in (*OBJECTS, *DERIVED)}

@@ -128,7 +128,7 @@ _UNION_TAGS = {
 def _strip_tags(loc: list[str | int]) -> tuple[list[str | int], str | None]:
     """Drop discriminated-union tags and pydantic's `[key]` marker from a location; return the tag found."""
 
-    tags = {*DEVICE_KINDS, *ACTUATOR_KINDS, "i2c", "spi", "serial", "ntc", "volts"}
+    tags = {*DEVICE_KINDS, *ACTUATOR_KINDS, "i2c", "spi", "serial", "ntc", "volts", "linear"}
     tag: str | None = None
     cleaned: list[str | int] = []
     for i, part in enumerate(loc):
@@ -153,7 +153,8 @@ def _model_at(path: Sequence[str | int], tag: str | None) -> type[BaseModel] | N
     if head == "channels" and len(path) == 2:
         return channel.Channel
     if head == "channels" and len(path) == 3 and path[2] == "sensor":
-        return sensors.NtcSensor if tag == "ntc" else None
+        sensor_kinds: dict[str, type[BaseModel]] = {"ntc": sensors.NtcSensor, "linear": sensors.LinearSensor}
+        return sensor_kinds.get(tag or "")
     if head == "actuators" and len(path) == 2 and tag in ACTUATOR_KINDS:
         return ACTUATOR_KINDS[tag].config
     if head == "devices" and len(path) == 2 and tag in DEVICE_KINDS:

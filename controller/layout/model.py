@@ -10,12 +10,12 @@ modules -> the layout's leaf models (base, sensors, buses, channel), which never
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from controller.control.params import ControlParams
-from controller.drivers.registry import ActuatorConfig, DeviceConfig
+from controller.drivers.registry import DEVICE_KINDS, ActuatorConfig, DeviceConfig
 from controller.layout.base import Name, Strict
 from controller.layout.buses import Bus, I2CBus, SerialBus, SPIBus
 from controller.layout.channel import Channel
@@ -40,9 +40,15 @@ class Storage(Strict):
     )
 
 
-SimFault = Literal["open", "short", "stuck", "noise", "absent", "bus-error"]
+SimFault = Literal[
+    "open", "short", "stuck", "noise", "absent", "bus-error", "timeout", "crc", "wrong-id", "exception", "unplugged",
+    "cable",
+]  # fmt: skip
 SENSOR_FAULTS = ("open", "short", "stuck", "noise")
 DEVICE_FAULTS = ("absent", "bus-error", "stuck")
+# Meters: no answer, a reply with a bad CRC, a reply from another id, an exception reply (Modbus); the USB
+# adapter unplugged (the port vanishes); the P1 cable pulled from the meter mid-telegram.
+SERIAL_FAULTS = ("timeout", "crc", "wrong-id", "exception", "unplugged", "cable")
 
 
 class Sim(Strict):
@@ -59,13 +65,39 @@ class Sim(Strict):
     relays: dict[Name, str] = Field(default_factory=dict, description="actuator -> plant input, when they differ")
     faults: dict[Name, SimFault] = Field(
         default_factory=dict,
-        description="faults present from the start: a channel's sensor (open, short, stuck, noise) or a device "
-        "(absent, bus-error, stuck)",
+        description="faults present from the start: a channel's sensor (open, short, stuck, noise), a chip "
+        "(absent, bus-error, stuck) or a meter (timeout, crc, wrong-id, exception, unplugged, cable)",
     )
+
+
+def fill_channel_defaults(raw: Any) -> Any:
+    """Give each channel the settings its device kind implies for its input, where the layout leaves them out.
+
+    A meter's power channel is in W and plausible up to the meter's rating, and power swings back and forth as
+    loads switch (no erratic check), where the channel defaults suit a temperature. Runs before validation on
+    the raw mapping, so what `hearth layout show` prints is what runs.
+    """
+    if not isinstance(raw, dict):
+        return raw
+    devices, channels = raw.get("devices"), raw.get("channels")
+    if not isinstance(devices, dict) or not isinstance(channels, dict):
+        return raw
+    filled: dict[str, Any] = {}
+    for name, channel in channels.items():
+        device = devices.get(channel.get("device")) if isinstance(channel, dict) else None
+        kind = DEVICE_KINDS.get(str(device.get("kind"))) if isinstance(device, dict) else None
+        if kind is None or not isinstance(channel, dict):
+            filled[name] = channel
+            continue
+        defaults = kind.channel_defaults(str(channel.get("input", "")))
+        filled[name] = {**defaults, **channel}
+    return {**raw, "channels": filled}
 
 
 class Layout(Strict):
     """A whole site: what hardware exists, how it is wired, and where data goes."""
+
+    _kind_defaults = model_validator(mode="before")(fill_channel_defaults)
 
     backend: Literal["sim", "real"]
     site: Site

@@ -62,4 +62,48 @@ class VoltsSensor(Strict):
     kind: Literal["volts"]
 
 
-Sensor = Annotated[NtcSensor | VoltsSensor, Field(discriminator="kind")]
+class LinearSensor(Strict):
+    """A sensor with a linear voltage output, such as a Grundfos VFS flow sensor (0.5-3.5 V over its range).
+
+    `volts` [v0, v1] maps linearly onto `values` [x0, x1] in `unit`. A live zero (0.5 V) lets a dead sensor be
+    told from a zero reading: below v0 by more than `tolerance_v` the sensor is unpowered or its signal wire
+    broken; above v1 by more it is shorted to its supply. Both are faults, never a value.
+    """
+
+    kind: Literal["linear"]
+    volts: tuple[float, float] = Field(default=(0.5, 3.5), description="[V at values[0], V at values[1]]")
+    values: tuple[float, float] = Field(description="the measured quantity at volts[0] and volts[1]")
+    unit: str = Field(min_length=1, description="the quantity's unit, e.g. l/min")
+    tolerance_v: float = Field(default=0.15, ge=0, le=1, description="how far past volts a reading may go")
+
+    @model_validator(mode="after")
+    def _span(self) -> LinearSensor:
+        if self.volts[0] >= self.volts[1]:
+            raise ValueError(f"volts {list(self.volts)} must be [low, high] with low < high")
+        if self.values[0] == self.values[1]:
+            raise ValueError("values must differ at the two ends of the span")
+        return self
+
+    def value(self, volts: float) -> float:
+        """The quantity at `volts`, clamped to the span (the sensor's own output saturates at its ends)."""
+        (v0, v1), (x0, x1) = self.volts, self.values
+        fraction = min(1.0, max(0.0, (volts - v0) / (v1 - v0)))
+        return x0 + fraction * (x1 - x0)
+
+    def volts_for(self, value: float) -> float:
+        """The output voltage at `value` (what an emulated sensor puts on its wire)."""
+        (v0, v1), (x0, x1) = self.volts, self.values
+        fraction = min(1.0, max(0.0, (value - x0) / (x1 - x0)))
+        return v0 + fraction * (v1 - v0)
+
+    def fault(self, volts: float) -> str:
+        """Why `volts` is no reading, or an empty string when it is one. The words stay the same while the fault
+        lasts (no volts in them), so the sampler logs it once."""
+        if volts < self.volts[0] - self.tolerance_v:
+            return f"no signal: below the sensor's live zero of {self.volts[0]:g} V (unpowered, or its wire broken)"
+        if volts > self.volts[1] + self.tolerance_v:
+            return f"above the sensor's {self.volts[1]:g} V full scale (signal shorted to its supply?)"
+        return ""
+
+
+Sensor = Annotated[NtcSensor | VoltsSensor | LinearSensor, Field(discriminator="kind")]

@@ -9,7 +9,7 @@ from controller.drivers.registry import DEVICE_KINDS, DeviceConfig
 from controller.layout.buses import I2CBus, SerialBus, SPIBus
 from controller.layout.channel import Channel
 from controller.layout.model import Layout
-from controller.layout.sensors import NtcSensor, VoltsSensor
+from controller.layout.sensors import LinearSensor, NtcSensor, VoltsSensor
 
 
 def _bus_line(name: str, bus: I2CBus | SPIBus | SerialBus) -> str:
@@ -37,6 +37,9 @@ def _sensor_text(channel: Channel, kind: str) -> str:
     sensor = channel.sensor
     if isinstance(sensor, VoltsSensor):
         return "volts"
+    if isinstance(sensor, LinearSensor):
+        (v0, v1), (x0, x1) = sensor.volts, sensor.values
+        return f"linear {v0:g}-{v1:g} V = {x0:g}-{x1:g} {sensor.unit}"
     if isinstance(sensor, NtcSensor):
         if sensor.beta is not None and sensor.r25 is not None:
             model = f"NTC {sensor.r25 / 1000:g} kΩ β{sensor.beta:g}"

@@ -13,7 +13,7 @@ from typing import Any
 from controller.drivers.registry import DEVICE_KINDS
 from controller.layout.base import article
 from controller.layout.load import FREE_CHIP_SELECTS, RESERVED_PINS, SPI_CHIP_SELECTS, did_you_mean
-from controller.layout.model import DEVICE_FAULTS, SENSOR_FAULTS
+from controller.layout.model import DEVICE_FAULTS, SENSOR_FAULTS, SERIAL_FAULTS
 
 Finding = tuple[list[str | int], str]
 
@@ -118,7 +118,7 @@ def _check_channels(raw: Mapping[str, Any], devices: dict[str, Any]) -> Iterator
             )
         sensor = channel.get("sensor")
         if kind.kind == "ads1115" and sensor is None:
-            yield ["channels", name], 'an ads1115 channel needs a sensor table (kind = "ntc" or "volts")'
+            yield ["channels", name], 'an ads1115 channel needs a sensor table (kind = "ntc", "linear" or "volts")'
         if kind.kind != "ads1115" and sensor is not None:
             yield (
                 ["channels", name, "sensor"],
@@ -146,8 +146,52 @@ def _check_actuators(raw: Mapping[str, Any]) -> Iterator[Finding]:
                 )
 
 
+SERIAL_KINDS = [kind for kind in DEVICE_KINDS.values() if kind.bus_kind == "serial"]
+
+
+def _on_serial(raw: Mapping[str, Any], channel: Mapping[str, Any]) -> bool:
+    device = _table(raw, "devices").get(str(channel.get("device")))
+    kind = DEVICE_KINDS.get(str(device.get("kind"))) if device else None
+    return kind is not None and kind.bus_kind == "serial"
+
+
+def _check_serial(raw: Mapping[str, Any], buses: dict[str, Any]) -> Iterator[Finding]:
+    """Serial settings against what each device can use, one bus per port, one id per meter, P1 alone."""
+    ports: dict[str, str] = {}
+    for name, bus in buses.items():
+        if bus.get("kind") != "serial" or not isinstance(bus.get("port"), str):
+            continue
+        other = ports.setdefault(bus["port"], name)
+        if other != name:
+            yield ["buses", name, "port"], f"port {bus['port']} is also bus '{other}': one bus per serial port"
+    on_bus: dict[str, list[tuple[str, Any]]] = {}
+    for name, device in _table(raw, "devices").items():
+        kind = DEVICE_KINDS.get(str(device.get("kind")))
+        bus = buses.get(str(device.get("bus")))
+        if kind is None or kind.bus_kind != "serial" or bus is None or bus.get("kind") != "serial":
+            continue
+        on_bus.setdefault(str(device["bus"]), []).append((name, device))
+        yield from kind.check_bus(device, str(device["bus"]), bus)
+    for bus_name, members in on_bus.items():
+        kinds = {str(device.get("kind")) for _, device in members}
+        if "dsmr_p1" in kinds and len(members) > 1:
+            names = ", ".join(name for name, _ in members)
+            yield ["buses", bus_name], f"a P1 port carries one smart meter and nothing else; '{bus_name}' has {names}"
+            continue
+        ids: dict[int, str] = {}
+        for name, device in members:
+            device_id = device.get("device_id", 1)
+            if isinstance(device_id, int):
+                other = ids.setdefault(device_id, name)
+                if other != name:
+                    yield (
+                        ["devices", name, "device_id"],
+                        f"device id {device_id} on bus '{bus_name}' is also {other}: give each meter its own id",
+                    )
+
+
 def _check_sim(raw: Mapping[str, Any]) -> Iterator[Finding]:
-    from controller.sim.plant import ACTUATORS, PROBES
+    from controller.sim.plant import ACTUATORS, FLOWS, PROBES
 
     sim = raw.get("sim")
     backend = raw.get("backend")
@@ -160,10 +204,11 @@ def _check_sim(raw: Mapping[str, Any]) -> Iterator[Finding]:
         sim = {}
     probes = sim.get("probes", {}) if isinstance(sim.get("probes"), dict) else {}
     relays = sim.get("relays", {}) if isinstance(sim.get("relays"), dict) else {}
-    channels = _table(raw, "channels")
+    # Meters on serial buses read the plant's own meters; only the chips' channels need a probe.
+    channels = {name: c for name, c in _table(raw, "channels").items() if not _on_serial(raw, c)}
     actuators = _table(raw, "actuators")
     for section, mapping, names, known, what in (
-        ("probes", probes, channels, PROBES, "channel"),
+        ("probes", probes, channels, (*PROBES, *FLOWS), "channel"),
         ("relays", relays, actuators, ACTUATORS, "actuator"),
     ):
         for key, target in mapping.items():
@@ -197,8 +242,11 @@ def _check_sim_faults(raw: Mapping[str, Any]) -> Iterator[Finding]:
             if fault not in SENSOR_FAULTS:
                 yield ["sim", "faults", target], f"a channel's sensor can be {', '.join(SENSOR_FAULTS)}, not '{fault}'"
         elif target in devices:
-            if fault not in DEVICE_FAULTS:
-                yield ["sim", "faults", target], f"a device can be {', '.join(DEVICE_FAULTS)}, not '{fault}'"
+            serial = DEVICE_KINDS.get(str(devices[target].get("kind"))) in SERIAL_KINDS
+            allowed = SERIAL_FAULTS if serial else DEVICE_FAULTS
+            what = "a serial device" if serial else "a device"
+            if fault not in allowed:
+                yield ["sim", "faults", target], f"{what} can be {', '.join(allowed)}, not '{fault}'"
         else:
             names = [*channels, *devices]
             yield ["sim", "faults", target], f"no channel or device '{target}'{did_you_mean(target, names)}"
@@ -237,6 +285,7 @@ def cross_check(raw: Mapping[str, Any]) -> list[Finding]:
     findings: list[Finding] = []
     findings += _check_devices(raw, buses)
     findings += _check_pins(raw)
+    findings += _check_serial(raw, buses)
     findings += _check_channels(raw, devices)
     findings += _check_actuators(raw)
     findings += _check_sim(raw)

@@ -25,6 +25,7 @@ from controller.sim.weather import WEATHER_PRESETS, Weather, WeatherParams
 
 __all__ = [
     "ACTUATORS",
+    "FLOWS",
     "PROBES",
     "WATER_CP_J_PER_KG_K",
     "Plant",
@@ -40,6 +41,7 @@ PROBES: tuple[str, ...] = (
     "hp-leaving", "hp-entering", "dist-supply", "dist-return",
 )  # fmt: skip
 ACTUATORS: tuple[str, ...] = ("heat-pump", "store-pump", "distribution-pump", "aux-element")
+FLOWS: tuple[str, ...] = ("hp-flow", "dist-flow")  # water flow (l/min) where a flow sensor can sit
 
 WATER_CP_J_PER_KG_K = 4186.0
 WATER_KG_PER_L = 0.99  # density at ~45 °C, the middle of the tank's working range
@@ -173,6 +175,8 @@ class PlantState:
     compressor_running: bool = False
     compressor_run_s: float = 0.0  # since the compressor's last real start
     compressor_starts: int = 0
+    hp_flow_kg_s: float = 0.0  # through the heat pump (store pump loop)
+    dist_flow_kg_s: float = 0.0  # through the emitters
     high_limit_tripped: bool = False
     aux_thermostat_open: bool = False
     # Instantaneous values (averages over the last sub-step).
@@ -389,6 +393,7 @@ class Plant:
         self._update_probes(h, m_c > 0.0, leaving, bottom, m_d > 0.0, top, ret)
 
         s.heat_pump_heat_w, s.heat_pump_electric_w, s.aux_electric_w, s.house_heat_w = q_hp, e_hp, q_aux, q_em
+        s.hp_flow_kg_s, s.dist_flow_kg_s = m_c, m_d
         s.heat_pump_heat_j += q_hp * h
         s.heat_pump_electric_j += e_hp * h
         s.aux_electric_j += q_aux * h
@@ -449,6 +454,11 @@ class Plant:
             "dist-supply": s.dist_supply_c,
             "dist-return": s.dist_return_c,
         }
+
+    def flows(self) -> dict[str, float]:
+        """Water flow (l/min) at every FLOWS point, now."""
+        per_kg_s = 60.0 / WATER_KG_PER_L
+        return {"hp-flow": self.state.hp_flow_kg_s * per_kg_s, "dist-flow": self.state.dist_flow_kg_s * per_kg_s}
 
     def probe(self, name: str) -> float:
         """Temperature (°C) at one PROBES point."""
