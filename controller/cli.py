@@ -212,6 +212,8 @@ async def _run(args: argparse.Namespace, layout: Layout, started_at: float) -> i
         for error in crash.exceptions:
             log.critical("controller crashed; relays are in their safe states", exc_info=error)
         status = EXIT_CRASHED
+    finally:
+        buses.close()  # serial ports and their listeners; in simulation, the emulators and their ptys
     return status
 
 

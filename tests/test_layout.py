@@ -69,4 +69,4 @@ def test_pi_example_is_the_demo_equipment_on_real_buses() -> None:
     assert real.backend == "real" and real.sim is None
     assert set(real.channels) == set(demo.channels)
     assert set(real.actuators) == set(demo.actuators)
-    assert {d.kind for d in real.devices.values()} == {"ads1115", "max31865"}
+    assert {d.kind for d in real.devices.values()} == {"ads1115", "max31865", "sdm120", "dsmr_p1"}

@@ -12,6 +12,7 @@ from typing import Any
 from controller.buses.nodes import needed_nodes, node_problems
 from controller.layout.buses import I2CBus, SerialBus, SPIBus
 from controller.layout.model import Layout
+from controller.meters.line import SerialLine, SerialPort
 
 
 class HardwareUnavailableError(Exception):
@@ -55,6 +56,10 @@ class RealBuses:
         return self._open[name]
 
     def _make(self, name: str, config: I2CBus | SPIBus | SerialBus) -> Any:
+        if isinstance(config, SerialBus):
+            # Opened by its device on first read: pymodbus or pyserial say then if the port is missing, and the
+            # device keeps trying, so an adapter plugged in after start-up is found.
+            return SerialPort(SerialLine.of(config, config.port, self.bus_label(name)))
         try:
             import board
             import busio
@@ -88,6 +93,9 @@ class RealBuses:
 
     def close(self) -> None:
         for bus in self._open.values():
+            if isinstance(bus, SerialPort):
+                bus.close()
+                continue
             deinit = getattr(bus, "deinit", None)
             if deinit is not None:
                 deinit()

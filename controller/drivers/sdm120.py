@@ -10,7 +10,7 @@ device id 1 (pymodbus defaults to 19200: the layout always says the baud rate).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from controller.meters.modbus import ModbusMeterConfig, Quantity, RegisterMap, modbus_meter_kind
 
@@ -41,6 +41,7 @@ BAUDRATES = (1200, 2400, 4800, 9600)
 class Sdm120Config(ModbusMeterConfig):
     """An SDM120 on a serial (RS-485) bus."""
 
+    registers: ClassVar[RegisterMap] = REGISTERS
     kind: Literal["sdm120"]
 
 

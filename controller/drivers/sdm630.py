@@ -8,7 +8,7 @@ At most 30 values (60 registers) per request. Factory setting: 9600 baud, 8N1, d
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from controller.meters.modbus import ModbusMeterConfig, Quantity, RegisterMap, modbus_meter_kind
 
@@ -42,6 +42,7 @@ BAUDRATES = (2400, 4800, 9600, 19200, 38400)
 class Sdm630Config(ModbusMeterConfig):
     """An SDM630 on a serial (RS-485) bus."""
 
+    registers: ClassVar[RegisterMap] = REGISTERS
     kind: Literal["sdm630"]
 
 

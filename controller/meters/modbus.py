@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
@@ -272,6 +272,8 @@ class ModbusMeter:
 
 class ModbusMeterConfig(Strict):
     """What every Modbus RTU meter needs beyond its bus: its device id (slave address) on the RS-485 line."""
+
+    registers: ClassVar[RegisterMap]  # the meter's register map (each kind sets its own)
 
     bus: Name
     device_id: int = Field(default=1, description="Modbus device id (slave address) 1..247; Eastron's default is 1")

@@ -96,6 +96,8 @@ class P1Port:
             problem = self._problem
         if problem:
             raise SensorError(problem)
+        if self.telegrams == 0:
+            raise SensorError(f"no P1 telegram yet on {self.line.label} (the meter sends one every {self.interval_s:g} s)")
         raise SensorError(
             f"no valid P1 telegram on {self.line.label} for more than {STALE_INTERVALS * self.interval_s:g} s "
             "(P1 cable unplugged, or the meter's P1 port not enabled?)"
