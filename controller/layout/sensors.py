@@ -74,7 +74,9 @@ class LinearSensor(Strict):
     volts: tuple[float, float] = Field(default=(0.5, 3.5), description="[V at values[0], V at values[1]]")
     values: tuple[float, float] = Field(description="the measured quantity at volts[0] and volts[1]")
     unit: str = Field(min_length=1, description="the quantity's unit, e.g. l/min")
-    tolerance_v: float = Field(default=0.15, ge=0, le=1, description="how far past volts a reading may go")
+    # An ADS1115 on 3.3 V clamps its input at VDD + 0.3 V: a signal shorted to a 5 V sensor supply reads 3.6 V,
+    # only 0.1 V past a VFS's 3.5 V full scale, so the tolerance must stay under that to see the short.
+    tolerance_v: float = Field(default=0.05, ge=0, le=1, description="how far past volts a reading may go")
 
     @model_validator(mode="after")
     def _span(self) -> LinearSensor:

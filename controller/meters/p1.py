@@ -80,6 +80,8 @@ class P1Port:
         self._values: dict[str, float] = {}
         self._received_at = -1e9
         self._problem = ""
+        self._problem_at = 0.0
+        self._opened_at = 0.0
         self.telegrams = 0
         self.crc_errors = 0
         self.parse_errors = 0
@@ -89,15 +91,21 @@ class P1Port:
 
     def latest(self) -> dict[str, float]:
         """The newest good telegram's values, or SensorError saying why there is none that is fresh."""
+        window = STALE_INTERVALS * self.interval_s
         with self._lock:
-            age = time.monotonic() - self._received_at
-            if age <= STALE_INTERVALS * self.interval_s:
+            now = time.monotonic()
+            if now - self._received_at <= window:
                 return self._values
-            problem = self._problem
+            # A port that came back keeps its old complaint until a telegram arrives or one is overdue, so a
+            # recovery does not log a second, different fault on the way.
+            reopened = self._opened_at > self._problem_at and now - self._opened_at > window
+            problem = "" if reopened else self._problem
         if problem:
             raise SensorError(problem)
         if self.telegrams == 0:
-            raise SensorError(f"no P1 telegram yet on {self.line.label} (the meter sends one every {self.interval_s:g} s)")
+            raise SensorError(
+                f"no P1 telegram yet on {self.line.label} (the meter sends one every {self.interval_s:g} s)"
+            )
         raise SensorError(
             f"no valid P1 telegram on {self.line.label} for more than {STALE_INTERVALS * self.interval_s:g} s "
             "(P1 cable unplugged, or the meter's P1 port not enabled?)"
@@ -110,6 +118,7 @@ class P1Port:
     def _note(self, problem: str) -> None:
         with self._lock:
             self._problem = problem
+            self._problem_at = time.monotonic()
 
     def _listen(self) -> None:
         import serial
@@ -128,7 +137,8 @@ class P1Port:
                 self._note(port_gone(self.line))
                 self._stop.wait(REOPEN_S)
                 continue
-            self._note("")
+            with self._lock:
+                self._opened_at = time.monotonic()
             with contextlib.closing(port):
                 self._read_from(port)
 

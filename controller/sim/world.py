@@ -75,6 +75,7 @@ class SimBuses:
         self.thermistors: dict[str, ThermistorProbe] = {}
         self.rtds: dict[str, RtdProbe] = {}
         self.flow_sensors: dict[str, tuple[Ads1115Emulator, int, LinearSensor]] = {}
+        self._flow_faults: dict[str, str | None] = {}
         self._unplugged: set[str] = set()
         self._serial_dir: Path | None = None
         self.serial_ports: dict[str, EmulatedSerialPort] = {}
@@ -202,6 +203,12 @@ class SimBuses:
             probe = self.thermistors.get(target) or self.rtds[target]
             probe.fault = None if fault is None else SensorFault(fault, sigma_k=NOISE_FAULT_SIGMA_K)  # type: ignore[arg-type]
             return
+        if target in self.flow_sensors:
+            # A broken signal wire reads 0 V; a signal shorted to the sensor's 5 V supply clips the ADC input.
+            self._flow_faults[target] = fault
+            self._publish_probes()
+            log.info("fault injected" if fault else "fault cleared", target=target, fault=fault)
+            return
         if target in self.meters:
             slave, device_id, _, _ = self.meters[target]
             if fault == "unplugged" or (fault is None and not slave.port.plugged):
@@ -251,7 +258,9 @@ class SimBuses:
             rtd.temperature_c = temperatures[self.probe_for(name)]
         flows = self.plant.flows()
         for name, (ads, pin, sensor) in self.flow_sensors.items():
-            ads.set_input(pin, sensor.volts_for(flows[self.probe_for(name)]))
+            fault = self._flow_faults.get(name)
+            volts = {"open": 0.0, "short": 4.0}.get(fault or "", sensor.volts_for(flows[self.probe_for(name)]))
+            ads.set_input(pin, volts)
         self._publish_meters(dt_s)
 
     def _publish_meters(self, dt_s: float) -> None:
