@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from controller.control.actuator_model import ActuatorModel
 from controller.control.interlocks import HOUR_S, ActuatorState, SafetyInputs, apply_interlocks
 from controller.control.params import ControlParams
 from controller.control.types import Command, Source
-from controller.drivers.gpio_relay import GpioRelay
 from tests.simhelpers import demo_layout
 
 LAYOUT = demo_layout()
-CONFIGS: Mapping[str, GpioRelay] = LAYOUT.actuators
+CONFIGS: Mapping[str, ActuatorModel] = LAYOUT.actuator_models()
 PARAMS: ControlParams = LAYOUT.control
 HP, STORE, DIST, AUX = "heat-pump", "store-pump", "distribution-pump", "aux-element"
 NOMINAL = SafetyInputs(tank_c=(45.0, 40.0, 35.0), water_c=(45.0, 40.0, 35.0, 30.0, 30.0, 35.0, 30.0), outdoor_c=0.0)

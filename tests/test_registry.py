@@ -51,3 +51,33 @@ def test_device_union_and_table_agree() -> None:
 
 def test_actuator_union_and_table_agree() -> None:
     assert _union_members(registry.ActuatorConfig) == {entry.config for entry in registry.ACTUATOR_KINDS.values()}
+
+
+CONTROL = sorted((ROOT / "controller" / "control").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", CONTROL, ids=lambda p: p.name)
+def test_the_control_core_never_imports_a_driver(path: Path) -> None:
+    """Interlocks read an ActuatorModel that each actuator kind fills in, never a driver's settings."""
+    assert not any(name.startswith("controller.drivers") for name in _imports(path)), path.name
+
+
+def test_every_actuator_kind_fills_in_the_interlocks_model() -> None:
+    from controller.control.actuator_model import ActuatorModel
+    from tests.simhelpers import demo_layout
+
+    layout = demo_layout()
+    models = layout.actuator_models()
+    assert set(models) == set(layout.actuators)
+    assert all(isinstance(model, ActuatorModel) for model in models.values())
+    heat_pump = layout.actuators["heat-pump"]
+    assert models["heat-pump"] == ActuatorModel(
+        safe_on=False,
+        min_on_s=heat_pump.min_on_s,
+        min_off_s=heat_pump.min_off_s,
+        max_starts_per_hour=heat_pump.max_starts_per_hour,
+        requires=heat_pump.requires,
+        prerun_s=heat_pump.prerun_s,
+        postrun_s=heat_pump.postrun_s,
+    )
+    assert models["distribution-pump"].safe_on is True

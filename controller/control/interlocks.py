@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from controller.control.actuator_model import ActuatorModel
 from controller.control.params import ControlParams
 from controller.control.types import Command, Source
-from controller.drivers.gpio_relay import GpioRelay
 
 HOUR_S = 3600.0
 
@@ -76,7 +76,7 @@ def _known(values: Iterable[float | None]) -> list[float]:
     return [v for v in values if v is not None]
 
 
-def dependants_first(configs: Mapping[str, GpioRelay]) -> list[str]:
+def dependants_first(configs: Mapping[str, ActuatorModel]) -> list[str]:
     """Actuators ordered so that each comes before the ones it requires."""
     order: list[str] = []
     visiting: set[str] = set()
@@ -99,7 +99,7 @@ def dependants_first(configs: Mapping[str, GpioRelay]) -> list[str]:
 def apply_interlocks(
     requests: Mapping[str, Command],
     states: Mapping[str, ActuatorState],
-    configs: Mapping[str, GpioRelay],
+    configs: Mapping[str, ActuatorModel],
     safety: SafetyInputs,
     params: ControlParams,
     now: float,
@@ -151,8 +151,8 @@ def apply_interlocks(
     return result
 
 
-def _safe(name: str, config: GpioRelay) -> Command:
-    return Command(actuator=name, on=config.safe_state == "on", source=Source.SAFE, reason="no request: safe state")
+def _safe(name: str, config: ActuatorModel) -> Command:
+    return Command(actuator=name, on=config.safe_on, source=Source.SAFE, reason="no request: safe state")
 
 
 def _held(name: str, on: bool, interlock: str, until: float | None, reason: str, result: InterlockResult) -> Command:
@@ -161,7 +161,7 @@ def _held(name: str, on: bool, interlock: str, until: float | None, reason: str,
 
 
 def _anti_short_cycle(
-    name: str, asked: Command, state: ActuatorState, config: GpioRelay, result: InterlockResult, now: float
+    name: str, asked: Command, state: ActuatorState, config: ActuatorModel, result: InterlockResult, now: float
 ) -> Command:
     ran_for = now - state.since
     if state.on and not asked.on and ran_for < config.min_on_s:
@@ -183,7 +183,7 @@ def _sequencing(
     name: str,
     asked: Command,
     states: Mapping[str, ActuatorState],
-    configs: Mapping[str, GpioRelay],
+    configs: Mapping[str, ActuatorModel],
     result: InterlockResult,
     now: float,
 ) -> Command:
@@ -204,7 +204,7 @@ def _required_by_others(
     name: str,
     asked: Command,
     states: Mapping[str, ActuatorState],
-    configs: Mapping[str, GpioRelay],
+    configs: Mapping[str, ActuatorModel],
     result: InterlockResult,
     now: float,
 ) -> Command:

@@ -151,11 +151,12 @@ def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> Tic
     )
 
     requests: dict[str, Command] = {}
-    for name, config in layout.actuators.items():
+    models = layout.actuator_models()
+    for name in layout.actuators:
         override = overridden.get(name)
         if auth.mode is Mode.SAFE:
             requests[name] = Command(
-                actuator=name, on=config.safe_state == "on", source=Source.SAFE, reason=f"SAFE mode: {fault}"
+                actuator=name, on=models[name].safe_on, source=Source.SAFE, reason=f"SAFE mode: {fault}"
             )
         elif override is not None:
             requests[name] = Command(
@@ -173,11 +174,11 @@ def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> Tic
             requests[name] = decision.commands[name]
         else:
             requests[name] = Command(
-                actuator=name, on=config.safe_state == "on", source=Source.SAFE, reason=decision.summary
+                actuator=name, on=models[name].safe_on, source=Source.SAFE, reason=decision.summary
             )
 
     safety = safety_inputs(snapshot, params)
-    result = apply_interlocks(requests, state.actuators, layout.actuators, safety, params, monotonic)
+    result = apply_interlocks(requests, state.actuators, layout.actuator_models(), safety, params, monotonic)
     new_state = ControlState(auth, decision.state, state.actuators, planner_state)
     return TickResult(
         state=new_state,

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from controller.control.actuator_model import ActuatorModel
 from controller.layout.channel import Channel
 
 
@@ -92,7 +93,9 @@ class DeviceKind:
 
 @dataclass(frozen=True)
 class ActuatorKind:
-    """One entry of the actuator registry: an actuator kind's settings model."""
+    """One entry of the actuator registry: an actuator kind's settings model, and how it fills in the model the
+    interlocks apply (safe state, minimum times, sequencing) from those settings."""
 
     kind: str
     config: type[BaseModel]
+    model: Callable[[Any], ActuatorModel]

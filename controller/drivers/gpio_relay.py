@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from controller.control.actuator_model import ActuatorModel
 from controller.drivers.base import ActuatorKind
 from controller.layout.base import Name, Strict
 
@@ -41,6 +42,17 @@ class GpioRelay(Strict):
     @property
     def off_when_deenergised(self) -> bool:
         return self.contacts == "normally-open"
+
+    def interlock_model(self) -> ActuatorModel:
+        return ActuatorModel(
+            safe_on=self.safe_state == "on",
+            min_on_s=self.min_on_s,
+            min_off_s=self.min_off_s,
+            max_starts_per_hour=self.max_starts_per_hour,
+            requires=self.requires,
+            prerun_s=self.prerun_s,
+            postrun_s=self.postrun_s,
+        )
 
 
 def pin_level(config: GpioRelay, load_on: bool) -> bool:
@@ -88,4 +100,4 @@ class RelayOutput:
         return self.set(self.config.safe_state == "on")
 
 
-KIND = ActuatorKind(kind="gpio_relay", config=GpioRelay)
+KIND = ActuatorKind(kind="gpio_relay", config=GpioRelay, model=GpioRelay.interlock_model)

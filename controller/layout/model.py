@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from controller.control.actuator_model import ActuatorModel
 from controller.control.params import ControlParams
-from controller.drivers.registry import DEVICE_KINDS, ActuatorConfig, DeviceConfig
+from controller.drivers.registry import ACTUATOR_KINDS, DEVICE_KINDS, ActuatorConfig, DeviceConfig
 from controller.layout.base import Name, Strict
 from controller.layout.buses import Bus, I2CBus, SerialBus, SPIBus
 from controller.layout.channel import Channel
@@ -109,6 +110,11 @@ class Layout(Strict):
     storage: Storage = Field(default_factory=Storage)
     links: Links = Field(default_factory=Links)
     sim: Sim | None = None
+
+    def actuator_models(self) -> dict[str, ActuatorModel]:
+        """Each actuator as the interlocks see it, filled in by its kind from its settings. (Not cached: a
+        model_copy of the layout with other actuators must never see the old ones; four small objects a tick.)"""
+        return {name: ACTUATOR_KINDS[config.kind].model(config) for name, config in self.actuators.items()}
 
 
 __all__ = ["Bus", "Channel", "I2CBus", "Layout", "SPIBus", "SerialBus", "Sim", "Site", "Storage"]

@@ -93,7 +93,7 @@ def snapshot_from(plant: Plant, layout: Layout, now: float, broken: frozenset[st
 
 def check_switch(name: str, before: ActuatorState, on: bool, now: float, layout: Layout, report: WeekReport) -> None:
     """Record a violation if this real switch breaks the actuator's anti-short-cycle limits (`now`: monotonic)."""
-    config = layout.actuators[name]
+    config = layout.actuator_models()[name]
     ran = now - before.since
     if on and ran < config.min_off_s:
         report.violations.append(f"{name} restarted after {ran:.0f} s off at {now:.0f}")
@@ -197,7 +197,12 @@ def thermostat_strategy(
     from controller.control.tick import safety_inputs
 
     final = apply_interlocks(
-        requests, state.actuators, layout.actuators, safety_inputs(inputs.snapshot, params), params, inputs.monotonic
+        requests,
+        state.actuators,
+        layout.actuator_models(),
+        safety_inputs(inputs.snapshot, params),
+        params,
+        inputs.monotonic,
     )
     new_policy = replace(result.state.policy, heating_house=running)
     return replace(result.state, policy=new_policy), final.commands
