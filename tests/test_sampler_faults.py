@@ -78,10 +78,11 @@ def test_fault_gives_quality_log_and_recovery(
         assert sampler.snapshot().value(channel) is None  # a bad value is never handed out as usable
         bad = [e for e in logs if e["event"] == "channel bad" and e["channel"] == channel]
         assert len(bad) == 1, logs  # logged once, not once per sample
-        # Every other channel is unaffected unless it shares the failed device.
+        # Every other channel is unaffected unless it shares the failed device. (The meters on serial ports run
+        # on real time and have their own fault tests: tests/test_meter_faults.py.)
         device = buses.layout.channels[channel].device
         for name, other in sampler.snapshot().readings.items():
-            if buses.layout.channels[name].device not in (device, target):
+            if buses.layout.channels[name].device not in (device, target, *buses.meters, *buses.p1_emitters):
                 assert other.quality is Quality.OK, (name, other)
         buses.inject(target, None)
         for slot in hardware.slots.values():

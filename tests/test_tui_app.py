@@ -283,7 +283,7 @@ def test_channels_update_in_place_filter_and_trend() -> None:
             await pilot.press("2")
             await settle(pilot, lambda: app.current_mode == "channels")
             table = app.screen.query_one("#channels", DataTable)
-            assert table.row_count == 9
+            assert table.row_count == 12  # nine temperatures, the heat-pump meter, its flow, the grid
             for second in range(1, 6):
                 clock.t = T0 + second
                 transport.push_state(state(T0 + second, values={"tank-top": 52.1 + second}))

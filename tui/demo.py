@@ -36,7 +36,11 @@ CHANNELS: dict[str, float] = {
     "house-air": 20.6,
     "dist-supply": 38.4,
     "dist-return": 31.2,
+    "hp-power": 2140.0,
+    "hp-flow": 18.2,
+    "grid-power": 2890.0,
 }
+UNITS: dict[str, str] = {"hp-power": "W", "hp-flow": "l/min", "grid-power": "W"}
 
 
 def sample_state(
@@ -56,9 +60,11 @@ def sample_state(
     merged: dict[str, float | None] = {**CHANNELS, **(values or {})}
     for name, value in merged.items():
         if value is None:
-            readings[name] = ReadingState(value=None, unit="degC", quality="fault", ts=ts - 0.4, detail="open circuit")
+            unit = UNITS.get(name, "degC")
+            readings[name] = ReadingState(value=None, unit=unit, quality="fault", ts=ts - 0.4, detail="open circuit")
         else:
-            readings[name] = ReadingState(value=round(value, 3), unit="degC", quality="ok", ts=ts - 0.4)
+            unit = UNITS.get(name, "degC")
+            readings[name] = ReadingState(value=round(value, 3), unit=unit, quality="ok", ts=ts - 0.4)
     for number in range(extra_channels):  # for load tests: every value moves every second
         value = round(20.0 + number % 17 + math.sin(ts / 7 + number), 3)
         readings[f"probe-{number:03d}"] = ReadingState(value=value, unit="degC", quality="ok", ts=ts - 0.4)
@@ -97,15 +103,25 @@ def sample_layout() -> dict[str, Any]:
     probes = {name: {"device": "ads-tank" if name.startswith(("tank", "hp-l")) else "ads-house"} for name in CHANNELS}
     probes["dist-supply"] = {"device": "rtd-supply"}
     probes["dist-return"] = {"device": "rtd-return"}
+    probes["hp-power"] = {"device": "hp-meter", "input": "power"}
+    probes["grid-power"] = {"device": "smart-meter", "input": "power"}
+    probes["hp-flow"] = {"device": "ads-house", "input": "A3"}
     return {
         "backend": "sim",
         "site": {"id": SITE, "name": "Demo house (simulated)", "timezone": "Europe/Brussels"},
-        "buses": {"i2c-1": {"kind": "i2c", "bus": 1}, "spi-0": {"kind": "spi", "bus": 0}},
+        "buses": {
+            "i2c-1": {"kind": "i2c", "bus": 1},
+            "spi-0": {"kind": "spi", "bus": 0},
+            "rs485": {"kind": "serial", "port": "/dev/ttyUSB0", "baudrate": 9600},
+            "p1": {"kind": "serial", "port": "/dev/ttyUSB1", "baudrate": 115200},
+        },
         "devices": {
             "ads-tank": {"kind": "ads1115", "bus": "i2c-1", "address": 72},
             "ads-house": {"kind": "ads1115", "bus": "i2c-1", "address": 73},
             "rtd-supply": {"kind": "max31865", "bus": "spi-0", "cs_pin": 8},
             "rtd-return": {"kind": "max31865", "bus": "spi-0", "cs_pin": 7},
+            "hp-meter": {"kind": "sdm120", "bus": "rs485", "device_id": 1},
+            "smart-meter": {"kind": "dsmr_p1", "bus": "p1", "dsmr": 5},
         },
         "channels": probes,
         "actuators": {

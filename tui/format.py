@@ -9,7 +9,7 @@ import itertools
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
 
-UNIT_LABELS = {"degC": "°C", "V": "V", "W": "W", "kWh": "kWh", "bar": "bar", "%": "%"}
+UNIT_LABELS = {"degC": "°C", "V": "V", "W": "W", "kWh": "kWh", "bar": "bar", "%": "%", "m3": "m³", "l/min": "l/min"}
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
 MODE_STYLES = {"ATN": "mode-atn", "LOCAL": "mode-local", "OVERRIDE": "mode-override", "SAFE": "mode-safe"}
 QUALITY_STYLES = {"ok": "green", "stale": "yellow", "fault": "bold red", "out_of_range": "magenta"}
@@ -34,6 +34,13 @@ def value_text(value: float | None, unit: str, digits: int = 1) -> str:
     if value is None:
         return "—"
     return f"{value:.{digits}f} {unit_label(unit)}".rstrip()
+
+
+def power_text(watts: float | None) -> str:
+    """`850 W` below a kilowatt, `2.53 kW` above; `—` without a value."""
+    if watts is None:
+        return "—"
+    return f"{watts / 1000:.2f} kW" if abs(watts) >= 1000 else f"{watts:.0f} W"
 
 
 def duration_text(seconds: float) -> str:

@@ -24,6 +24,9 @@ HOUSE_CHANNELS = ("house-air", "house")
 OUTDOOR_CHANNELS = ("outdoor", "outdoor-air")
 TANK_CHANNELS = (("top", "tank-top"), ("mid", "tank-mid"), ("bottom", "tank-bottom"))
 HEAT_PUMP_ACTUATORS = ("heat-pump", "hp")
+HEAT_PUMP_POWER_CHANNELS = ("hp-power", "heat-pump-power")
+HEAT_PUMP_FLOW_CHANNELS = ("hp-flow", "heat-pump-flow")
+GRID_POWER_CHANNELS = ("grid-power",)
 COMFORT_SETPOINT = "setpoint:comfort"
 
 

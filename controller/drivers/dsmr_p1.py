@@ -14,7 +14,7 @@ from pydantic import Field
 
 from controller.drivers.base import Buses, DeviceKind, DeviceMissingError, Finding
 from controller.layout.base import Name, Strict
-from controller.layout.channel import Channel
+from controller.meters.inputs import MeterInputs
 from controller.meters.line import SerialPort
 from controller.meters.p1 import Obis, P1Meter
 
@@ -49,7 +49,7 @@ OBJECTS: tuple[Obis, ...] = (
     Obis("gas", "HOURLY_GAS_METER_READING", "m3", ENERGY, "0-1:24.2.1"),
 )
 DERIVED: tuple[Obis, ...] = (Obis("power", "", "W", NET_W, "1-0:1.7.0 - 1-0:2.7.0"),)
-INPUTS = {item.name: item for item in (*OBJECTS, *DERIVED)}
+TABLE = MeterInputs((*OBJECTS, *DERIVED))
 # (baud, data bits, parity, stop bits) and telegram interval per DSMR version.
 FRAMING: dict[int, tuple[int, int, str, int]] = {5: (115_200, 8, "N", 1), 4: (115_200, 7, "E", 1)}
 INTERVAL_S: dict[int, float] = {5: 1.0, 4: 10.0}
@@ -78,22 +78,6 @@ def _open(name: str, config: Any, buses: Buses) -> P1Meter:
     return P1Meter(name, port.p1(_specification(config.dsmr), OBJECTS, INTERVAL_S[config.dsmr]))
 
 
-def _inputs(config: Any) -> tuple[str, ...]:
-    return tuple(INPUTS)
-
-
-def _default_unit(config: Any, channel: Channel) -> str:
-    item = INPUTS.get(channel.input)
-    return item.unit if item else ""
-
-
-def _channel_defaults(channel_input: str) -> Mapping[str, Any]:
-    item = INPUTS.get(channel_input)
-    if item is None:
-        return {}
-    return {"plausible": list(item.plausible), "max_jitter": None}
-
-
 def _check_bus(device: Mapping[str, Any], bus_name: str, bus: Mapping[str, Any]) -> Iterator[Finding]:
     version = device.get("dsmr", 5)
     if version not in FRAMING:
@@ -112,10 +96,10 @@ KIND = DeviceKind(
     kind="dsmr_p1",
     config=DsmrP1Config,
     bus_kind="serial",
-    inputs=_inputs,
-    default_unit=_default_unit,
+    inputs=TABLE.inputs,
+    default_unit=TABLE.default_unit,
     open=_open,
-    channel_defaults=_channel_defaults,
+    channel_defaults=TABLE.channel_defaults,
     check_bus=_check_bus,
     describe=lambda config: f"DSMR {config.dsmr} P1 port (a telegram every {INTERVAL_S[config.dsmr]:g} s)",
 )

@@ -25,6 +25,7 @@ from pydantic import Field, field_validator
 from controller.drivers.base import Buses, DeviceKind, DeviceMissingError, Finding, SensorError
 from controller.layout.base import Name, Strict, article
 from controller.layout.channel import Channel
+from controller.meters.inputs import MeterInputs
 from controller.meters.line import SerialLine, SerialPort, port_gone
 
 FLOAT_REGISTERS = 2
@@ -123,12 +124,18 @@ class ModbusPort:
         return self._loop.run_until_complete(self._read(device_id, spans))
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        if self._loop is not None:
-            self._loop.close()
-            self._loop = None
+        """Close the port. Safe from another thread while a round is in flight on the bus thread: the client is
+        closed inside its own loop, and the loop is left to that round (it is not used again)."""
+        loop, client = self._loop, self._client
+        self._loop, self._client = None, None
+        if loop is not None and loop.is_running():
+            if client is not None:
+                loop.call_soon_threadsafe(client.close)
+            return
+        if client is not None:
+            client.close()
+        if loop is not None:
+            loop.close()
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
         if not sending:
@@ -298,21 +305,7 @@ def modbus_meter_kind(
     kind: str, config: type[ModbusMeterConfig], registers: RegisterMap, baudrates: tuple[int, ...], factory: str
 ) -> DeviceKind:
     """The registry entry of a Modbus RTU meter whose values are float32 input registers in `registers`."""
-    quantities = {q.name: q for q in registers.quantities}
-
-    def inputs(_config: Any) -> tuple[str, ...]:
-        return registers.inputs
-
-    def default_unit(_config: Any, channel: Channel) -> str:
-        quantity = quantities.get(channel.input)
-        return quantity.unit if quantity else ""
-
-    def channel_defaults(channel_input: str) -> Mapping[str, Any]:
-        quantity = quantities.get(channel_input)
-        if quantity is None:
-            return {}
-        # Power swings back and forth as loads switch: that is the meter's job, not a loose connection.
-        return {"plausible": list(quantity.plausible), "max_jitter": None}
+    table = MeterInputs(registers.quantities)
 
     def check_bus(device: Mapping[str, Any], bus_name: str, bus: Mapping[str, Any]) -> Iterator[Finding]:
         baudrate = bus.get("baudrate", 9600)
@@ -334,10 +327,10 @@ def modbus_meter_kind(
         kind=kind,
         config=config,
         bus_kind="serial",
-        inputs=inputs,
-        default_unit=default_unit,
+        inputs=table.inputs,
+        default_unit=table.default_unit,
         open=open_meter,
-        channel_defaults=channel_defaults,
+        channel_defaults=table.channel_defaults,
         check_bus=check_bus,
         describe=lambda meter: f"{registers.model} meter, Modbus device id {meter.device_id}",
     )

@@ -78,12 +78,19 @@ def policy_strategy(state: ControlState, inputs: TickInputs, layout: Layout) -> 
 
 
 def snapshot_from(plant: Plant, layout: Layout, now: float, broken: frozenset[str]) -> Snapshot:
-    """Every layout channel read straight from its plant probe; `broken` channels read as faults."""
+    """Every layout channel read straight from its plant probe; `broken` channels read as faults. (Meters are
+    left out: the policy does not read them, and the week runs without serial emulators.)"""
     probes = plant.probes()
+    flows = plant.flows()
     sim = layout.sim
     readings = {}
     for name in layout.channels:
         probe = sim.probes.get(name, name) if sim else name
+        if probe in flows:
+            readings[name] = Reading(name, flows[probe], "l/min", Quality.OK, now)
+            continue
+        if probe not in probes:
+            continue
         if name in broken:
             readings[name] = Reading(name, None, "degC", Quality.FAULT, now, "injected failure")
         else:

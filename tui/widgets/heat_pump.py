@@ -8,8 +8,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from controller.protocol import ActuatorStateMsg
-from tui.format import SOURCE_STYLES, clock_text, duration_text, override_value_text
-from tui.model import HearthModel
+from tui.format import QUALITY_STYLES, SOURCE_STYLES, clock_text, duration_text, override_value_text, power_text
+from tui.model import GRID_POWER_CHANNELS, HEAT_PUMP_FLOW_CHANNELS, HEAT_PUMP_POWER_CHANNELS, HearthModel
 
 NAME_WIDTH = 18
 
@@ -32,6 +32,34 @@ def hold_text(actuator: ActuatorStateMsg, now: float, tz: tzinfo | None) -> Text
     return text
 
 
+def _measured(model: HearthModel, names: tuple[str, ...], label: str, shown: str) -> Text:
+    """`label value` in the reading's quality colour; `label —` (red) when the meter has no usable value."""
+    found = model.reading(names)
+    if found is None:
+        return Text()
+    reading = found[1]
+    usable = reading.quality == "ok" and reading.value is not None
+    return Text.assemble(f"{label} ", (shown if usable else "—", QUALITY_STYLES.get(reading.quality, "")))
+
+
+def meters_text(model: HearthModel) -> Text:
+    """What the meters say: the heat pump's electrical power and its loop's flow, and the grid connection."""
+    parts: list[Text] = []
+    power = model.reading(HEAT_PUMP_POWER_CHANNELS)
+    if power is not None:
+        parts.append(_measured(model, HEAT_PUMP_POWER_CHANNELS, "electric", power_text(power[1].value)))
+    flow = model.reading(HEAT_PUMP_FLOW_CHANNELS)
+    if flow is not None:
+        value = flow[1].value
+        parts.append(_measured(model, HEAT_PUMP_FLOW_CHANNELS, "flow", f"{value or 0:.1f} l/min"))
+    grid = model.reading(GRID_POWER_CHANNELS)
+    if grid is not None:
+        watts = grid[1].value or 0.0
+        shown = f"{'import' if watts >= 0 else 'export'} {power_text(abs(watts))}"
+        parts.append(_measured(model, GRID_POWER_CHANNELS, "grid", shown))
+    return Text("  ").join(parts)
+
+
 def heat_pump_text(model: HearthModel, now: float, tz: tzinfo | None) -> Text:
     found = model.heat_pump()
     if found is None:
@@ -40,6 +68,10 @@ def heat_pump_text(model: HearthModel, now: float, tz: tzinfo | None) -> Text:
     text = Text.assemble(on_off(pump.on), "  by ", (pump.source, SOURCE_STYLES.get(pump.source, "")))
     if name != "heat-pump":
         text.append(f"  ({name})", "dim")
+    meters = meters_text(model)
+    if meters.plain:
+        text.append("\n")
+        text.append_text(meters)
     text.append("\n")
     text.append(pump.reason or "no reason given", "italic")
     hold = hold_text(pump, now, tz)

@@ -1,0 +1,53 @@
+"""The heat-pump panel shows the meters: electrical power, the loop's flow and the grid, each in its quality."""
+
+from __future__ import annotations
+
+import pytest
+
+from tui.demo import sample_state
+from tui.format import power_text
+from tui.model import HearthModel
+from tui.widgets.heat_pump import heat_pump_text, meters_text
+
+NOW = 1_800_000_000.0
+
+
+def model_with(**values: float | None) -> HearthModel:
+    model = HearthModel()
+    model.apply_state(sample_state(NOW, values=values), NOW)
+    return model
+
+
+@pytest.mark.parametrize(
+    ("values", "shown"),
+    [
+        ({}, "electric 2.14 kW  flow 18.2 l/min  grid import 2.89 kW"),
+        ({"hp-power": 0.0, "hp-flow": 0.0}, "electric 0 W  flow 0.0 l/min  grid import 2.89 kW"),
+        ({"grid-power": -1450.0}, "electric 2.14 kW  flow 18.2 l/min  grid export 1.45 kW"),
+        ({"hp-power": None}, "electric —  flow 18.2 l/min  grid import 2.89 kW"),
+        ({"grid-power": None, "hp-flow": None}, "electric 2.14 kW  flow —  grid —"),
+    ],
+)
+def test_meters_line(values: dict[str, float | None], shown: str) -> None:
+    assert meters_text(model_with(**values)).plain == shown
+
+
+def test_the_panel_puts_the_meters_under_the_state_line() -> None:
+    lines = heat_pump_text(model_with(), NOW, None).plain.splitlines()
+    assert lines[0].startswith(" ON ")
+    assert lines[1] == "electric 2.14 kW  flow 18.2 l/min  grid import 2.89 kW"
+
+
+def test_a_site_without_meters_shows_no_meter_line() -> None:
+    model = HearthModel()
+    state = sample_state(NOW)
+    for name in ("hp-power", "hp-flow", "grid-power"):
+        del state.readings[name]
+    model.apply_state(state, NOW)
+    assert meters_text(model).plain == ""
+    assert "electric" not in heat_pump_text(model, NOW, None).plain
+
+
+@pytest.mark.parametrize(("watts", "text"), [(None, "—"), (0.0, "0 W"), (999.4, "999 W"), (2534.0, "2.53 kW")])
+def test_power_text(watts: float | None, text: str) -> None:
+    assert power_text(watts) == text
