@@ -15,7 +15,17 @@ from controller.layout.model import Layout
 from controller.layout.units import channel_units
 
 STATUS_TOPIC = "homeassistant/status"
-UNITS = {"degC": ("°C", "temperature"), "V": ("V", "voltage")}
+UNITS = {
+    "degC": ("°C", "temperature"),
+    "V": ("V", "voltage"),
+    "A": ("A", "current"),
+    "W": ("W", "power"),
+    "kWh": ("kWh", "energy"),
+    "Hz": ("Hz", "frequency"),
+    "m3": ("m³", "gas"),
+    "l/min": ("L/min", "volume_flow_rate"),
+}
+COUNTERS = {"kWh", "m3"}  # meter registers that only count up: Home Assistant's Energy dashboard takes these
 
 
 def discovery(layout: Layout) -> list[tuple[str, bytes]]:
@@ -44,7 +54,7 @@ def discovery(layout: Layout) -> list[tuple[str, bytes]]:
             "unique_id": f"hearth_{site}_{name}",
             "value_template": f"{{{{ value_json.readings['{name}'].value }}}}",
             "unit_of_measurement": label,
-            "state_class": "measurement",
+            "state_class": "total_increasing" if unit in COUNTERS else "measurement",
         }
         if device_class:
             config["device_class"] = device_class
