@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from controller.drivers import sdm120  # noqa: E402
-from controller.emulators.modbus_slave import ModbusSlaveEmulator, meter_values  # noqa: E402
-from controller.emulators.serial_port import EmulatedSerialPort  # noqa: E402
-from controller.meters.line import SerialLine, SerialPort  # noqa: E402
-from controller.meters.modbus import frame_bytes, plan_requests  # noqa: E402
+from controller.drivers import sdm120
+from controller.emulators.modbus_slave import ModbusSlaveEmulator, meter_values
+from controller.emulators.serial_port import EmulatedSerialPort
+from controller.meters.line import SerialLine, SerialPort
+from controller.meters.modbus import frame_bytes, plan_requests
 
 SILENCE_CHARS = 3.5
 SETS = {

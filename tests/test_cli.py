@@ -66,7 +66,11 @@ def test_layout_show_prints_the_tree() -> None:
 
 def test_dry_run_good_and_bad() -> None:
     good = hearth("run", "--layout", DEMO, "--dry-run")
-    assert good.returncode == 0 and "layout ok" in good.stdout and "bus workers: i2c-1, spi-0, rs485, p1, gpio" in good.stdout
+    assert (
+        good.returncode == 0
+        and "layout ok" in good.stdout
+        and "bus workers: i2c-1, spi-0, rs485, p1, gpio" in good.stdout
+    )
     bad = hearth("run", "--layout", "tests/layouts/broken/unknown-device.toml", "--dry-run")
     assert bad.returncode == 1 and "unknown device 'ads-1'; did you mean 'ads1'?" in bad.stderr
 

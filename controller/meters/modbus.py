@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from controller.drivers.base import Buses, DeviceKind, DeviceMissingError, Finding, SensorError
+from controller.drivers.base import Buses, DeviceKind, DeviceMissingError, Finding, RawFields, SensorError
 from controller.layout.base import Name, Strict, article
 from controller.layout.channel import Channel
 from controller.meters.inputs import MeterInputs
@@ -255,14 +255,26 @@ class ModbusMeter:
         self._spans = plan_requests(self._wanted, self._map.max_registers_per_request)
 
         def read() -> float:
-            values = self._round(channel_name)
-            return values[quantity.address]
+            return self._round(channel_name, quantity.address)[quantity.address]
 
         return read
 
-    def _round(self, channel_name: str) -> dict[int, float]:
+    def raw(self, channel: Channel) -> RawFields:
+        """The channel's two input registers as read now, and their float32 value (for `hearth probe`)."""
+        quantity = self._map.quantity(channel.input)
+        fields: RawFields = {"device_id": self._device_id, "register": f"0x{quantity.address:04x}"}
+        try:
+            value = self._port.read_floats(self._device_id, [(quantity.address, FLOAT_REGISTERS)])
+        except SensorError as error:
+            fields["error"] = str(error)
+            return fields
+        fields["float32"] = value[quantity.address]
+        return fields
+
+    def _round(self, channel_name: str, address: int) -> dict[int, float]:
         now = time.monotonic()
-        if channel_name in self._served or now - self._fetched_at > self.MAX_SHARED_AGE_S:
+        stale = channel_name in self._served or now - self._fetched_at > self.MAX_SHARED_AGE_S
+        if stale or (self._values is not None and address not in self._values):
             self._served.clear()
             self._values, self._error = None, None
             try:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from controller.drivers.base import ChannelReader, SensorError
+from controller.drivers.base import ChannelReader, RawFields, SensorError
 from controller.layout.channel import Channel
 from controller.meters.line import SerialLine, port_gone
 
@@ -85,6 +85,7 @@ class P1Port:
         self.telegrams = 0
         self.crc_errors = 0
         self.parse_errors = 0
+        self._first = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._listen, name=f"p1:{line.label}", daemon=True)
         self._thread.start()
@@ -110,6 +111,10 @@ class P1Port:
             f"no valid P1 telegram on {self.line.label} for more than {STALE_INTERVALS * self.interval_s:g} s "
             "(P1 cable unplugged, or the meter's P1 port not enabled?)"
         )
+
+    def wait_first(self) -> None:
+        """Wait (at most 1.5 telegram intervals) until a first good telegram is in: for one-off reads."""
+        self._first.wait(STALE_INTERVALS * self.interval_s)
 
     def close(self) -> None:
         self._stop.set()
@@ -186,6 +191,7 @@ class P1Port:
             self._received_at = time.monotonic()
             self._problem = ""
             self.telegrams += 1
+        self._first.set()
 
 
 class P1Meter:
@@ -205,6 +211,24 @@ class P1Meter:
             return values[wanted]
 
         return read
+
+    def raw(self, channel: Channel) -> RawFields:
+        """What the P1 port has seen (for `hearth probe`): telegrams taken and dropped, and this value. A probe
+        reads once, so this waits for the meter's first telegram (a sampler just reads again next period)."""
+        self._port.wait_first()
+        fields: RawFields = {
+            "telegrams": self._port.telegrams,
+            "crc_errors": self._port.crc_errors,
+            "parse_errors": self._port.parse_errors,
+        }
+        try:
+            value = self._port.latest().get(channel.input)
+        except SensorError as error:
+            fields["error"] = str(error)
+            return fields
+        if value is not None:
+            fields["value"] = value
+        return fields
 
     def close(self) -> None:
         self._port.close()
