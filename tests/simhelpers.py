@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from controller.clock import ManualClock
+from controller.clock import ManualClock, SystemClock
 from controller.hardware import Hardware, build_hardware
 from controller.layout.load import load_layout, parse_text
 from controller.layout.model import Layout
-from controller.sampler import SampledChannel, read_once
+from controller.sampler import SampledChannel, Sampler, read_once
 from controller.sim.world import SimBuses
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,3 +46,17 @@ class Rig:
 
     def close(self) -> None:
         self.hardware.close()
+
+
+@contextmanager
+def sampled_world(layout: Layout) -> Iterator[tuple[SimBuses, Sampler, Hardware]]:
+    """`layout` on emulated hardware in real time, with a sampler over it; everything closed afterwards (the
+    meters' emulators hold ptys and threads)."""
+    clock = SystemClock()
+    buses = SimBuses(layout, clock)
+    hardware = build_hardware(layout, buses, clock)
+    try:
+        yield buses, Sampler(hardware.channels, hardware.workers, clock), hardware
+    finally:
+        hardware.close()
+        buses.close()

@@ -30,7 +30,7 @@ from controller.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 HEARTH = str(Path(sys.executable).parent / "hearth")
 NOBODY = 65534
-CHANNELS = 9
+CHANNELS = 18  # layouts/demo.toml: nine temperatures, the flow, the heat-pump meter, the smart meter
 
 Message = dict[str, Any]
 

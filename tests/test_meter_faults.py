@@ -9,26 +9,19 @@ from collections.abc import Iterator
 import pytest
 from structlog.testing import capture_logs
 
-from controller.clock import SystemClock
-from controller.hardware import Hardware, build_hardware
+from controller.hardware import Hardware
 from controller.readings import Quality
 from controller.sampler import Sampler
 from controller.sim.world import SimBuses
-from tests.simhelpers import demo_layout
+from tests.simhelpers import demo_layout, sampled_world
 
 P1_INTERVAL_S = 1.0
 
 
 @pytest.fixture
 def world() -> Iterator[tuple[SimBuses, Sampler, Hardware]]:
-    clock = SystemClock()
-    layout = demo_layout()
-    buses = SimBuses(layout, clock)
-    hardware = build_hardware(layout, buses, clock)
-    sampler = Sampler(hardware.channels, hardware.workers, clock)
-    yield buses, sampler, hardware
-    hardware.close()
-    buses.close()
+    with sampled_world(demo_layout()) as world:
+        yield world
 
 
 async def bus_round(sampler: Sampler, bus: str, pause_s: float) -> None:

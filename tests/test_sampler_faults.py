@@ -18,18 +18,13 @@ from controller.hardware import Hardware, build_hardware
 from controller.readings import Quality
 from controller.sampler import SampledChannel, Sampler
 from controller.sim.world import SimBuses
-from tests.simhelpers import demo_layout
+from tests.simhelpers import demo_layout, sampled_world
 
 
 @pytest.fixture
 def world() -> Iterator[tuple[SimBuses, Sampler, Hardware]]:
-    clock = SystemClock()
-    layout = demo_layout()
-    buses = SimBuses(layout, clock)
-    hardware = build_hardware(layout, buses, clock)
-    sampler = Sampler(hardware.channels, hardware.workers, clock)
-    yield buses, sampler, hardware
-    hardware.close()
+    with sampled_world(demo_layout()) as world:
+        yield world
 
 
 async def rounds(sampler: Sampler, count: int = 1) -> None:
