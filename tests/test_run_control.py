@@ -76,7 +76,9 @@ def test_an_override_survives_a_restart_and_wins_over_the_policy(tmp_path: Path)
                 reason="drying the screed",
             )
         )
-    events = run(tmp_path, "--speed", "60")
+    # Speed 20: the 60 s minimum off-time passes in 3 s, and a sample period (50 ms) stays longer than an I2C
+    # round of the demo's eight ADS1115 channels even on a loaded machine (at 60 the tanks went stale).
+    events = run(tmp_path, "--speed", "20", seconds=6.0)
     opened = next(e for e in events if e["event"] == "store open")
     assert opened["overrides_restored"] == 1
     aux = [e for e in events if e["event"] == "decision" and e["actuator"] == "aux-element"]
