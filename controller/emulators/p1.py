@@ -15,8 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from dsmr_parser.parsers import TelegramParser
-
 from controller.emulators.serial_port import EmulatedSerialPort
 from controller.sim.grid import GridFlows
 
@@ -99,6 +97,8 @@ def telegram(meter: P1Meter, zone: ZoneInfo) -> str:
         f"0-1:24.2.1({gas_stamp})({meter.gas_m3:09.3f}*m3)",
     ]
     body = "\r\n".join(lines) + "\r\n!"
+    from dsmr_parser.parsers import TelegramParser  # here, not at start-up: it pulls in cryptography and dlms
+
     return f"{body}{TelegramParser.crc16(body):04X}\r\n"
 
 
