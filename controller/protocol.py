@@ -9,12 +9,16 @@ silently ignored field.
 from __future__ import annotations
 
 import ipaddress
-import json
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from controller.decode import MQTT_LIMITS, as_bytes, decode_json, describe
+from controller.decode import Limits as Limits
+from controller.decode import Rejected as Rejected
+from controller.decode import id_of as id_of
 
 VERSION = 1
 PREFIX = "hearth/v1"
@@ -24,7 +28,8 @@ MAX_CLOCK_SKEW_S = 60.0
 
 class Message(BaseModel):
     # Strict: a command is never guessed at ("yes" is not true, "1" is not 1).
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # Finite numbers only: NaN and ±Infinity are refused by the decoder and again here, for models built in code.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     v: Literal[1] = 1
 
@@ -222,14 +227,6 @@ class Topics:
         return self.heartbeat, self.dispatch, self.telemetry_ack
 
 
-class Rejected(Exception):
-    """A message that cannot be used; `reason` says why, in a sentence."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
@@ -281,24 +278,24 @@ def parse_broker_url(url: str, *, insecure: bool = False, insecure_hint: str = "
 M = TypeVar("M", bound=Message)
 
 
-def parse(model: type[M], payload: bytes | str) -> M:
-    """Parse and validate a payload, or raise Rejected with every problem in one sentence."""
-    try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise Rejected(f"not JSON: {error}") from error
+def parse(model: type[M], payload: bytes | bytearray | str, limits: Limits = MQTT_LIMITS) -> M:
+    """The one parse path for a message from outside: `decode_json` (size, depth, finite numbers, duplicate keys),
+    the version, then the model. Raises `Rejected` with every problem in one sentence, never anything else."""
+    raw = as_bytes(payload)
+    data = decode_json(raw, limits)
     if not isinstance(data, dict):
-        raise Rejected(f"expected a JSON object, got {type(data).__name__}")
+        raise Rejected(f"expected a JSON object, got {_json_kind(data)}", "not-an-object")
     if data.get("v") != VERSION:
-        raise Rejected(f"unsupported protocol version {data.get('v')!r}; this controller speaks v{VERSION}")
+        raise Rejected(f"unsupported protocol version {data.get('v')!r}; this controller speaks v{VERSION}", "version")
     try:
-        return model.model_validate_json(payload)
+        return model.model_validate_json(raw)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(message)'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in error.errors()
-        )
-        raise Rejected(problems) from error
+        raise Rejected(describe(error), "invalid") from None
+
+
+def _json_kind(value: object) -> str:
+    names = {list: "an array", str: "a string", bool: "true or false", int: "a number", float: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 # ---- the local API (unix socket, JSON lines) ------------------------------------------------------------

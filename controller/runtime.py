@@ -113,6 +113,7 @@ class Controller:
             ) from error
         if store.integrity != "ok":
             log.error("store integrity check failed", path=str(path), result=store.integrity)
+        store.quarantine_invalid(self.clock.now())  # a row that no longer validates is never a reason not to start
         kept = len(store.unreleased_overrides())
         log.info("store open", path=str(path), last_seq=store.last_seq(), overrides_restored=kept)
         return store

@@ -330,6 +330,26 @@ def test_bad_lines_are_answered_and_the_connection_carries_on(hearth: Running) -
         assert client.request("layout")["ok"]  # still the same connection
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"[" * 60_000,  # under the line limit, deep enough to end the old decoder in RecursionError
+        b'{"v": 1, "id": "n1", "op": "override", "target": "heat-pump", "value": NaN}',
+        b'{"v": 1, "id": "n2", "op": "history", "channel": "tank-top", "hours": 1e400}',
+        b'{"v": 1, "id": "d1", "id": "d2", "op": "layout"}',
+        b'{"v": 1, "id": "\xff\xfe", "op": "layout"}',
+    ],
+    ids=["deep", "nan", "overflow", "duplicate-key", "invalid-utf8"],
+)
+def test_hostile_lines_get_an_error_line_and_the_connection_carries_on(hearth: Running, line: bytes) -> None:
+    with _closing(hearth.connect()) as client:
+        client.send_raw(line + b"\n")
+        answer = client.answer()
+        assert answer["ok"] is False and answer["error"], answer
+        assert client.request("layout")["ok"]  # still the same connection
+    assert "Traceback" not in hearth.log_tail()
+
+
 def test_layout_holds_no_secrets(hearth: Running) -> None:
     with _closing(hearth.connect()) as client:
         layout = client.request("layout")["layout"]

@@ -22,7 +22,7 @@ def clock_text(ts: float) -> str:
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # finite numbers only
 
 
 class Source(StrEnum):

@@ -22,7 +22,7 @@ Name = Annotated[str, AfterValidator(_kebab)]
 class Strict(BaseModel):
     """Base for every layout model: unknown keys are errors, models are immutable once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # finite numbers only
 
 
 def article(word: str) -> str:

@@ -35,6 +35,7 @@ from controller.clock import Clock
 from controller.control.authority import hold_lease
 from controller.control.inbox import AtnInbox
 from controller.control.types import Lease, PriceForecast, PricePoint
+from controller.decode import MQTT_LIMITS
 from controller.layout.model import Layout
 from controller.links import homeassistant
 from controller.links.config import AtnLink
@@ -141,7 +142,7 @@ class AtnLinkRunner:
             raise protocol.Rejected("this controller does not take messages on that topic")
         except protocol.Rejected as rejection:
             self.rejected += 1
-            command_id = _id_of(payload)
+            command_id = protocol.id_of(payload, MQTT_LIMITS)
             log.warning("message rejected", topic=topic, id=command_id, reason=rejection.reason)
             return [self._ack(now, topic, command_id, False, rejection.reason)]
 
@@ -435,13 +436,3 @@ def describe_mqtt_error(error: BaseException) -> str:
     if isinstance(value, int) and value in REFUSED_CODES:
         return f"the broker refused the connection: {REFUSED_CODES[value]} (check username and password_file)"
     return str(error) or type(error).__name__
-
-
-def _id_of(payload: bytes) -> str | None:
-    """The `id` of a payload, if it has a readable one, for the rejection's ack."""
-    try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    value = data.get("id") if isinstance(data, dict) else None
-    return value[:64] if isinstance(value, str) else None

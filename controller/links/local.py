@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import functools
 import grp
-import json
 import math
 import os
 import pwd
@@ -44,6 +43,7 @@ from controller import protocol
 from controller.alarms import AlarmBoard, AlarmError
 from controller.clock import Clock
 from controller.control.types import Event
+from controller.decode import SOCKET_LIMITS
 from controller.layout.model import Layout
 from controller.links.config import LocalLink
 from controller.overrides import OverrideBook, OverrideError
@@ -52,7 +52,7 @@ from controller.store import Store
 log = structlog.get_logger("hearth.local")
 
 SOCKET_NAME = "hearth.sock"
-LINE_LIMIT = 64 * 1024  # bytes per request line
+LINE_LIMIT = SOCKET_LIMITS.max_bytes  # bytes per request line
 MAX_CLIENTS = 64
 POLL_S = 0.2  # state and events are looked at 5 times a second while someone subscribes
 STATE_EVERY_S = 1.0  # and the state is pushed at least this often
@@ -488,10 +488,11 @@ class LocalApiServer:
     async def _answer(self, client: _Client, line: bytes) -> None:
         peer = client.peer
         try:
-            request = protocol.parse(protocol.Request, line)
+            request = protocol.parse(protocol.Request, line, SOCKET_LIMITS)
         except protocol.Rejected as rejected:
+            request_id = protocol.id_of(line, SOCKET_LIMITS) or "?"
             await client.send(
-                protocol.Response(id=_request_id(line), ok=False, error=rejected.reason, role=peer.role, user=peer.user)
+                protocol.Response(id=request_id, ok=False, error=rejected.reason, role=peer.role, user=peer.user)
             )
             return
         try:
@@ -579,13 +580,3 @@ async def _answers(path: Path) -> bool:
         return False
     writer.close()
     return True
-
-
-def _request_id(line: bytes) -> str:
-    """The id of a request that could not be used, if one can be read from it; "?" otherwise."""
-    try:
-        data = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return "?"
-    found = data.get("id") if isinstance(data, dict) else None
-    return found if isinstance(found, str) and 0 < len(found) <= 64 else "?"

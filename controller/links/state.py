@@ -3,6 +3,7 @@ overrides, alarms, link health and the planner's next hours. Built the same way 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from controller import protocol
@@ -27,7 +28,8 @@ def state_message(
     current ones (`controller.alarms.AlarmBoard`)."""
     readings = {
         name: protocol.ReadingState(
-            value=None if r.value is None else round(r.value, 3),
+            # The protocol carries finite numbers only: a value that is not one is shown as none.
+            value=round(r.value, 3) if r.value is not None and math.isfinite(r.value) else None,
             unit=r.unit,
             quality=r.quality.value,
             ts=r.timestamp,

@@ -18,15 +18,17 @@ import math
 import os
 import sqlite3
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
+from pydantic import ValidationError
 
 from controller.control.types import Event, Lease, Override, PriceForecast
+from controller.decode import STORE_LIMITS, Rejected, decode_json, describe
 from controller.readings import Snapshot
 from controller.store.outbox import DELETE_CHUNK, Outbox, StoredReading
 from controller.store.recorder import ChannelPolicy, Recorder
@@ -294,8 +296,7 @@ class Store:
         try:
             with transaction(self._conn):
                 for event in self._waiting_events:
-                    # default=str: an event is worth keeping even if its data holds a non-JSON value (a Path).
-                    data = json.dumps(event.data, default=str, separators=(",", ":"))
+                    data = _event_data_json(event.data)
                     cursor = self._conn.execute(
                         "INSERT INTO events (ts, kind, message, data) VALUES (?, ?, ?, ?)",
                         (event.ts, event.kind, event.message, data),
@@ -314,7 +315,7 @@ class Store:
             "SELECT seq, ts, kind, message, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
         )
         return [
-            (event_seq, Event(ts=ts, kind=kind, message=message, data=json.loads(data)))
+            (event_seq, _event_from_row(event_seq, ts, kind, message, data))
             for event_seq, ts, kind, message, data in rows
         ]
 
@@ -361,7 +362,8 @@ class Store:
         for row in rows:
             head, clock = row[: -len(_TIMER_COLUMNS)], row[-len(_TIMER_COLUMNS) :]
             timer = OverrideTimer(*clock) if None not in clock else None
-            found.append((_to_override(head), timer))
+            for override in _valid_rows([head], _to_override, "overrides"):  # one that no longer validates: skipped
+                found.append((override, timer))
         return found
 
     def active_overrides(self, now: float) -> list[Override]:
@@ -374,7 +376,7 @@ class Store:
             " ORDER BY created_at, id",
             (now, now),
         )
-        return [override for override in map(_to_override, rows) if override.active(now)]
+        return [override for override in _valid_rows(rows, _to_override, "overrides") if override.active(now)]
 
     # --- leases and forecasts ------------------------------------------------------------------------------
     def save_lease(self, lease: Lease) -> None:
@@ -395,8 +397,8 @@ class Store:
 
     def latest_lease(self) -> Lease | None:
         """The lease saved last, live or not (the caller judges `live(now)`)."""
-        row = self._conn.execute("SELECT body FROM leases ORDER BY seq DESC LIMIT 1").fetchone()
-        return Lease.model_validate_json(row[0]) if row is not None else None
+        rows = self._conn.execute("SELECT id, body FROM leases ORDER BY seq DESC")
+        return next(iter(_valid_rows(rows, _to_lease, "leases")), None)
 
     def save_forecast(self, forecast: PriceForecast) -> None:
         """Keep `forecast` as the latest; the last `FORECAST_HISTORY` are kept. Skipped, like a lease, by a store
@@ -415,10 +417,56 @@ class Store:
     def latest_forecast(self, now: float, max_age_s: float = FORECAST_MAX_AGE_S) -> PriceForecast | None:
         """The forecast saved last, or None if there is none or it was received more than `max_age_s` before
         `now`."""
-        row = self._conn.execute("SELECT received_at, body FROM forecasts ORDER BY seq DESC LIMIT 1").fetchone()
-        if row is None or now - row[0] > max_age_s:
+        rows = self._conn.execute("SELECT seq, body, received_at FROM forecasts ORDER BY seq DESC")
+        forecast = next(iter(_valid_rows(rows, _to_forecast, "forecasts")), None)
+        if forecast is None or not now - forecast.received_at <= max_age_s:
             return None
-        return PriceForecast.model_validate_json(row[1])
+        return forecast
+
+    # --- rows that no longer validate ------------------------------------------------------------------------
+    def quarantine_invalid(self, now: float) -> list[str]:
+        """Move every lease, forecast and override row that no longer validates (a NaN stored as NULL by an older
+        Hearth, a hand edit, a damaged page) to the `quarantine` table, with a "store" event naming each; returns
+        what was moved, one sentence each. Run before anything reads them, so a bad row is never a reason not to
+        start. Events are not swept (there may be a million): `events_after` shows an unreadable event's data as
+        `{"unreadable": reason}` instead."""
+        found: list[tuple[str, str, str, tuple[Any, ...]]] = []
+        sweeps: tuple[tuple[str, str, RowReader], ...] = (
+            ("leases", "SELECT id, body FROM leases", _to_lease),
+            ("forecasts", "SELECT seq, body, received_at FROM forecasts", _to_forecast),
+            ("overrides", _OVERRIDE_SELECT, _to_override),
+        )
+        for table, select, reader in sweeps:
+            for row in self._conn.execute(select).fetchall():
+                problem = _row_problem(reader, row)
+                if problem is not None:
+                    found.append((table, str(row[0]), problem, row))
+        if not found:
+            return []
+        key_column = {"leases": "id", "forecasts": "seq", "overrides": "id"}
+        moved = []
+        with transaction(self._conn):
+            self._conn.execute(_CREATE_QUARANTINE)
+            for table, key, problem, row in found:
+                self._conn.execute(
+                    "INSERT INTO quarantine (at, source, key, row, reason) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        now,
+                        table,
+                        key,
+                        json.dumps([str(v) if isinstance(v, bytes) else v for v in row], default=str),
+                        problem,
+                    ),
+                )
+                self._conn.execute(f"DELETE FROM {table} WHERE {key_column[table]} = ?", (row[0],))
+                moved.append(f"{table} row {key}: {problem}")
+        for table, key, problem, _ in found:
+            message = f"quarantined {table} row {key}: it no longer validates ({problem})"
+            log.error("store row quarantined", table=table, key=key, reason=problem)
+            self.add_event(
+                Event(ts=now, kind="store", message=message, data={"table": table, "key": key, "reason": problem})
+            )
+        return moved
 
     # --- retention -----------------------------------------------------------------------------------------
     def prune(self, now: float) -> int:
@@ -525,7 +573,80 @@ class Store:
         return total
 
 
+_CREATE_QUARANTINE = """CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    row TEXT NOT NULL,
+    reason TEXT NOT NULL
+)"""
+T = TypeVar("T")
+RowReader = Callable[[tuple[Any, ...]], Any]
+
+
 def _to_override(row: tuple[Any, ...]) -> Override:
     fields = dict(zip((*_OVERRIDE_COLUMNS, "released_at", "released_by"), row, strict=True))
-    fields["value"] = json.loads(fields["value"])
+    fields["value"] = decode_json(str(fields["value"]), STORE_LIMITS)  # JSON keeps a relay's true apart from 1.0
     return Override.model_validate(fields)
+
+
+def _to_lease(row: tuple[Any, ...]) -> Lease:
+    return Lease.model_validate(decode_json(str(row[1]), STORE_LIMITS))
+
+
+def _to_forecast(row: tuple[Any, ...]) -> PriceForecast:
+    return PriceForecast.model_validate(decode_json(str(row[1]), STORE_LIMITS))
+
+
+def _row_problem(reader: RowReader, row: tuple[Any, ...]) -> str | None:
+    """Why a stored row cannot be used, or None when it can. Read back through the one parse path."""
+    try:
+        reader(row)
+    except Rejected as rejected:
+        return rejected.reason
+    except ValidationError as invalid:
+        return describe(invalid)
+    return None
+
+
+def _valid_rows(rows: Iterable[tuple[Any, ...]], reader: Callable[[tuple[Any, ...]], T], table: str) -> Iterator[T]:
+    """The rows that validate, read; one that does not is logged and skipped (`quarantine_invalid` moves it)."""
+    for row in rows:
+        try:
+            yield reader(row)
+        except (Rejected, ValidationError) as error:
+            reason = error.reason if isinstance(error, Rejected) else describe(error)
+            log.error("stored row skipped: it no longer validates", table=table, key=str(row[0]), reason=reason)
+
+
+def _event_from_row(seq: int, ts: float, kind: str, message: str, data: str) -> Event:
+    """An event read back; data that no longer decodes is shown as such rather than failing the reader."""
+    try:
+        decoded = decode_json(str(data), STORE_LIMITS)
+        if not isinstance(decoded, dict):
+            raise Rejected(f"expected an object, got {type(decoded).__name__}")
+    except Rejected as rejected:
+        log.error("stored event data unreadable", seq=seq, reason=rejected.reason)
+        decoded = {"unreadable": rejected.reason}
+    return Event(ts=ts, kind=kind, message=message, data=decoded)
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every non-finite float replaced by its name as a string, for JSON that stays finite."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _event_data_json(data: Mapping[str, Any]) -> str:
+    """Event data as JSON. default=str: an event is worth keeping even if someone put a non-JSON value (a Path, a
+    set) in it; a NaN is kept as the string "nan", never as a JSON NaN that the parse path would refuse."""
+    try:
+        return json.dumps(data, default=str, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(data), default=str, separators=(",", ":"))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 
 from pydantic import ValidationError
 
+from controller.decode import Limits, Rejected, decode_json
 from controller.protocol import Push, Request, Response
 from tui.transport import (
     Backoff,
@@ -147,9 +147,9 @@ class LocalSocketTransport:
 
     def _dispatch(self, line: bytes, on_state: StateCallback, on_event: EventCallback) -> None:
         try:
-            data = json.loads(line)
-        except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
-            self._skip("a line that is not JSON (%s)", error)
+            data = decode_json(line, Limits(max_bytes=self._line_limit, max_depth=32))
+        except Rejected as error:
+            self._skip("a line that cannot be used (%s)", error.reason)
             return
         if not isinstance(data, dict):
             self._skip("a JSON %s instead of an object", type(data).__name__)
