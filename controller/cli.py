@@ -146,12 +146,33 @@ def _cmd_run(args: argparse.Namespace, started_at: float) -> int:
         return EXIT_USAGE
     if args.dry_run:
         return _dry_run(args.layout, layout)
+    private_and_roomy()
     log_file = args.log_file or ("hearth-watch.log" if args.watch else None)
     stream = open(log_file, "a", encoding="utf-8") if log_file else sys.stderr  # noqa: SIM115 (process-long)
     if log_file:
         print(f"hearth: logging to {log_file}", file=sys.stderr)
     logs.configure(args.log_level, json={"auto": None, "json": True, "console": False}[args.log_format], stream=stream)
     return asyncio.run(_run(args, layout, started_at))
+
+
+def private_and_roomy() -> None:
+    """What `hearth run` sets for its process before it opens anything.
+
+    - umask 077: the state directory, the store and its WAL, and any log file it creates are private to the
+      controller's user even when it is started by hand from a shell with umask 022 (the local socket's mode is
+      set explicitly, so it stays what the layout says).
+    - The soft limit of open files raised to the hard one (at most 65536): a flood of local connections must
+      reach the admission check and be refused there, not stop the accept loop with EMFILE, which would also
+      keep a technician out.
+    """
+    import os
+    import resource
+
+    os.umask(0o077)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _dry_run(file: str, layout: Layout) -> int:

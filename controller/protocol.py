@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from controller.decode import MQTT_LIMITS, as_bytes, decode_json, describe
+from controller.decode import MQTT_LIMITS, as_bytes, describe
 from controller.decode import Limits as Limits
 from controller.decode import Rejected as Rejected
+from controller.decode import decode_json as decode_json
 from controller.decode import id_of as id_of
 
 VERSION = 1
@@ -204,6 +205,12 @@ class TelemetryAck(Message):
     upto_seq: int = Field(ge=0)
 
 
+class EventAck(Message):
+    """The ATN has persisted every event from the first it holds up to and including `upto_seq`."""
+
+    upto_seq: int = Field(ge=0)
+
+
 # ---- topics ---------------------------------------------------------------------------------------------
 
 
@@ -221,10 +228,11 @@ class Topics:
         self.heartbeat = f"{base}/atn/heartbeat"
         self.dispatch = f"{base}/atn/dispatch"
         self.telemetry_ack = f"{base}/atn/telemetry-ack"
+        self.events_ack = f"{base}/atn/events-ack"
 
     @property
-    def from_atn(self) -> tuple[str, str, str]:
-        return self.heartbeat, self.dispatch, self.telemetry_ack
+    def from_atn(self) -> tuple[str, str, str, str]:
+        return self.heartbeat, self.dispatch, self.telemetry_ack, self.events_ack
 
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}

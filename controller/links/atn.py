@@ -8,6 +8,8 @@
 - Telemetry comes from the SQLite outbox in sequence order. The cursor moves only when the ATN acknowledges
   (`atn/telemetry-ack`); after an outage the backlog is replayed in batches marked `historical`, with at most
   `max_unacked_batches` in flight, yielding to the control loop between batches.
+- Events (`events`) are sent at least once, like telemetry: from the acknowledged point (`atn/events-ack`), a
+  cursor kept in the store, so events stored before the link started or while it was away are sent too.
 - Silence and lease expiry are the authority's business: the link only hands heartbeats and leases to the
   control loop's inbox, stamped with this controller's clock when they arrive.
 """
@@ -48,6 +50,7 @@ SEEN_IDS = 1000
 HISTORICAL_AFTER_S = 60.0  # a batch whose first reading is older than this is a replay
 POLL_S = 0.2
 RESEND_AFTER_S = 5.0
+EVENTS_IN_FLIGHT = 100  # events sent and not yet acknowledged before the forwarder waits
 PUBLISHES_IN_FLIGHT = 4  # outstanding telemetry with no acknowledgement progress for this long is sent again
 SETPOINT_LIMITS = {"comfort": (10.0, 28.0)}
 
@@ -101,7 +104,8 @@ class AtnLinkRunner:
         self._progress_at = 0.0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._published: deque[asyncio.Task[None]] = deque()
-        self.events_sent = max((seq for seq, _ in store.events_after(0, limit=1_000_000)), default=0)
+        self.events_sent = store.events_acked()
+        self._events_ack_seen = False
         self.rejected = 0
 
     # ---- what the state message says about the link ----------------------------------------------------
@@ -134,6 +138,9 @@ class AtnLinkRunner:
             if topic == self.topics.telemetry_ack:
                 ack = protocol.parse(protocol.TelemetryAck, payload)
                 self._telemetry_acked(ack.upto_seq)
+                return []
+            if topic == self.topics.events_ack:
+                self._events_acked(protocol.parse(protocol.EventAck, payload).upto_seq)
                 return []
             if topic == self.topics.dispatch:
                 if retained:
@@ -318,14 +325,32 @@ class AtnLinkRunner:
                 last_signature, last_sent = signature, self.clock.monotonic()
 
     async def _forward_events(self, client: aiomqtt.Client) -> None:
+        """Send events at least once, in seq order, from the acknowledged point: after a start or a reconnect that
+        includes every event stored before the link came up or while it was away. Once the ATN has shown that it
+        acknowledges events, at most `EVENTS_IN_FLIGHT` wait for an acknowledgement, and a stall of
+        `RESEND_AFTER_S` sends again from the acknowledged point (filling a gap the broker left)."""
+        self.events_sent = self.store.events_acked()
+        progress_seq, progress_at = self.events_sent, time.monotonic()
         while True:
-            for seq, event in self.store.events_after(self.events_sent, limit=100):
-                message = protocol.EventMsg(
-                    site=self.site, seq=seq, ts=event.ts, kind=event.kind, message=event.message, data=event.data
-                )
-                await client.publish(self.topics.events, message.to_json(), qos=1)
-                self.events_sent = seq
+            acked, now = self.store.events_acked(), time.monotonic()  # progress is a matter of real time
+            if acked > progress_seq or self.events_sent <= acked:
+                progress_seq, progress_at = acked, now
+            elif self._events_ack_seen and now - progress_at >= RESEND_AFTER_S:
+                log.info("resending events", from_seq=acked + 1, reason=f"no acknowledgement for {RESEND_AFTER_S:g} s")
+                self.events_sent, progress_at = acked, now
+            room = EVENTS_IN_FLIGHT - (self.events_sent - acked) if self._events_ack_seen else EVENTS_IN_FLIGHT
+            if room > 0:
+                for seq, event in self.store.events_after(self.events_sent, limit=room):
+                    message = protocol.EventMsg(
+                        site=self.site, seq=seq, ts=event.ts, kind=event.kind, message=event.message, data=event.data
+                    )
+                    await client.publish(self.topics.events, message.to_json(), qos=1)
+                    self.events_sent = seq
             await asyncio.sleep(POLL_S)
+
+    def _events_acked(self, upto: int) -> None:
+        self._events_ack_seen = True
+        self.store.ack_events_upto(min(upto, self.events_sent))  # never past what was sent
 
     def _raise_publish_failure(self) -> None:
         """A publish that failed (the connection dropped) ends the session, so the link reconnects."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import grp
 import math
@@ -45,6 +46,7 @@ from controller.clock import Clock
 from controller.control.types import Event
 from controller.decode import SOCKET_LIMITS
 from controller.layout.model import Layout
+from controller.links.admission import Admission, SocketLimits
 from controller.links.config import LocalLink
 from controller.overrides import OverrideBook, OverrideError
 from controller.store import Store
@@ -53,7 +55,10 @@ log = structlog.get_logger("hearth.local")
 
 SOCKET_NAME = "hearth.sock"
 LINE_LIMIT = SOCKET_LIMITS.max_bytes  # bytes per request line
-MAX_CLIENTS = 64
+REFUSALS_LOGGED_EVERY = 100
+ROLE_CACHE_S = 10.0  # a change of group membership is seen within this
+ACCEPT_BATCH = 64  # connections accepted in a row before the loop lets other work run
+LISTEN_BACKLOG = 4096  # a flood of connects must not fill the queue a technician's connect waits in
 POLL_S = 0.2  # state and events are looked at 5 times a second while someone subscribes
 STATE_EVERY_S = 1.0  # and the state is pushed at least this often
 IDLE_S = 1.0  # with no subscriber, the state is still built this often (it keeps the alarm board's clocks)
@@ -262,27 +267,6 @@ def state_signature(state: protocol.State) -> Hashable:
     )
 
 
-def last_event_seq(store: Store) -> int:
-    """The highest event seq in the store (0 for none), in a few dozen primary-key lookups."""
-
-    def after(seq: int) -> bool:
-        return bool(store.events_after(seq, limit=1))
-
-    if not after(0):
-        return 0
-    high = 1
-    while after(high):
-        high *= 2
-    low = high // 2  # after(low) is true (or low is 0), after(high) is false: the answer is in (low, high]
-    while high - low > 1:
-        middle = (low + high) // 2
-        if after(middle):
-            low = middle
-        else:
-            high = middle
-    return high
-
-
 class LocalApiServer:
     """Serves the local API on a unix socket until cancelled; removes the socket when it stops."""
 
@@ -299,6 +283,7 @@ class LocalApiServer:
         settle: Callable[[], Awaitable[object]],
         technician_group: str = "hearth-tech",
         mode: int = 0o666,
+        limits: SocketLimits | None = None,
     ) -> None:
         self.paths = list(paths)
         self.path = self.paths[0]  # the one served, once listening
@@ -314,6 +299,9 @@ class LocalApiServer:
         self.site = layout.site.id
         self.listening = asyncio.Event()
         self._clients: set[_Client] = set()
+        self.admission = Admission(limits)
+        self._roles: dict[tuple[int, int], tuple[float, asyncio.Future[Peer]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._event_seq = 0
         self._inode: int | None = None
 
@@ -323,7 +311,7 @@ class LocalApiServer:
         """Listen (on the first of `paths` that can be served) and publish until cancelled. When none can be, that
         is logged as an error and the controller goes on without its local API: heating the house matters more
         than the screen."""
-        server: asyncio.Server | None = None
+        server: socket.socket | None = None
         for path in self.paths:
             self.path = path
             try:
@@ -339,17 +327,21 @@ class LocalApiServer:
             "local API listening", path=str(self.path), mode=oct(self.mode), technician_group=self.technician_group
         )
         self.listening.set()
+        acceptor = asyncio.create_task(self._accept(server), name="local-api:accept")
         try:
             await self._publish()
         finally:
+            acceptor.cancel()
             server.close()
             for client in list(self._clients):
                 client.abort()
             self._remove_socket()
 
-    async def _listen(self) -> asyncio.Server:
+    async def _listen(self) -> socket.socket:
         path = self.path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True)
+            path.parent.chmod(0o755)  # whatever the umask: every local user may reach the socket and watch
         if path.is_symlink() or path.exists():
             if not stat.S_ISSOCK(path.lstat().st_mode):
                 raise LocalApiError(f"{path} exists and is not a socket; not removing it")
@@ -357,8 +349,11 @@ class LocalApiServer:
                 raise LocalApiError(f"another process is serving {path}; is a second controller running?")
             path.unlink()
             log.info("removed a stale socket", path=str(path))
-        server = await asyncio.start_unix_server(self._connection, path=str(path), limit=LINE_LIMIT)
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
+            server.bind(str(path))
+            server.listen(LISTEN_BACKLOG)
+            server.setblocking(False)
             os.chmod(path, self.mode)
             self._inode = path.stat().st_ino
         except OSError:
@@ -367,7 +362,7 @@ class LocalApiServer:
         with contextlib.suppress(KeyError, PermissionError):
             # Give the technician group the socket too, for a mode that keeps others out (0o660).
             os.chown(path, -1, grp.getgrnam(self.technician_group).gr_gid)
-        self._event_seq = last_event_seq(self.store)
+        self._event_seq = self.store.last_event_seq()
         return server
 
     def _remove_socket(self) -> None:
@@ -425,23 +420,65 @@ class LocalApiServer:
 
     # ---- requests ----------------------------------------------------------------------------------------------
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, server: socket.socket) -> None:
+        """Accept connections and decide at once, before any stream or task exists for them, whether each may stay:
+        a refused one costs a getsockopt, a dictionary lookup, a send and a close. A flood of refused connections
+        then costs little, and a technician's connection, queued behind them in the kernel, is reached soon."""
+        loop = asyncio.get_running_loop()
+        while True:
+            connection, _ = await loop.sock_accept(server)
+            for _ in range(ACCEPT_BATCH):
+                self._admit(connection)
+                try:
+                    connection, _ = server.accept()
+                except BlockingIOError:
+                    break
+            else:
+                self._admit(connection)
+            await asyncio.sleep(0)  # let the technician's answer (and the control loop) run between batches
+
+    def _admit(self, connection: socket.socket) -> None:
         try:
-            pid, uid, gid = peer_credentials(writer.get_extra_info("socket"))
-            peer = await asyncio.to_thread(identify, pid, uid, gid, self.technician_group)
+            pid, uid, gid = peer_credentials(connection)
         except OSError as error:
             log.warning("local client without credentials: refused", detail=str(error))
-            writer.transport.abort()
+            connection.close()
+            return
+        peer = self._known_peer(pid, uid, gid)
+        if peer is not None and not self._take_slot(connection, peer):
+            return
+        task = asyncio.create_task(self._connection(connection, pid, uid, gid, peer), name=f"local-api:{pid}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _take_slot(self, connection: socket.socket, peer: Peer) -> bool:
+        """Admit `peer` or refuse it with a reason (written without waiting, then closed)."""
+        refusal = self.admission.admit(peer.role, peer.uid)
+        if refusal is None:
+            return True
+        if self.admission.refused % REFUSALS_LOGGED_EVERY == 1:  # a flood is logged, not each of its thousands
+            log.warning(
+                "local client refused", user=peer.user, pid=peer.pid, reason=refusal, refused=self.admission.refused
+            )
+        with contextlib.suppress(OSError):
+            connection.setblocking(False)
+            connection.send(protocol.Response(id="?", ok=False, error=refusal).to_json() + b"\n")
+        connection.close()
+        return False
+
+    async def _connection(self, connection: socket.socket, pid: int, uid: int, gid: int, known: Peer | None) -> None:
+        peer = known
+        if peer is None:  # not in the cache: look the user up (on a thread), then admit or refuse
+            peer = await self._identify(pid, uid, gid)
+            if not self._take_slot(connection, peer):
+                return
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=connection, limit=LINE_LIMIT)
+        except OSError:
+            self.admission.leave(peer.role, uid)
+            connection.close()
             return
         client = _Client(peer, writer)
-        if len(self._clients) >= MAX_CLIENTS:
-            log.warning("local client refused: too many clients", user=peer.user, pid=pid, clients=len(self._clients))
-            with contextlib.suppress(ConnectionError, TimeoutError):
-                await client.send(
-                    protocol.Response(id="?", ok=False, error=f"too many clients (at most {MAX_CLIENTS})")
-                )
-            client.abort()
-            return
         self._clients.add(client)
         log.info("local client connected", user=peer.user, uid=uid, pid=pid, role=peer.role)
         pusher = asyncio.create_task(client.pushes(), name=f"local-api:push:{pid}")
@@ -451,6 +488,7 @@ class LocalApiServer:
             log.info("local client lost", user=peer.user, pid=pid, detail=str(error) or type(error).__name__)
         finally:
             self._clients.discard(client)
+            self.admission.leave(peer.role, uid)
             pusher.cancel()
             writer.close()
             if client.dropped_events or client.merged_states:
@@ -463,15 +501,47 @@ class LocalApiServer:
                 )
             log.info("local client disconnected", user=peer.user, pid=pid)
 
+    def _known_peer(self, pid: int, uid: int, gid: int) -> Peer | None:
+        """The peer from the role cache, if it holds a fresh answer for (uid, gid)."""
+        cached = self._roles.get((uid, gid))
+        if cached is None or time.monotonic() - cached[0] > ROLE_CACHE_S or not cached[1].done():
+            return None
+        if cached[1].cancelled() or cached[1].exception() is not None:
+            return None
+        return dataclasses.replace(cached[1].result(), pid=pid)
+
+    async def _identify(self, pid: int, uid: int, gid: int) -> Peer:
+        """The peer's name and role, from the user and group databases at most once per `ROLE_CACHE_S` for a
+        (uid, gid): a thousand connections from one user cost one lookup, not a thousand queued on threads ahead of
+        a technician's."""
+        key = (uid, gid)
+        now = time.monotonic()
+        cached = self._roles.get(key)
+        if cached is None or now - cached[0] > ROLE_CACHE_S:
+            lookup = asyncio.ensure_future(asyncio.to_thread(identify, 0, uid, gid, self.technician_group))
+            cached = self._roles[key] = (now, lookup)
+        peer = await asyncio.shield(cached[1])
+        return dataclasses.replace(peer, pid=pid)
+
     async def _requests(self, reader: asyncio.StreamReader, client: _Client) -> None:
-        """Answer each line until the client hangs up. An over-long line is answered once and skipped."""
+        """Answer each line until the client hangs up. An over-long line is answered once and skipped. A client
+        that has not subscribed and sends nothing for `idle_s` is dropped, and so is one whose line has started but
+        not ended within `line_deadline_s`."""
+        limits = self.admission.limits
         skipping = False
         while True:
+            stage = f"no request for {limits.idle_s:g} s"
+            first = b""
             try:
-                line = await reader.readuntil(b"\n")
+                first = await asyncio.wait_for(reader.readexactly(1), None if client.subscribed else limits.idle_s)
+                stage = f"a request line took more than {limits.line_deadline_s:g} s"
+                rest = (
+                    b"" if first == b"\n" else await asyncio.wait_for(reader.readuntil(b"\n"), limits.line_deadline_s)
+                )
+                line = first + rest
             except asyncio.IncompleteReadError as eof:  # the client hung up; a last line may lack its newline
-                if eof.partial.strip() and not skipping:
-                    await self._answer(client, eof.partial)
+                if (first + eof.partial).strip() and not skipping:
+                    await self._answer(client, first + eof.partial)
                 return
             except asyncio.LimitOverrunError as overrun:
                 await reader.readexactly(overrun.consumed)  # drop what is buffered of the long line
@@ -480,6 +550,11 @@ class LocalApiServer:
                     error = f"request line longer than {LINE_LIMIT} bytes: ignored"
                     await client.send(protocol.Response(id="?", ok=False, error=error))
                 continue
+            except TimeoutError:
+                log.info("local client dropped", user=client.peer.user, pid=client.peer.pid, reason=stage)
+                with contextlib.suppress(ConnectionError, TimeoutError):
+                    client.writer.write(protocol.Response(id="?", ok=False, error=f"{stage}: disconnected").to_json())
+                return
             if skipping:  # the tail of the long line
                 skipping = False
             elif line.strip():

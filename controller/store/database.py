@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from controller.control.types import Event, Lease, Override, PriceForecast
 from controller.decode import STORE_LIMITS, Rejected, decode_json, describe
 from controller.readings import Snapshot
-from controller.store.outbox import DELETE_CHUNK, Outbox, StoredReading
+from controller.store.outbox import ACK_SAVE_EVERY, DELETE_CHUNK, Outbox, StoredReading
 from controller.store.recorder import ChannelPolicy, Recorder
 from controller.store.schema import StoreError, configure, transaction
 
@@ -43,6 +43,8 @@ LEASE_HISTORY = 200
 FORECAST_HISTORY = 16
 FORECAST_MAX_AGE_S = 48 * 3600.0
 EVENTS_WAITING_MAX = 10_000  # events kept in memory while the store cannot write them; the oldest go first
+EVENTS_ACKED_KEY = "events_acked_seq"
+_UPSERT_META = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 _OVERRIDE_COLUMNS = ("id", "target", "value", "created_at", "expires_at", "who", "origin", "reason")
 _OVERRIDE_SELECT = f"SELECT {', '.join(_OVERRIDE_COLUMNS)}, released_at, released_by FROM overrides"
 _TIMER_COLUMNS = ("boot_id", "created_mono", "ends_mono", "saved_mono")
@@ -91,6 +93,8 @@ class Store:
         """Events dropped (oldest first) because more than `EVENTS_WAITING_MAX` were waiting for a failing store."""
         self._readings_dropped_reported = 0
         self._latest_ts = 0.0
+        self._events_acked = self._events_acked_saved = self._meta_int(EVENTS_ACKED_KEY)
+        self._flushes_since_events_saved = 0
 
     @classmethod
     def open(
@@ -116,7 +120,8 @@ class Store:
         if not retention_days > 0 or not max_size_mb > 0:
             raise ValueError(f"retention_days and max_size_mb must be positive, got {retention_days}, {max_size_mb}")
         db_path = Path(path)
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+        db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _private(db_path)
         # isolation_level=None: no implicit transactions; every write goes through `transaction()`.
         conn = sqlite3.connect(db_path, isolation_level=None)
         try:
@@ -148,6 +153,7 @@ class Store:
         try:
             self._outbox.flush(save_ack=True)
             self._write_waiting_events()
+            self._save_events_acked()
             self._outbox.release_reservation()
         except sqlite3.Error as error:  # closing must not fail on a full or failing disk: the shutdown goes on
             log.error(
@@ -201,6 +207,10 @@ class Store:
             self._write_waiting_events()
         elif written:
             self._recovered()
+        if self._events_acked > self._events_acked_saved:
+            self._flushes_since_events_saved += 1
+            if self._flushes_since_events_saved >= ACK_SAVE_EVERY:
+                self._save_events_acked()
         return written
 
     def trouble(self) -> str | None:
@@ -308,6 +318,39 @@ class Store:
         self._waiting_events.clear()
         self._recovered()
         return seq
+
+    def last_event_seq(self) -> int:
+        """The highest event seq stored (0 for none): one lookup at the end of the primary key."""
+        row = self._conn.execute("SELECT max(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def ack_events_upto(self, seq: int) -> None:
+        """The ATN has persisted every event up to `seq`: advance the events cursor (never backwards). Written to
+        the file about once a minute (with a flush) and at `close()`, like the readings cursor: losing the last
+        minute of it only means sending events again that the ATN recognises by seq."""
+        self._events_acked = max(self._events_acked, min(seq, self.last_event_seq()))
+
+    def events_acked(self) -> int:
+        """How far the ATN has acknowledged events (0 for nothing yet); the link sends from here after a start or a
+        reconnect, so events stored before the link started or while it was away are sent."""
+        return self._events_acked
+
+    def _save_events_acked(self) -> None:
+        """Write the events cursor; a failing disk only means it is tried again with a later flush."""
+        if self._events_acked <= self._events_acked_saved:
+            return
+        try:
+            with transaction(self._conn):
+                self._conn.execute(_UPSERT_META, (EVENTS_ACKED_KEY, self._events_acked))
+        except sqlite3.Error as error:
+            self._failed("events cursor", error)
+            return
+        self._events_acked_saved = self._events_acked
+        self._flushes_since_events_saved = 0
+
+    def _meta_int(self, key: str) -> int:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row is not None else 0
 
     def events_after(self, seq: int, limit: int = 1000) -> list[tuple[int, Event]]:
         """Up to `limit` events with a seq above `seq`, in seq order."""
@@ -583,6 +626,22 @@ _CREATE_QUARANTINE = """CREATE TABLE IF NOT EXISTS quarantine (
 )"""
 T = TypeVar("T")
 RowReader = Callable[[tuple[Any, ...]], Any]
+
+
+def _private(path: Path) -> None:
+    """Create the store file readable by its owner only (SQLite gives its WAL the same mode), or make an existing
+    one so: readings, overrides and the audit trail are nobody else's business."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:  # someone else's file, or a read-only one: SQLite says what is wrong when it opens it
+        return
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    except PermissionError:  # someone else's file: leave it as it is
+        pass
+    finally:
+        os.close(fd)
 
 
 def _to_override(row: tuple[Any, ...]) -> Override:

@@ -13,8 +13,7 @@ import logging
 
 from pydantic import ValidationError
 
-from controller.decode import Limits, Rejected, decode_json
-from controller.protocol import Push, Request, Response
+from controller.protocol import Limits, Push, Rejected, Request, Response, decode_json
 from tui.transport import (
     Backoff,
     ConnectionStatus,
