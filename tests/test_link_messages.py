@@ -23,6 +23,11 @@ from tests.simhelpers import demo_layout
 LAYOUT = demo_layout()
 TOPICS = protocol.Topics("demo-house")
 T0 = 1_800_000_000.0
+ATN_CONFIG = AtnLink(url="mqtt://127.0.0.1:1883")
+
+
+def empty_state() -> protocol.State:
+    return protocol.State(site="demo-house", ts=T0, mode="LOCAL", reason="", readings={}, actuators={})
 
 
 @pytest.fixture
@@ -124,6 +129,27 @@ def test_telemetry_ack_moves_the_cursor_but_never_past_what_was_sent(link: AtnLi
     link.store.ack_upto(0)
     answer(link, TOPICS.telemetry_ack, b'{"v": 1, "upto_seq": 500}')
     assert link.store.acked_seq() == 0  # nothing was sent yet
+
+
+def test_the_events_cursor_starts_before_events_stored_earlier_and_survives_a_restart(tmp_path: Path) -> None:
+    """Issue 8, finding 8: the cursor started at the highest stored event (so the "start" event, written before the
+    link, was never sent) and was found by reading up to a million events. Now it is the acknowledged point, kept
+    in the store."""
+    from controller.control.types import Event
+
+    path = tmp_path / "events.sqlite"
+    with Store.open(path) as store:
+        for index in range(5):
+            store.add_event(Event(ts=T0 + index, kind="start" if index == 0 else "x", message=f"event {index}"))
+        link = AtnLinkRunner(ATN_CONFIG, LAYOUT, store, AtnInbox(), ManualClock(T0), empty_state)
+        assert link.events_sent == 0  # everything stored before the link is still to be sent
+        link.events_sent = 3  # three published ...
+        answer(link, TOPICS.events_ack, b'{"v": 1, "upto_seq": 5}')
+        assert store.events_acked() == 3  # ... so an acknowledgement never moves the cursor past them
+    with Store.open(path) as store:
+        assert store.events_acked() == 3  # written at close, read back at the next start
+        link = AtnLinkRunner(ATN_CONFIG, LAYOUT, store, AtnInbox(), ManualClock(T0), empty_state)
+        assert link.events_sent == 3 and [seq for seq, _ in store.events_after(link.events_sent)] == [4, 5]
 
 
 def test_unknown_topic_is_rejected(link: AtnLinkRunner) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from controller.protocol import parse_broker_url
 
 if TYPE_CHECKING:
+    from controller.atnsim.ledger import Ledger
     from controller.atnsim.sim import AtnConfig
     from controller.control.params import ControlParams
 
@@ -82,9 +83,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     actions = atn.add_subparsers(dest="atn_action", metavar="ACTION")
     check = actions.add_parser(
         "check",
-        help="report a ledger's readings and gaps",
-        description="Print each site's reading count, first and last seq, acknowledged seq and gaps. "
-        "Exit 0 when no site has a gap, 1 when one has a gap or no readings, 2 when there is no ledger.",
+        help="report a ledger's readings and events, and their gaps",
+        description="Print each site's event and reading counts, first and last seq, acknowledged seq and gaps. "
+        "Exit 0 when no site has a gap, 1 when one has a gap (readings or events) or no readings, 2 when there "
+        "is no ledger.",
     )
     check.add_argument("--db", dest="check_db", metavar="PATH", help=f"ledger (default: {DEFAULT_DB})")
     check.add_argument("--site", dest="check_sites", action="append", metavar="ID", help="default: every site")
@@ -112,6 +114,8 @@ def _check(db: str, sites: list[str] | None) -> int:
             return EXIT_GAPS
         status = EXIT_OK
         for site in chosen:
+            if _check_events(ledger, site):
+                status = EXIT_GAPS
             span = ledger.seq_range(site)
             if span is None:
                 print(f"{site}: no readings")
@@ -124,15 +128,35 @@ def _check(db: str, sites: list[str] | None) -> int:
                 f"acknowledged up to {ledger.contiguous_upto(site)}, "
                 + (f"{len(gaps)} gap(s), {missing} missing" if gaps else "no gaps")
             )
-            for start, end in gaps[:50]:
-                print(f"  missing {start}" + (f"..{end}" if end != start else ""))
-            if len(gaps) > 50:
-                print(f"  ... and {len(gaps) - 50} more")
+            _print_gaps(gaps)
             if gaps:
                 status = EXIT_GAPS
         return status
     finally:
         ledger.close()
+
+
+def _print_gaps(gaps: list[tuple[int, int]]) -> None:
+    for start, end in gaps[:50]:
+        print(f"  missing {start}" + (f"..{end}" if end != start else ""))
+    if len(gaps) > 50:
+        print(f"  ... and {len(gaps) - 50} more")
+
+
+def _check_events(ledger: Ledger, site: str) -> bool:
+    """Print the site's events line; whether it has a gap."""
+    span = ledger.event_range(site)
+    if span is None:
+        print(f"{site}: no events")
+        return False
+    gaps = ledger.event_gaps(site)
+    missing = sum(end - start + 1 for start, end in gaps)
+    print(
+        f"{site}: {span[0]} events, seq {span[1]}..{span[2]}, acknowledged up to {ledger.events_upto(site)}, "
+        + (f"{len(gaps)} event gap(s), {missing} missing" if gaps else "no event gaps")
+    )
+    _print_gaps(gaps)
+    return bool(gaps)
 
 
 def _serve(args: argparse.Namespace) -> int:

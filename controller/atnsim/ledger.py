@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from controller.protocol import TelemetryRow
+from controller.protocol import EventMsg, TelemetryRow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -36,6 +36,15 @@ CREATE TABLE IF NOT EXISTS conflicts (
     kept TEXT NOT NULL,
     refused TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS events (
+    site TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (site, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (
     site TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -44,6 +53,7 @@ CREATE TABLE IF NOT EXISTS meta (
 ) WITHOUT ROWID;
 """
 FIRST_SEQ, ACKED = "first_seq", "acked_seq"
+EVENTS_FIRST_SEQ, EVENTS_ACKED = "events_first_seq", "events_acked_seq"
 
 # The end of the run of consecutive sequence numbers that continues `upto` (walks the primary key, stops at the
 # first seq whose successor is missing).
@@ -52,6 +62,17 @@ SELECT r.seq FROM readings AS r
 WHERE r.site = :site AND r.seq > :upto
   AND NOT EXISTS (SELECT 1 FROM readings AS n WHERE n.site = r.site AND n.seq = r.seq + 1)
 ORDER BY r.seq LIMIT 1
+"""
+_EVENTS_RUN_END = """
+SELECT r.seq FROM events AS r
+WHERE r.site = :site AND r.seq > :upto
+  AND NOT EXISTS (SELECT 1 FROM events AS n WHERE n.site = r.site AND n.seq = r.seq + 1)
+ORDER BY r.seq LIMIT 1
+"""
+_EVENT_GAPS = """
+SELECT prev + 1, seq - 1 FROM (
+    SELECT seq, LAG(seq) OVER (ORDER BY seq) AS prev FROM events WHERE site = ?
+) WHERE seq - prev > 1 ORDER BY seq
 """
 _GAPS = """
 SELECT prev + 1, seq - 1 FROM (
@@ -171,6 +192,50 @@ class Ledger:
         cursor = self._db.execute("SELECT seq, kept, refused FROM conflicts WHERE site = ? ORDER BY rowid", (site,))
         return [(int(seq), tuple(json.loads(kept)), tuple(json.loads(refused))) for seq, kept, refused in cursor]
 
+    def store_event(self, site: str, event: EventMsg) -> bool:
+        """Persist one event (a duplicate by seq is dropped); returns whether it was new. The acknowledgement is
+        the top of the contiguous run from the first event seq this ledger saw for the site: a controller's older
+        events may have been pruned before it could send them, so there is no "must start at 1" as for readings;
+        a gap after that first one holds the acknowledgement back until the controller sends the event again."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            before = db.total_changes
+            db.execute(
+                "INSERT OR IGNORE INTO events (site, seq, ts, kind, message, data) VALUES (?, ?, ?, ?, ?, ?)",
+                (site, event.seq, event.ts, event.kind, event.message, json.dumps(event.data)),
+            )
+            new = db.total_changes > before
+            first = self._meta(site, EVENTS_FIRST_SEQ)
+            if first is None:
+                first = event.seq
+                self._set_meta(site, EVENTS_FIRST_SEQ, first)
+            upto = self._meta(site, EVENTS_ACKED)
+            upto = first - 1 if upto is None else upto
+            if db.execute("SELECT 1 FROM events WHERE site = ? AND seq = ?", (site, upto + 1)).fetchone():
+                end = db.execute(_EVENTS_RUN_END, {"site": site, "upto": upto}).fetchone()
+                self._set_meta(site, EVENTS_ACKED, int(end[0]))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return new
+
+    def events_upto(self, site: str) -> int:
+        """The highest event seq N such that every event from the first seen up to N is stored (0 if none)."""
+        return max(0, self._meta(site, EVENTS_ACKED) or 0)
+
+    def event_gaps(self, site: str) -> list[tuple[int, int]]:
+        """Missing event ranges (inclusive) between the lowest and the highest event seq stored."""
+        return [(int(a), int(b)) for a, b in self._db.execute(_EVENT_GAPS, (site,))]
+
+    def event_range(self, site: str) -> tuple[int, int, int] | None:
+        """(count, lowest, highest) event seq stored, or None when there is none for the site."""
+        count, low, high = self._db.execute(
+            "SELECT COUNT(*), MIN(seq), MAX(seq) FROM events WHERE site = ?", (site,)
+        ).fetchone()
+        return None if low is None else (int(count), int(low), int(high))
+
     # ---- reading ---------------------------------------------------------------------------------------------
 
     def contiguous_upto(self, site: str) -> int:
@@ -193,7 +258,10 @@ class Ledger:
         return None if low is None else (int(low), int(high))
 
     def sites(self) -> list[str]:
-        rows = self._db.execute("SELECT DISTINCT site FROM meta UNION SELECT DISTINCT site FROM readings ORDER BY 1")
+        rows = self._db.execute(
+            "SELECT DISTINCT site FROM meta UNION SELECT DISTINCT site FROM readings "
+            "UNION SELECT DISTINCT site FROM events ORDER BY 1"
+        )
         return [str(site) for (site,) in rows]
 
     def rows(self, site: str, after: int = -1, limit: int = 1000) -> list[tuple[TelemetryRow, bool]]:

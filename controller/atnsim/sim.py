@@ -10,7 +10,8 @@
   controller that fell back to LOCAL can take the ATN back (it wants a couple of heartbeats in a row and then a
   fresh lease) without waiting for the next renewal.
 - Telemetry batches go to the `Ledger`; the answer is a `TelemetryAck` up to the contiguous sequence number.
-- `status`, `ack` and `events` are logged and counted.
+- Events go to the `Ledger` too (duplicates dropped by seq); the answer is an `EventAck` up to the contiguous seq.
+- `status` and `ack` are logged and counted.
 - Paused, it is a silent cloud: still connected, it publishes nothing and ignores everything it receives.
 """
 
@@ -101,6 +102,7 @@ class SiteStats:
     acks_rejected: int = 0
     last_status: protocol.Status | None = None
     events: int = 0
+    event_duplicates: int = 0
 
 
 class AtnSim:
@@ -222,8 +224,15 @@ class AtnSim:
                     log.warning("controller rejected", site=site, id=ack.id, topic=ack.topic, reason=ack.reason)
             else:
                 event = protocol.parse(protocol.EventMsg, payload)
-                stats.events += 1
-                log.info("site event", site=site, seq=event.seq, kind=event.kind, message=event.message)
+                if event.site != site:
+                    raise protocol.Rejected(f"an event for site '{event.site}' on {site}'s topic")
+                if self.ledger.store_event(site, event):
+                    stats.events += 1
+                    log.info("site event", site=site, seq=event.seq, kind=event.kind, message=event.message)
+                else:
+                    stats.event_duplicates += 1
+                upto = protocol.EventAck(upto_seq=self.ledger.events_upto(site))
+                return [(self.topics[site].events_ack, upto.to_json())]
         except protocol.Rejected as rejection:
             stats.malformed += 1
             log.warning("malformed message ignored", site=site, topic=topic, reason=rejection.reason)
