@@ -25,6 +25,12 @@ VERSION = 1
 PREFIX = "hearth/v1"
 MAX_LEASE_S = 24 * 3600
 MAX_CLOCK_SKEW_S = 60.0
+# A dispatch older than this (its issued_at against the controller's clock) is stale and refused, retained or not:
+# an ATN sends a lease the moment it issues it, so only a replay (a retained message, a stuck queue) is older.
+MAX_DISPATCH_AGE_S = 60.0
+# A retained state older than this many of its own periods (`State.every_s`) means the controller has gone quiet.
+QUIET_AFTER_PERIODS = 3
+DEFAULT_STATE_EVERY_S = 30.0  # for a state that does not say its period
 
 
 class Message(BaseModel):
@@ -126,6 +132,9 @@ class State(Message):
     link: LinkState | None = None
     decision: str = ""  # the last control decision, as the tick summed it up
     plan: PlanState | None = None
+    every_s: float | None = Field(
+        default=None, gt=0, description="MQTT: published at least this often; older than 3 periods, it is stale"
+    )
 
 
 TelemetryRow = tuple[int, float, str, float | None, str]

@@ -1,7 +1,8 @@
 """The ATN link over MQTT (aiomqtt 2.x): leases and heartbeats in, telemetry from the store out.
 
 - Reconnects with full-jitter backoff between 1 and 60 s; on every connect it republishes its status (retained,
-  with an offline last will), resubscribes and republishes its state.
+  with an offline last will), resubscribes and republishes its state (with its period, `every_s`). On a clean
+  stop it publishes a retained `online: false` before it disconnects; the last will covers a crash.
 - Every command is acknowledged on the `ack` topic, accepted or rejected with a reason. Expired, duplicate,
   replayed, unknown or malformed messages are rejected and never reach the control loop. Commands are never
   retained: a retained dispatch is rejected.
@@ -161,6 +162,11 @@ class AtnLinkRunner:
         dispatch = protocol.parse(protocol.Dispatch, payload)
         if dispatch.valid_until <= now:
             raise protocol.Rejected(f"lease {dispatch.id} expired {now - dispatch.valid_until:.1f} s ago")
+        if now - dispatch.issued_at > protocol.MAX_DISPATCH_AGE_S:
+            raise protocol.Rejected(
+                f"stale lease {dispatch.id}: issued {now - dispatch.issued_at:.0f} s ago; a dispatch older than "
+                f"{protocol.MAX_DISPATCH_AGE_S:g} s is refused, retained or not"
+            )
         if dispatch.issued_at > now + protocol.MAX_CLOCK_SKEW_S:
             raise protocol.Rejected(f"lease {dispatch.id} is issued {dispatch.issued_at - now:.0f} s in the future")
         if dispatch.id in self._seen:
@@ -277,14 +283,30 @@ class AtnLinkRunner:
         self.outstanding.clear()
         log.info("ATN link up", broker=f"{self.config.host}:{self.config.port}", resume_from_seq=self.sent_upto)
         await self._publish_state(client)
-        await run_until_first_failure(
-            {
-                "atn:receive": self._receive(client),
-                "atn:telemetry": self._forward_telemetry(client),
-                "atn:state": self._state_publisher(client),
-                "atn:events": self._forward_events(client),
-            }
-        )
+        try:
+            await run_until_first_failure(
+                {
+                    "atn:receive": self._receive(client),
+                    "atn:telemetry": self._forward_telemetry(client),
+                    "atn:state": self._state_publisher(client),
+                    "atn:events": self._forward_events(client),
+                }
+            )
+        except asyncio.CancelledError:
+            await self._say_offline(client)
+            raise
+
+    async def _say_offline(self, client: aiomqtt.Client) -> None:
+        """A clean stop disconnects cleanly, so the broker never sends the last will: say `online: false` (retained)
+        first, or every monitor would show the last values as live for ever. Bounded: a stop never waits on a
+        broker that does not answer."""
+        offline = protocol.Status(site=self.site, online=False, ts=self.clock.now(), version=__version__)
+        try:
+            await asyncio.wait_for(client.publish(self.topics.status, offline.to_json(), qos=1, retain=True), 2.0)
+        except (aiomqtt.MqttError, TimeoutError) as error:
+            log.warning("could not say offline before stopping", error=str(error) or type(error).__name__)
+        else:
+            log.info("said offline before stopping", topic=self.topics.status)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -303,8 +325,12 @@ class AtnLinkRunner:
             "Home Assistant discovery published", entities=len(self.layout.channels) + len(self.layout.actuators) + 1
         )
 
+    def _state(self) -> protocol.State:
+        """The state as published: with its period, so a reader can tell a quiet controller from a live one."""
+        return self.state().model_copy(update={"every_s": self.config.state_every_s})
+
     async def _publish_state(self, client: aiomqtt.Client) -> None:
-        await client.publish(self.topics.state, self.state().to_json(), qos=1, retain=True)
+        await client.publish(self.topics.state, self._state().to_json(), qos=1, retain=True)
 
     async def _state_publisher(self, client: aiomqtt.Client) -> None:
         """Publish the state when what it says changes (mode, actuators, overrides) and every state_every_s."""
@@ -312,7 +338,7 @@ class AtnLinkRunner:
         last_sent = self.clock.monotonic()
         while True:
             await asyncio.sleep(POLL_S)
-            state = self.state()
+            state = self._state()
             signature = (
                 state.mode,
                 state.reason,

@@ -32,6 +32,7 @@ def discovery(layout: Layout) -> list[tuple[str, bytes]]:
     """(topic, payload) of every discovery message for this site; publish them retained."""
     site = layout.site.id
     topics = protocol.Topics(site)
+    atn = layout.links.atn
     device = {
         "identifiers": [f"hearth_{site}"],
         "name": layout.site.name or site,
@@ -43,6 +44,11 @@ def discovery(layout: Layout) -> list[tuple[str, bytes]]:
         "state_topic": topics.state,
         "availability_topic": topics.status,
         "availability_template": "{{ 'online' if value_json.online else 'offline' }}",
+        # A controller that has gone quiet (a crash the broker has not noticed, a cut network) shows unavailable
+        # after three of its state periods, not its last values as live.
+        "expire_after": round(
+            protocol.QUIET_AFTER_PERIODS * (atn.state_every_s if atn else protocol.DEFAULT_STATE_EVERY_S)
+        ),
         "device": device,
     }
     messages: list[tuple[str, bytes]] = []

@@ -7,13 +7,17 @@ history are not available over MQTT; `request()` says so in a Response instead o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller.protocol import (
+    DEFAULT_STATE_EVERY_S,
+    QUIET_AFTER_PERIODS,
     EventMsg,
     Rejected,
     Request,
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
     import aiomqtt
 
 log = logging.getLogger(__name__)
+QUIET_CHECK_S = 2.0
 
 
 class MqttTransport:
@@ -66,6 +71,8 @@ class MqttTransport:
         self._ca_file = ca_file
         self._backoff = backoff or Backoff()
         self._controller_online: bool | None = None
+        self._state_ts: float | None = None
+        self._state_every_s: float | None = None
 
     async def run(self, on_state: StateCallback, on_event: EventCallback, on_status: StatusCallback) -> None:
         import aiomqtt  # here, not at import: the local-socket TUI starts faster without it
@@ -79,12 +86,16 @@ class MqttTransport:
                         await client.subscribe(topic, qos=1)
                     attempt = 0
                     on_status(self._connected())
-                    async for message in client.messages:
-                        payload = message.payload
-                        if isinstance(payload, bytearray):
-                            payload = bytes(payload)
-                        if isinstance(payload, bytes | str):
-                            self._dispatch(message.topic.value, payload, on_state, on_event, on_status)
+                    watcher = asyncio.create_task(self._watch_quiet(on_status), name="tui:quiet")
+                    try:
+                        async for message in client.messages:
+                            payload = message.payload
+                            if isinstance(payload, bytearray):
+                                payload = bytes(payload)
+                            if isinstance(payload, bytes | str):
+                                self._dispatch(message.topic.value, payload, on_state, on_event, on_status)
+                    finally:
+                        watcher.cancel()
                 reason = "the broker closed the connection"
             except aiomqtt.MqttError as error:
                 reason = f"broker: {error}"
@@ -116,10 +127,33 @@ class MqttTransport:
         )
 
     def _connected(self) -> ConnectionStatus:
-        detail = "controller offline" if self._controller_online is False else ""
+        online, detail = self._controller_online, ""
+        quiet = self.quiet_for(time.time())
+        if online is False:
+            detail = "its status says offline"
+        elif quiet is not None:
+            online, detail = False, f"quiet: no state for {quiet:.0f} s"
         return ConnectionStatus(
-            "connected", detail=detail, user=self._username, role="monitor", controller_online=self._controller_online
+            "connected", detail=detail, user=self._username, role="monitor", controller_online=online
         )
+
+    def quiet_for(self, now: float) -> float | None:
+        """How long the controller has been quiet (its newest state is older than `QUIET_AFTER_PERIODS` of its
+        own publishing period), or None while it is not. A crash the broker has not noticed yet, a network cut or
+        a dead controller all look like this: its values are shown as unavailable, never as live."""
+        if self._state_ts is None:
+            return None
+        age = now - self._state_ts
+        return age if age > QUIET_AFTER_PERIODS * (self._state_every_s or DEFAULT_STATE_EVERY_S) else None
+
+    async def _watch_quiet(self, on_status: StatusCallback) -> None:
+        was_quiet = False
+        while True:
+            await asyncio.sleep(QUIET_CHECK_S)
+            quiet = self.quiet_for(time.time()) is not None
+            if quiet != was_quiet:
+                was_quiet = quiet
+                on_status(self._connected())
 
     def _dispatch(
         self,
@@ -131,7 +165,12 @@ class MqttTransport:
     ) -> None:
         try:
             if topic == self.topics.state:
-                on_state(parse(State, payload))
+                state = parse(State, payload)
+                was_quiet = self.quiet_for(time.time()) is not None
+                self._state_ts, self._state_every_s = state.ts, state.every_s
+                on_state(state)
+                if was_quiet or self.quiet_for(time.time()) is not None:
+                    on_status(self._connected())
             elif topic == self.topics.events:
                 on_event(parse(EventMsg, payload))
             elif topic == self.topics.status:

@@ -14,7 +14,7 @@ def status_text(description: str, status: ConnectionStatus, read_only: bool) -> 
     if status.phase == "connected":
         if status.controller_online is False:
             text.append("controller offline", "bold red")
-            text.append(" (its last will)")
+            text.append(f" ({status.detail})" if status.detail else "")
             if read_only:
                 text.append(", read-only", "bold yellow")
         else:
