@@ -376,6 +376,43 @@ def test_roles_a_monitor_or_a_forged_command_changes_nothing(broker: Broker, tmp
         hearth.stop()
 
 
+def test_a_clean_stop_leaves_online_false_retained(broker: Broker, tmp_path: Path) -> None:
+    """Before: SIGTERM disconnected cleanly, the broker never sent the last will, and `online: true` stayed retained:
+    every monitor showed the frozen values as live."""
+    hearth = controller(write_layout(broker, tmp_path), tmp_path / "state", tmp_path / "hearth.log")
+    try:
+        wait_for(lambda: any(e.get("event") == "ATN link up" for e in hearth.events()), 10, "the link")
+    finally:
+        assert hearth.stop() == 0
+    with broker.subscribe("monitor", TOPICS.status) as status:  # a monitor arriving after the stop
+        wait_for(lambda: status.messages, 5, "the retained status")
+        retained = protocol.parse(protocol.Status, status.messages[-1][1])
+    assert retained.online is False and retained.site == SITE
+    with broker.subscribe("monitor", TOPICS.state) as state:
+        wait_for(lambda: state.messages, 5, "the retained state")
+        assert protocol.parse(protocol.State, state.messages[-1][1]).every_s == 2  # its age can be judged
+
+
+def test_a_stale_dispatch_is_refused_even_when_the_broker_clears_its_retain_flag(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """A retained dispatch published while the controller is connected reaches it with the retain flag cleared (MQTT
+    3.1.1), so "retained is refused" alone let it through. Before: accepted, and it switched the heat pump."""
+    hearth = controller(write_layout(broker, tmp_path), tmp_path / "state", tmp_path / "hearth.log")
+    now = time.time()
+    old = {"v": 1, "id": "old-retained", "issued_at": now - 600, "valid_until": now + 600, "actuators": {}}
+    try:
+        wait_for(lambda: any(e.get("event") == "ATN link up" for e in hearth.events()), 10, "the link")
+        with broker.subscribe("monitor", TOPICS.ack) as acks:
+            broker.pub("atn", TOPICS.dispatch, json.dumps(old), retain=True)
+            wait_for(lambda: acks.messages, 5, "the answer to the stale lease")
+        ack = protocol.parse(protocol.Ack, acks.messages[0][1])
+        assert ack.id == "old-retained" and not ack.accepted and "stale lease" in ack.reason, ack
+    finally:
+        broker.pub("atn", TOPICS.dispatch, b"", retain=True)  # clear it for the other tests
+        assert hearth.stop() == 0
+
+
 JSON = st.recursive(
     st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False) | st.integers() | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
@@ -436,6 +473,8 @@ def test_home_assistant_discovery_and_its_resend(broker: Broker, tmp_path: Path)
             tank = json.loads(dict(configs.messages)["homeassistant/sensor/demo-house/tank-top/config"])
             assert tank["state_topic"] == TOPICS.state and tank["unit_of_measurement"] == "°C"
             assert "readings['tank-top'].value" in tank["value_template"]
+            assert tank["availability_topic"] == TOPICS.status  # offline at once on a stop (retained online: false)
+            assert tank["expire_after"] == 3 * 2  # and unavailable when quiet for three state periods (a crash)
             broker.pub("homeassistant", "homeassistant/status", "online")  # Home Assistant restarted
             wait_for(lambda: len(configs.messages) >= 2 * expected, 5, "discovery sent again")
     finally:

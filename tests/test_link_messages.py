@@ -84,6 +84,7 @@ def test_a_valid_lease_is_accepted_and_reaches_the_control_loop(link: AtnLinkRun
 
 REJECTIONS = [
     ("expired", dispatch(valid_until=T0 - 5, issued_at=T0 - 60), "expired"),
+    ("stale (retained or queued)", dispatch(issued_at=T0 - 61, valid_until=T0 + 300), "stale lease"),
     ("issued in the future", dispatch(issued_at=T0 + 600, valid_until=T0 + 700), "in the future"),
     ("unknown actuator", dispatch(actuators={"boiler": True}), "unknown actuator(s) boiler"),
     ("setpoint out of range", dispatch(setpoints={"comfort": 35.0}), "outside 10..28"),

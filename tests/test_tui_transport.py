@@ -335,3 +335,21 @@ def test_fake_transport_replays_records_and_refuses_writes_when_read_only() -> N
             await task
 
     asyncio.run(scenario())
+
+
+def test_a_quiet_controller_is_shown_unavailable_not_live() -> None:
+    """A state older than three of its own periods (a crash the broker has not noticed yet, a cut network) turns the
+    header to "controller offline (quiet ...)"; before, the last values were shown as live for ever."""
+    from tui.widgets.status_bar import status_text
+
+    transport = MqttTransport("mqtt://127.0.0.1:1883", "demo-house")
+    statuses: list[ConnectionStatus] = []
+    published = state(T0).model_copy(update={"every_s": 10.0})
+    transport._dispatch(
+        Topics("demo-house").state, published.to_json(), lambda _: None, lambda _: None, statuses.append
+    )
+    assert transport.quiet_for(T0 + 29) is None  # within three periods: live
+    assert transport.quiet_for(T0 + 31) == 31
+    shown = statuses[-1]  # T0 is long past: quiet now
+    assert shown.controller_online is False and shown.detail.startswith("quiet: no state for")
+    assert "controller offline (quiet: no state for" in status_text("MQTT", shown, True).plain
