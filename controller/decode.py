@@ -133,7 +133,13 @@ def id_of(payload: bytes | bytearray | str, limits: Limits) -> str | None:
     except (Rejected, ValueError, RecursionError):
         return None
     value = data.get("id") if isinstance(data, dict) else None
-    return value[:64] if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        value.encode("utf-8")  # a lone surrogate cannot go into the rejection's JSON
+    except UnicodeEncodeError:
+        return None
+    return value[:64]
 
 
 def decode_json(payload: bytes | bytearray | str, limits: Limits) -> Any:

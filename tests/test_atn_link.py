@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from controller import protocol
 from controller.atnsim.ledger import Ledger
 from controller.store import Store
+from tests import fuzz_strategies
 from tests.broker import Broker, start_broker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -429,14 +430,33 @@ def fuzz_target(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Ite
     assert hearth.stop() == 0
 
 
+TOPIC_OF = dict(zip(("heartbeat", "dispatch", "telemetry-ack", "events-ack"), TOPICS.from_atn, strict=True))
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    topic=st.sampled_from(TOPICS.from_atn),
-    payload=st.one_of(st.binary(max_size=120), JSON.map(lambda v: json.dumps(v).encode())),
+    kind_and_payload=st.sampled_from(sorted(TOPIC_OF)).flatmap(
+        lambda kind: st.tuples(st.just(kind), fuzz_strategies.PAYLOADS[kind])
+    )
+    | st.tuples(st.sampled_from(sorted(TOPIC_OF)), JSON.map(lambda v: json.dumps(v).encode()))
 )
-def test_fuzzed_payloads_through_the_broker(broker: Broker, fuzz_target: Process, topic: str, payload: bytes) -> None:
-    broker.pub("atn", topic, payload)
+def test_fuzzed_payloads_through_the_broker(
+    broker: Broker, fuzz_target: Process, kind_and_payload: tuple[str, bytes]
+) -> None:
+    kind, payload = kind_and_payload
+    broker.pub("atn", TOPIC_OF[kind], payload)
     assert fuzz_target.popen.poll() is None  # still running
+
+
+HOSTILE = [case for case in fuzz_strategies.hostile(time.time()) if case[1] != "request"]
+
+
+@pytest.mark.parametrize(("name", "kind", "payload"), HOSTILE, ids=[name for name, _, _ in HOSTILE])
+def test_hostile_payloads_through_the_broker(
+    broker: Broker, fuzz_target: Process, name: str, kind: str, payload: bytes
+) -> None:
+    broker.pub("atn", TOPIC_OF[kind], payload)
+    assert fuzz_target.popen.poll() is None, name
 
 
 def test_after_the_fuzzing_the_controller_still_controls(broker: Broker, fuzz_target: Process) -> None:
@@ -444,7 +464,8 @@ def test_after_the_fuzzing_the_controller_still_controls(broker: Broker, fuzz_ta
     assert fuzz_target.popen.poll() is None
     assert not [e for e in fuzz_target.events() if e.get("level") in ("critical", "error")]
     rejected = [e for e in fuzz_target.events() if e.get("event") == "message rejected"]
-    assert rejected  # rejections were logged with their reasons
+    assert len(rejected) >= len(HOSTILE)  # rejections were logged with their reasons
+    assert not [e for e in fuzz_target.events() if e.get("event") == "decision" and e.get("source") == "atn"]
     ticks_before = len([e for e in fuzz_target.events() if e.get("event") == "decision"])
     assert ticks_before > 0
     now = time.time()

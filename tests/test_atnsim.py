@@ -343,7 +343,6 @@ def test_status_acks_and_events_are_counted_and_bad_ones_ignored(sim: AtnSim) ->
     for topic, payload in [
         (TOPICS.ack, ok.to_json()),
         (TOPICS.ack, no.to_json()),
-        (TOPICS.events, event.to_json()),
         (TOPICS.status, status.to_json()),
         (TOPICS.ack, b"{broken"),
         (TOPICS.events, b'{"v": 1, "kind": 3}'),
@@ -351,8 +350,13 @@ def test_status_acks_and_events_are_counted_and_bad_ones_ignored(sim: AtnSim) ->
         (TOPICS.heartbeat, b"{}"),
     ]:
         assert sim.handle(topic, payload) == []
+    # An event is persisted and acknowledged (at least once, like telemetry); the same seq again is a duplicate.
+    acked = protocol.EventAck(upto_seq=1).to_json()
+    assert sim.handle(TOPICS.events, event.to_json()) == [(TOPICS.events_ack, acked)]
+    assert sim.handle(TOPICS.events, event.to_json()) == [(TOPICS.events_ack, acked)]
     stats = sim.stats[SITE]
     assert (stats.acks_accepted, stats.acks_rejected, stats.events, stats.malformed) == (1, 1, 1, 2)
+    assert stats.event_duplicates == 1
     assert stats.last_ack == no and stats.last_status == status
 
 

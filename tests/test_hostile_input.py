@@ -205,3 +205,29 @@ def test_hearth_run_starts_on_a_store_with_bad_rows(tmp_path: Path) -> None:
     with Store.open(tmp_path / "demo.sqlite") as store:
         messages = [event.message for _, event in store.events_after(0)]
     assert any("quarantined leases row nan-lease" in m for m in messages), messages
+
+
+def test_state_directory_and_store_are_private_under_umask_022(tmp_path: Path) -> None:
+    """`hearth run` started by hand from a shell with umask 022: before, the state directory was 0755 and the store
+    0644, so any local user could read the readings, the overrides and the audit trail."""
+    state = tmp_path / "fresh" / "state"
+    result = subprocess.run(
+        [HEARTH, "run", "--layout", str(ROOT / "layouts/demo.toml"), "--state-dir", str(state), *RUN_BRIEFLY],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        umask=0o022,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert state.stat().st_mode & 0o077 == 0, oct(state.stat().st_mode)
+    files = [path for path in state.iterdir() if path.name.startswith("demo.sqlite")]
+    assert files and all(path.stat().st_mode & 0o077 == 0 for path in files), [oct(p.stat().st_mode) for p in files]
+
+
+def test_an_existing_world_readable_store_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    Store.open(path).close()
+    path.chmod(0o644)
+    Store.open(path).close()
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -302,7 +302,8 @@ class AtnLinkRunner:
         broker that does not answer."""
         offline = protocol.Status(site=self.site, online=False, ts=self.clock.now(), version=__version__)
         try:
-            await asyncio.wait_for(client.publish(self.topics.status, offline.to_json(), qos=1, retain=True), 2.0)
+            async with asyncio.timeout(2.0):
+                await client.publish(self.topics.status, offline.to_json(), qos=1, retain=True)
         except (aiomqtt.MqttError, TimeoutError) as error:
             log.warning("could not say offline before stopping", error=str(error) or type(error).__name__)
         else:
@@ -420,7 +421,8 @@ class AtnLinkRunner:
             if len(self.outstanding) >= self.config.max_unacked_batches:
                 self._acked.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._acked.wait(), timeout=POLL_S)
+                    async with asyncio.timeout(POLL_S):  # not wait_for: on 3.11 it can swallow a cancellation
+                        await self._acked.wait()
                 continue
             self._raise_publish_failure()
             if len(self._in_flight) >= PUBLISHES_IN_FLIGHT:

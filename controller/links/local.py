@@ -214,7 +214,8 @@ class _Client:
         """Write one line now (answers are never dropped; a client that does not read stops being read)."""
         async with self._lock:
             self.writer.write(message.to_json() + b"\n")
-            await asyncio.wait_for(self.writer.drain(), WRITE_TIMEOUT_S)
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                await self.writer.drain()
 
     def offer_state(self, line: bytes) -> None:
         if self._state is not None:
@@ -240,7 +241,8 @@ class _Client:
                 self._events.clear()
                 async with self._lock:
                     self.writer.writelines(line + b"\n" for line in lines)
-                    await asyncio.wait_for(self.writer.drain(), WRITE_TIMEOUT_S)
+                    async with asyncio.timeout(WRITE_TIMEOUT_S):
+                        await self.writer.drain()
         except TimeoutError:
             log.warning("local client too slow: disconnected", user=self.peer.user, pid=self.peer.pid)
             self.abort()
@@ -533,12 +535,13 @@ class LocalApiServer:
             stage = f"no request for {limits.idle_s:g} s"
             first = b""
             try:
-                first = await asyncio.wait_for(reader.readexactly(1), None if client.subscribed else limits.idle_s)
+                async with asyncio.timeout(None if client.subscribed else limits.idle_s):
+                    first = await reader.readexactly(1)
                 stage = f"a request line took more than {limits.line_deadline_s:g} s"
-                rest = (
-                    b"" if first == b"\n" else await asyncio.wait_for(reader.readuntil(b"\n"), limits.line_deadline_s)
-                )
-                line = first + rest
+                line = first
+                if first != b"\n":
+                    async with asyncio.timeout(limits.line_deadline_s):
+                        line += await reader.readuntil(b"\n")
             except asyncio.IncompleteReadError as eof:  # the client hung up; a last line may lack its newline
                 if (first + eof.partial).strip() and not skipping:
                     await self._answer(client, first + eof.partial)
@@ -650,7 +653,10 @@ class LocalApiServer:
 async def _answers(path: Path) -> bool:
     """Whether some process accepts connections on the socket at `path` (a live one, not a stale file)."""
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1.0)
+        # asyncio.timeout, not wait_for: on 3.11, wait_for can swallow a cancellation that arrives as the connect
+        # completes, and a stop requested during start-up then waited for ever on this task.
+        async with asyncio.timeout(1.0):
+            _, writer = await asyncio.open_unix_connection(str(path))
     except (OSError, TimeoutError):
         return False
     writer.close()
