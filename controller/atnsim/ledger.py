@@ -57,26 +57,16 @@ EVENTS_FIRST_SEQ, EVENTS_ACKED = "events_first_seq", "events_acked_seq"
 
 # The end of the run of consecutive sequence numbers that continues `upto` (walks the primary key, stops at the
 # first seq whose successor is missing).
+# Both take {table}: readings or events.
 _RUN_END = """
-SELECT r.seq FROM readings AS r
+SELECT r.seq FROM {table} AS r
 WHERE r.site = :site AND r.seq > :upto
-  AND NOT EXISTS (SELECT 1 FROM readings AS n WHERE n.site = r.site AND n.seq = r.seq + 1)
+  AND NOT EXISTS (SELECT 1 FROM {table} AS n WHERE n.site = r.site AND n.seq = r.seq + 1)
 ORDER BY r.seq LIMIT 1
-"""
-_EVENTS_RUN_END = """
-SELECT r.seq FROM events AS r
-WHERE r.site = :site AND r.seq > :upto
-  AND NOT EXISTS (SELECT 1 FROM events AS n WHERE n.site = r.site AND n.seq = r.seq + 1)
-ORDER BY r.seq LIMIT 1
-"""
-_EVENT_GAPS = """
-SELECT prev + 1, seq - 1 FROM (
-    SELECT seq, LAG(seq) OVER (ORDER BY seq) AS prev FROM events WHERE site = ?
-) WHERE seq - prev > 1 ORDER BY seq
 """
 _GAPS = """
 SELECT prev + 1, seq - 1 FROM (
-    SELECT seq, LAG(seq) OVER (ORDER BY seq) AS prev FROM readings WHERE site = ?
+    SELECT seq, LAG(seq) OVER (ORDER BY seq) AS prev FROM {table} WHERE site = ?
 ) WHERE seq - prev > 1 ORDER BY seq
 """
 
@@ -152,9 +142,7 @@ class Ledger:
             if covers is not None and covers[0] <= upto + 1 < covers[1] + 1:
                 upto = covers[1]  # everything up to the batch's end is here or does not exist
                 self._set_meta(site, ACKED, upto)
-            if db.execute("SELECT 1 FROM readings WHERE site = ? AND seq = ?", (site, upto + 1)).fetchone():
-                end = db.execute(_RUN_END, {"site": site, "upto": upto}).fetchone()
-                self._set_meta(site, ACKED, int(end[0]))
+            self._extend_run(site, "readings", ACKED, upto)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -192,6 +180,12 @@ class Ledger:
         cursor = self._db.execute("SELECT seq, kept, refused FROM conflicts WHERE site = ? ORDER BY rowid", (site,))
         return [(int(seq), tuple(json.loads(kept)), tuple(json.loads(refused))) for seq, kept, refused in cursor]
 
+    def _extend_run(self, site: str, table: str, acked_key: str, upto: int) -> None:
+        """Move `acked_key` to the end of the run of consecutive seqs in `table` that continues `upto`, if any."""
+        if self._db.execute(f"SELECT 1 FROM {table} WHERE site = ? AND seq = ?", (site, upto + 1)).fetchone():
+            end = self._db.execute(_RUN_END.format(table=table), {"site": site, "upto": upto}).fetchone()
+            self._set_meta(site, acked_key, int(end[0]))
+
     def store_event(self, site: str, event: EventMsg) -> bool:
         """Persist one event (a duplicate by seq is dropped); returns whether it was new. The acknowledgement is
         the top of the contiguous run from the first event seq this ledger saw for the site: a controller's older
@@ -212,9 +206,7 @@ class Ledger:
                 self._set_meta(site, EVENTS_FIRST_SEQ, first)
             upto = self._meta(site, EVENTS_ACKED)
             upto = first - 1 if upto is None else upto
-            if db.execute("SELECT 1 FROM events WHERE site = ? AND seq = ?", (site, upto + 1)).fetchone():
-                end = db.execute(_EVENTS_RUN_END, {"site": site, "upto": upto}).fetchone()
-                self._set_meta(site, EVENTS_ACKED, int(end[0]))
+            self._extend_run(site, "events", EVENTS_ACKED, upto)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -227,7 +219,7 @@ class Ledger:
 
     def event_gaps(self, site: str) -> list[tuple[int, int]]:
         """Missing event ranges (inclusive) between the lowest and the highest event seq stored."""
-        return [(int(a), int(b)) for a, b in self._db.execute(_EVENT_GAPS, (site,))]
+        return [(int(a), int(b)) for a, b in self._db.execute(_GAPS.format(table="events"), (site,))]
 
     def event_range(self, site: str) -> tuple[int, int, int] | None:
         """(count, lowest, highest) event seq stored, or None when there is none for the site."""
@@ -247,7 +239,7 @@ class Ledger:
 
     def gaps(self, site: str) -> list[tuple[int, int]]:
         """Missing ranges (inclusive) between the lowest and the highest seq stored."""
-        return [(int(a), int(b)) for a, b in self._db.execute(_GAPS, (site,))]
+        return [(int(a), int(b)) for a, b in self._db.execute(_GAPS.format(table="readings"), (site,))]
 
     def count(self, site: str) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM readings WHERE site = ?", (site,)).fetchone()[0])
