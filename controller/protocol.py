@@ -215,7 +215,7 @@ class TelemetryAck(Message):
 
 
 class EventAck(Message):
-    """The ATN has persisted every event from the first it holds up to and including `upto_seq`."""
+    """The ATN has persisted every event from seq 1 up to and including `upto_seq`."""
 
     upto_seq: int = Field(ge=0)
 

@@ -188,9 +188,9 @@ class Ledger:
 
     def store_event(self, site: str, event: EventMsg) -> bool:
         """Persist one event (a duplicate by seq is dropped); returns whether it was new. The acknowledgement is
-        the top of the contiguous run from the first event seq this ledger saw for the site: a controller's older
-        events may have been pruned before it could send them, so there is no "must start at 1" as for readings;
-        a gap after that first one holds the acknowledgement back until the controller sends the event again."""
+        the top of the contiguous run from seq 1, as for readings: acknowledging from the first event this ledger
+        happens to see would tell the controller that events sent before the ATN subscribed are safe. A gap holds
+        the acknowledgement back until the controller sends the missing events again."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -202,7 +202,7 @@ class Ledger:
             new = db.total_changes > before
             first = self._meta(site, EVENTS_FIRST_SEQ)
             if first is None:
-                first = event.seq
+                first = 1  # a controller's event seqs start at 1
                 self._set_meta(site, EVENTS_FIRST_SEQ, first)
             upto = self._meta(site, EVENTS_ACKED)
             upto = first - 1 if upto is None else upto
@@ -214,7 +214,7 @@ class Ledger:
         return new
 
     def events_upto(self, site: str) -> int:
-        """The highest event seq N such that every event from the first seen up to N is stored (0 if none)."""
+        """The highest event seq N such that every event from 1 up to N is stored (0 if none)."""
         return max(0, self._meta(site, EVENTS_ACKED) or 0)
 
     def event_gaps(self, site: str) -> list[tuple[int, int]]:
