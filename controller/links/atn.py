@@ -463,15 +463,35 @@ async def run_until_first_failure(jobs: Mapping[str, Coroutine[Any, Any, None]])
     that back, so the reconnect loop around a session could no longer tell a dropped link from a stop.
     """
     tasks = [asyncio.create_task(job, name=name) for name, job in jobs.items()]
+    this = asyncio.current_task()
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        while True:
+            done, _ = await asyncio.wait(tasks, timeout=1.0, return_when=asyncio.FIRST_EXCEPTION)
+            if done:
+                break
+            if this is not None and this.cancelling():  # a cancellation swallowed on the way (see _cancel_all)
+                raise asyncio.CancelledError
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel_all(tasks)
     for task in done:
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]], rounds: int = 10) -> None:
+    """Cancel `tasks` and wait until they have ended, cancelling again those that have not after a moment.
+
+    Again, because on Python 3.11 `asyncio.wait_for` (which aiomqtt uses for every publish) can swallow a
+    cancellation that arrives as the awaited operation completes: the task then carries on, and a stop waited on
+    it until the connection died by itself (15 s and more in the suite)."""
+    pending = set(tasks)
+    for _ in range(rounds):
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.2)
+        if not pending:
+            return
+    log.warning("session tasks did not end when cancelled", tasks=sorted(t.get_name() for t in pending))
 
 
 REFUSED_CODES = {

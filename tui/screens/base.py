@@ -98,8 +98,16 @@ class HearthScreen(Screen[None]):
         freshness = "live" if age < STALE_AFTER_S else f"last update {age_text(age)} ago"
         if self.model.status.phase != "connected":
             freshness = f"not live: {age_text(age)} old"
+        elif self.model.status.controller_online is False:  # it said so, or it has gone quiet (MQTT)
+            freshness = f"not live: controller offline, last update {age_text(age)} ago"
         self.query_one(NavBar).show(state.site, freshness)
 
     def is_stale(self) -> bool:
         state = self.model.state
-        return state is None or self.model.status.phase != "connected" or self.hearth.now() - state.ts >= STALE_AFTER_S
+        status = self.model.status
+        return (
+            state is None
+            or status.phase != "connected"
+            or status.controller_online is False
+            or self.hearth.now() - state.ts >= STALE_AFTER_S
+        )
