@@ -78,7 +78,8 @@ class LocalSocketTransport:
         try:
             writer.write(request.to_json() + b"\n")
             await writer.drain()
-            return await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):  # not wait_for: on 3.11 it can swallow a cancellation
+                return await future
         except TimeoutError:
             raise TransportError(f"timed out: no answer from the controller within {timeout_s:g} s") from None
         except (ConnectionError, OSError) as error:
