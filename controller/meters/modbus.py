@@ -320,8 +320,14 @@ def modbus_meter_kind(
     table = MeterInputs(registers.quantities)
 
     def check_bus(device: Mapping[str, Any], bus_name: str, bus: Mapping[str, Any]) -> Iterator[Finding]:
-        baudrate = bus.get("baudrate", 9600)
-        if isinstance(baudrate, int) and baudrate not in baudrates:
+        baudrate = bus.get("baudrate")
+        if baudrate is None:
+            yield (
+                ["buses", bus_name],
+                f"say the baud rate of {article(kind)} {kind} on bus '{bus_name}' (`baudrate = ...`): meters differ "
+                f"(factory setting: {factory}) and a guess only times out",
+            )
+        elif isinstance(baudrate, int) and baudrate not in baudrates:
             yield (
                 ["buses", bus_name, "baudrate"],
                 f"{article(kind)} {kind} cannot use {baudrate} baud; it speaks "
