@@ -67,15 +67,13 @@ class P1Port:
     def __init__(
         self, line: SerialLine, specification: Mapping[str, Any], objects: tuple[Obis, ...], interval_s: float
     ) -> None:
-        from dsmr_parser.clients.telegram_buffer import TelegramBuffer
-        from dsmr_parser.parsers import TelegramParser
-
         self.line = line
         self.interval_s = interval_s
         self._objects = objects
-        self._parser = TelegramParser(specification)
-        self._new_buffer = TelegramBuffer
-        self._buffer = TelegramBuffer()
+        self._specification = specification
+        self._parser: Any = None  # made on the listening thread: importing dsmr-parser takes ~0.4 s
+        self._new_buffer: Any = None
+        self._buffer: Any = None
         self._lock = threading.Lock()
         self._values: dict[str, float] = {}
         self._received_at = -1e9
@@ -127,7 +125,12 @@ class P1Port:
 
     def _listen(self) -> None:
         import serial
+        from dsmr_parser.clients.telegram_buffer import TelegramBuffer
+        from dsmr_parser.parsers import TelegramParser
 
+        self._parser = TelegramParser(self._specification)
+        self._new_buffer = TelegramBuffer
+        self._buffer = TelegramBuffer()
         while not self._stop.is_set():
             try:
                 port = serial.Serial(
