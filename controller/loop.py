@@ -19,7 +19,9 @@ import structlog
 
 from controller.actuators import ActuatorBank
 from controller.clock import Clock, sleep_or_wake
+from controller.control import restart
 from controller.control.inbox import AtnInbox
+from controller.control.restart import SavedStarts
 from controller.control.tick import ControlState, TickInputs, TickResult, control_tick, initial_state
 from controller.control.types import Event, Mode, Override, PriceForecast
 from controller.layout.model import Layout
@@ -39,6 +41,10 @@ class EventSink(Protocol):
     def add_event(self, event: Event) -> int: ...
 
     def latest_forecast(self, now: float, max_age_s: float = ...) -> PriceForecast | None: ...
+
+    def remember(self, key: str, value: object) -> None: ...
+
+    def recall(self, key: str) -> object: ...
 
 
 class OverrideSource(Protocol):
@@ -75,7 +81,9 @@ class ControlLoop:
         self.sink = sink
         self.health = health
         self.overrides = overrides
-        self.state: ControlState = initial_state(layout, clock.monotonic(), bank.read_all())
+        saved = SavedStarts.from_json(sink.recall(restart.STORE_KEY)) if sink else None
+        starts = restart.restored_starts(saved, clock.boot_id, clock.monotonic())
+        self.state: ControlState = initial_state(layout, clock.monotonic(), bank.read_all(), starts)
         self.last: TickResult | None = None
         self.alarm: str | None = None
         self.ticks = 0
@@ -153,7 +161,11 @@ class ControlLoop:
         )
         applied = await self.bank.apply(result.commands, result.state.actuators, now, monotonic)
         self.alarm = applied.alarm
+        started = any(applied.states[n].starts != s.starts for n, s in result.state.actuators.items())
         self.state = replace(result.state, actuators=applied.states)
+        if started and self.sink is not None:  # a real start: kept, so a restart cannot forget it
+            starts = {name: state.starts for name, state in applied.states.items() if state.starts}
+            self.sink.remember(restart.STORE_KEY, SavedStarts(self.clock.boot_id, monotonic, starts).to_json())
         events = result.events + applied.events + self._override_expiries(overrides, now)
         if self.ticks == 0:
             authority = result.state.authority

@@ -60,3 +60,12 @@ def sampled_world(layout: Layout) -> Iterator[tuple[SimBuses, Sampler, Hardware]
     finally:
         hardware.close()
         buses.close()
+
+
+async def sample_all(sampler: Sampler) -> None:
+    """One round of every channel, bus by bus, as the sampler's loops would do it."""
+    by_bus: dict[str, list[SampledChannel]] = {}
+    for channel in sampler.channels:
+        by_bus.setdefault(channel.bus, []).append(channel)
+    for bus, channels in by_bus.items():
+        await sampler.sample_round(bus, channels)

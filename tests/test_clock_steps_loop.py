@@ -20,17 +20,9 @@ from controller.readings import Quality
 from controller.sampler import Sampler
 from controller.sim.world import SimBuses
 from controller.store import Store
-from tests.simhelpers import demo_layout
+from tests.simhelpers import demo_layout, sample_all
 
 HP = "heat-pump"
-
-
-async def sample(sampler: Sampler) -> None:
-    by_bus: dict[str, list] = {}  # type: ignore[type-arg]
-    for channel in sampler.channels:
-        by_bus.setdefault(channel.bus, []).append(channel)
-    for bus, channels in by_bus.items():
-        await sampler.sample_round(bus, channels)
 
 
 @pytest.mark.parametrize("step_s", [3 * 3600.0, 365 * 86400.0, -3600.0])
@@ -50,7 +42,7 @@ def test_a_wall_clock_step_after_boot_changes_nothing_the_equipment_sees(tmp_pat
 
     async def scenario() -> None:
         nonlocal started_at
-        await sample(sampler)
+        await sample_all(sampler)
         await loop.tick()
         # A technician forces the heat pump on for 10 minutes, 5 s after boot; NTP steps the clock at 30 s.
         clock.advance(5)
@@ -59,7 +51,7 @@ def test_a_wall_clock_step_after_boot_changes_nothing_the_equipment_sees(tmp_pat
             clock.advance(1)
             if second == 30:
                 clock.step_wall(step_s)
-            await sample(sampler)
+            await sample_all(sampler)
             result = await loop.tick()
             assert result.state.authority.mode is not Mode.SAFE, result.state.authority.reason
             assert all(r.quality is not Quality.STALE for r in sampler.snapshot().readings.values())

@@ -17,7 +17,7 @@ from controller.overrides import OverrideBook
 from controller.sampler import Sampler
 from controller.sim.world import SimBuses
 from controller.store import Store
-from tests.simhelpers import demo_layout
+from tests.simhelpers import demo_layout, sample_all
 
 
 def test_stuck_relay_raises_an_alarm_and_forces_safe(tmp_path: Path) -> None:
@@ -34,16 +34,9 @@ def test_stuck_relay_raises_an_alarm_and_forces_safe(tmp_path: Path) -> None:
     loop = ControlLoop(layout, sampler, bank, clock, AtnInbox(), store, overrides=book)
 
     async def scenario() -> None:
-        async def sample() -> None:
-            by_bus: dict[str, list] = {}
-            for channel in sampler.channels:
-                by_bus.setdefault(channel.bus, []).append(channel)
-            for bus, channels in by_bus.items():
-                await sampler.sample_round(bus, channels)
-
-        await sample()
+        await sample_all(sampler)
         clock.advance(61)  # past the element's minimum off-time, counted from boot
-        await sample()
+        await sample_all(sampler)
         world.gpio.line(23).stuck_at = False  # the relay driver's output is stuck low
         result = await loop.tick()
         assert result.commands["aux-element"].on is True
@@ -51,7 +44,7 @@ def test_stuck_relay_raises_an_alarm_and_forces_safe(tmp_path: Path) -> None:
         assert loop.alarm is not None and "relay aux-element on GPIO23 did not switch on" in loop.alarm
         assert loop.state.actuators["aux-element"].on is False  # read back, not assumed
         clock.advance(1)
-        await sample()
+        await sample_all(sampler)
         result = await loop.tick()
         assert result.state.authority.mode is Mode.SAFE
         assert "did not switch on" in result.state.authority.reason
@@ -61,10 +54,10 @@ def test_stuck_relay_raises_an_alarm_and_forces_safe(tmp_path: Path) -> None:
         assert result.commands["heat-pump"].on is False and result.commands["aux-element"].on is False
         world.gpio.line(23).stuck_at = None  # repaired
         clock.advance(1)
-        await sample()
+        await sample_all(sampler)
         await loop.tick()  # SAFE asks the element off, which the repaired relay does: the alarm clears
         clock.advance(1)
-        await sample()
+        await sample_all(sampler)
         result = await loop.tick()
         assert loop.alarm is None and result.state.authority.mode is Mode.OVERRIDE
 

@@ -67,16 +67,23 @@ class TickResult:
         return self.now + (monotonic - self.monotonic)
 
 
-def initial_state(layout: Layout, monotonic: float, actuator_states: Mapping[str, bool]) -> ControlState:
+def initial_state(
+    layout: Layout,
+    monotonic: float,
+    actuator_states: Mapping[str, bool],
+    starts: Mapping[str, tuple[float, ...]] | None = None,
+) -> ControlState:
     """The state at boot: LOCAL, nothing running in the policy, actuators as read back from the hardware.
 
     Every actuator counts as having switched to its state at `monotonic` (boot): a compressor found off may have
     just stopped (a power blip, a crash), so its minimum off-time runs from boot; whatever ran before is unknown.
+    `starts` are the real starts restored from before the restart (`controller.control.restart`).
     """
+    known = starts or {}
     return ControlState(
         authority=authority.boot(monotonic),
         policy=policy.PolicyState(),
-        actuators={name: ActuatorState(on, monotonic) for name, on in actuator_states.items()},
+        actuators={name: ActuatorState(on, monotonic, known.get(name, ())) for name, on in actuator_states.items()},
     )
 
 

@@ -362,6 +362,28 @@ class Store:
             for event_seq, ts, kind, message, data in rows
         ]
 
+    # --- small records -----------------------------------------------------------------------------------
+    def remember(self, key: str, value: object) -> None:
+        """Keep a small JSON value under `key` (the equipment starts), committed at once. A store that cannot
+        write skips it and says so in `failing`: it is bookkeeping, control goes on."""
+        try:
+            with transaction(self._conn):
+                self._conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (f"record:{key}", json.dumps(value, separators=(",", ":"))),
+                )
+        except sqlite3.Error as error:
+            self._failed(key, error)
+
+    def recall(self, key: str) -> object:
+        """The value kept under `key`, or None (none kept, or not readable)."""
+        try:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (f"record:{key}",)).fetchone()
+            return json.loads(row[0]) if row is not None else None
+        except (sqlite3.Error, ValueError, TypeError):
+            return None
+
     # --- overrides ---------------------------------------------------------------------------------------
     def save_override(self, override: Override, timer: OverrideTimer | None = None) -> None:
         """Insert or replace (by id) an override and its monotonic timer, committed at once."""
