@@ -74,7 +74,13 @@ def run_ticks(steps: Sequence[tuple[float, float, bool]]) -> list[tuple[float, b
             tick = min(remaining, 5.0)
             remaining -= tick
             wall, mono = wall + tick, mono + tick
-            inputs = TickInputs(now=wall, monotonic=mono, snapshot=nominal(wall), overrides=[technician(wall, wanted)])
+            inputs = TickInputs(
+                now=wall,
+                monotonic=mono,
+                snapshot=nominal(wall),
+                overrides=[technician(wall, wanted)],
+                plan_inline=False,  # the timers are under test, not the planner: the present rules decide
+            )
             result = control_tick(state, inputs, LAYOUT)
             actuators = {n: s.after(result.commands[n].on, mono) for n, s in state.actuators.items()}
             if actuators[HP].on != state.actuators[HP].on:
