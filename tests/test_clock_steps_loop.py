@@ -66,4 +66,5 @@ def test_a_wall_clock_step_after_boot_changes_nothing_the_equipment_sees(tmp_pat
     finally:
         store.close()
         hardware.close()
+        world.close()
     assert started_at is not None and started_at >= hp.min_off_s  # the minimum off-time counts from boot

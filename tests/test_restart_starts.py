@@ -66,6 +66,7 @@ def run_loop(tmp_path: Path, clock: ManualClock, seconds: int) -> tuple[ControlL
         asyncio.run(scenario())
     finally:
         hardware.close()
+        world.close()
     return loop, store
 
 
