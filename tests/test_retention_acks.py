@@ -9,6 +9,7 @@ from types import MappingProxyType
 
 import pytest
 
+from controller.control.types import Event
 from controller.readings import Quality, Reading, Snapshot
 from controller.store import ChannelPolicy, Store
 
@@ -72,3 +73,15 @@ def test_the_size_cap_may_drop_unacknowledged_readings_and_says_which(tmp_path: 
         (event,) = [e for _, e in store.events_after(0) if e.kind == "store"]
         assert event.data["unacknowledged_dropped"] == {"first_seq": 1001, "last_seq": first - 1}
         assert f"seq 1001..{first - 1}" in event.message and "not acknowledged" in event.message
+
+
+def test_retention_keeps_unacknowledged_events_whatever_the_clock(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "hearth.sqlite", retention_days=30) as store:
+        for i in range(10):
+            store.add_event(Event(ts=60.0 + i, kind="override", message=f"audit {i} (dated 1970 before NTP)"))
+        store.prune(T0)
+        assert len(store.events_after(0)) >= 10  # none went: the ATN has none of them
+        store.ack_events_upto(4)
+        store.prune(T0)
+        kept = [seq for seq, event in store.events_after(0) if event.kind == "override"]
+        assert kept == list(range(5, 11))

@@ -474,6 +474,7 @@ def test_retention_prunes_old_readings_events_and_overrides_with_an_event(tmp_pa
         store.save_override(override("held", "aux-element", False, T0))  # never ended: its book judges it, stays
         store.save_override(override("new", "heat-pump", True, T0 + 2 * DAY))
         store.ack_upto(store.last_seq())  # the ATN has them all: retention may go by age
+        store.ack_events_upto(store.last_event_seq())
         assert store.prune(T0 + 3 * DAY) == 120 + 1 + 1
         rows = all_rows(store)
         assert len(rows) == 120 and min(r.ts for r in rows) == T0 + 2 * DAY

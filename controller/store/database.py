@@ -540,7 +540,7 @@ class Store:
         Deletes readings older than `retention_days` (to the 5-minute bucket) that the ATN has acknowledged (all
         of them with `keep_unacknowledged=False`, for a site without an ATN): a reading dated by a wall clock that
         was wrong (1970 before NTP) or a clock stepped a year ahead never takes unsent readings with it. Deletes
-        events older than `retention_days`, and overrides
+        events older than `retention_days` on the same terms (up to the events cursor), and overrides
         released or ended before then (an override in force is never pruned, whatever the wall clock says). Then,
         if the file and its WAL exceed `max_size_mb`, deletes the oldest readings, acknowledged or not (the event
         then names the unacknowledged seqs that went; the ATN acknowledges through the gap, see docs/protocol.md)
@@ -552,11 +552,13 @@ class Store:
         acked_only = self._outbox.acked_seq() if self.keep_unacknowledged else None
         expired = self._outbox.delete_older_than(cutoff, acked_only)
         events = 0
+        # Events too go only once the ATN has acknowledged them (an audit event dated 1970 is not old).
+        events_upto = self._events_acked if self.keep_unacknowledged else self.last_event_seq()
         while True:
             with transaction(self._conn):
                 deleted = self._conn.execute(
-                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? LIMIT ?)",
-                    (cutoff, DELETE_CHUNK),
+                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? AND seq <= ? LIMIT ?)",
+                    (cutoff, events_upto, DELETE_CHUNK),
                 ).rowcount
             events += deleted
             if deleted < DELETE_CHUNK:
