@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from controller import __version__
 from controller.atnsim.cli import add_parser as add_atn_sim
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from controller.layout.model import Layout
 
 DEFAULT_LAYOUT = "/etc/hearth/layout.toml"
-EXIT_OK, EXIT_LAYOUT, EXIT_USAGE, EXIT_HARDWARE, EXIT_STORE = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_LAYOUT, EXIT_USAGE, EXIT_HARDWARE, EXIT_STORE, EXIT_LOG = 0, 1, 2, 3, 4, 5
+WATCH_LOG = "hearth-watch.log"
 EXIT_CRASHED = 70  # EX_SOFTWARE: systemd restarts the service
 
 
@@ -70,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--report-every", type=float, default=10.0, metavar="SECONDS", help="log a readings summary this often"
     )
     run.add_argument(
-        "--watch", action="store_true", help="draw a live table of readings and relays (logs then go to --log-file)"
+        "--watch",
+        action="store_true",
+        help=f"draw a live table of readings and relays (logs then go to --log-file, default <state-dir>/{WATCH_LOG})",
     )
     run.add_argument("--log-file", metavar="FILE", help="write logs to FILE instead of stderr")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -147,9 +150,17 @@ def _cmd_run(args: argparse.Namespace, started_at: float) -> int:
     if args.dry_run:
         return _dry_run(args.layout, layout)
     private_and_roomy()
-    log_file = args.log_file or ("hearth-watch.log" if args.watch else None)
-    stream = open(log_file, "a", encoding="utf-8") if log_file else sys.stderr  # noqa: SIM115 (process-long)
+    log_file = args.log_file or (str(Path(args.state_dir) / WATCH_LOG) if args.watch else None)
+    stream: TextIO = sys.stderr
     if log_file:
+        try:
+            if not args.log_file:  # the state directory the store is about to use
+                Path(args.state_dir).mkdir(parents=True, exist_ok=True)
+            args.log_file = log_file
+            stream = open(log_file, "a", encoding="utf-8")  # noqa: SIM115 (open as long as the process)
+        except OSError as error:
+            print(f"hearth: cannot write the log file {log_file}: {error.strerror or error}", file=sys.stderr)
+            return EXIT_LOG
         print(f"hearth: logging to {log_file}", file=sys.stderr)
     logs.configure(args.log_level, json={"auto": None, "json": True, "console": False}[args.log_format], stream=stream)
     return asyncio.run(_run(args, layout, started_at))
@@ -203,7 +214,7 @@ async def _run(args: argparse.Namespace, layout: Layout, started_at: float) -> i
         duration_s=args.duration,
         started_at=started_at,
         watch=sys.stdout if args.watch else None,
-        log_file=args.log_file or ("hearth-watch.log" if args.watch else ""),
+        log_file=args.log_file or "",
         socket_path=Path(args.socket) if args.socket else None,
     )
     extra_tasks = {}

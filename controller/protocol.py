@@ -74,7 +74,9 @@ class ActuatorStateMsg(Message):
 
 class LinkState(Message):
     connected: bool
+    """connected to the ATN's broker (the ATN itself may still be silent: see `silence_s`)"""
     last_heartbeat: float | None = None
+    silence_s: float | None = Field(default=None, gt=0, description="a heartbeat older than this: the ATN is silent")
     lease_id: str | None = None
     lease_valid_until: float | None = None
     backlog: int = 0
@@ -134,6 +136,12 @@ class State(Message):
     plan: PlanState | None = None
     every_s: float | None = Field(
         default=None, gt=0, description="MQTT: published at least this often; older than 3 periods, it is stale"
+    )
+    speed: float = Field(
+        default=1.0,
+        gt=0,
+        description="seconds of the controller's clock per real second: 1 on a house, --speed on a simulation; "
+        "a client counts down to the controller's times at this rate between States",
     )
 
 

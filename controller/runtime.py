@@ -23,7 +23,7 @@ import structlog
 from controller import protocol
 from controller.actuators import ActuatorBank
 from controller.alarms import AlarmBoard
-from controller.clock import Clock, StepWatch, clock_is_set
+from controller.clock import Clock, SimClock, StepWatch, clock_is_set
 from controller.control.inbox import AtnInbox
 from controller.control.types import Event
 from controller.drivers.base import Buses
@@ -185,7 +185,8 @@ class Controller:
         relay = self.loop.alarm if self.loop else None
         store = self.store.trouble() if self.store else None
         alarms = self.alarms.current(now, snapshot, relay, self.clock.monotonic(), store)
-        return state_message(self.layout.site.id, now, snapshot, last, overrides, link, actual, alarms)
+        speed = self.clock.speed if isinstance(self.clock, SimClock) else 1.0
+        return state_message(self.layout.site.id, now, snapshot, last, overrides, link, actual, alarms, speed)
 
     async def _control(self) -> None:
         """Wait for the first complete snapshot (boot is offline-first: nothing else is awaited), then tick."""

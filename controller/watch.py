@@ -18,7 +18,9 @@ CLEAR = "\x1b[H\x1b[2J"
 def _link_line(link: protocol.LinkState | None, now: float) -> str:
     if link is None:
         return "ATN link: none configured"
-    parts = ["ATN link: " + ("connected" if link.connected else "DOWN")]
+    age = None if link.last_heartbeat is None else now - link.last_heartbeat
+    silent = age is None or (link.silence_s is not None and age >= link.silence_s)
+    parts = ["ATN link: " + ("DOWN" if not link.connected else "SILENT (broker connected)" if silent else "connected")]
     if link.last_heartbeat is not None:
         parts.append(f"last heartbeat {now - link.last_heartbeat:.0f} s ago")
     if link.lease_id and link.lease_valid_until is not None:

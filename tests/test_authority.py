@@ -77,7 +77,20 @@ def test_lease_live_gives_atn_after_the_handback_rule() -> None:
     run.tick(beats=[run.now + 1])
     assert run.tick(dt=10, beats=[run.now + 10]) is Mode.LOCAL  # healthy, but the lease came before
     assert run.tick(new_lease=lease(run.now + 1, lease_id="fresh")) is Mode.ATN
-    assert "fresh lease fresh" in run.state.reason
+    assert (
+        run.state.reason.startswith("ATN in control (first contact since boot)")
+        and "fresh lease fresh" in run.state.reason
+    )
+
+
+def test_the_banner_tells_first_contact_from_a_return() -> None:
+    run = Run()
+    run.healthy_atn()
+    assert "first contact" in run.state.reason and "back" not in run.state.reason
+    run.tick(dt=31)
+    assert run.state.mode is Mode.LOCAL
+    run.healthy_atn()
+    assert run.state.reason.startswith("ATN back: 2 heartbeats in a row")
 
 
 def test_lease_expiry_goes_local_at_once() -> None:

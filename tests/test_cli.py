@@ -145,3 +145,39 @@ def test_blinka_pip_check_is_off_in_the_process() -> None:
     code = "import controller, os; print(os.environ['BLINKA_SKIP_DEPENDENCY_CHECK'])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == "1"
+
+
+def test_watch_logs_go_to_the_state_directory_not_the_working_directory(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    result = subprocess.run(
+        [HEARTH, "run", "--layout", DEMO, "--state-dir", str(state), "--watch", "--duration", "1.5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"hearth: logging to {state / 'hearth-watch.log'}" in result.stderr
+    assert '"event": "starting"' in (state / "hearth-watch.log").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state"]
+
+
+def test_an_unwritable_log_file_is_one_line_and_its_own_exit_code(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    result = hearth("run", "--layout", DEMO, "--log-file", str(tmp_path / "a-file" / "hearth.log"), "--duration", "5")
+    assert result.returncode == 5
+    assert result.stderr.strip().splitlines() == [
+        f"hearth: cannot write the log file {tmp_path / 'a-file' / 'hearth.log'}: Not a directory"
+    ]
+
+
+def test_the_watch_table_tells_a_silent_atn_from_a_connected_one() -> None:
+    from controller.protocol import LinkState
+    from controller.watch import _link_line
+
+    now = 1_767_225_600.0
+    live = LinkState(connected=True, last_heartbeat=now - 3, silence_s=15.0)
+    quiet = LinkState(connected=True, last_heartbeat=now - 40, silence_s=15.0)
+    assert _link_line(live, now).startswith("ATN link: connected, last heartbeat 3 s ago")
+    assert _link_line(quiet, now).startswith("ATN link: SILENT (broker connected), last heartbeat 40 s ago")
+    assert _link_line(LinkState(connected=False), now).startswith("ATN link: DOWN")

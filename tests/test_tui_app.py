@@ -78,6 +78,28 @@ def test_countdowns_move_with_the_clock_without_a_new_state() -> None:
     run(scenario)
 
 
+def test_countdowns_run_on_the_controllers_clock_under_speed() -> None:
+    """`--speed 30`: the override expires in the controller's time, so its countdown runs 30 times faster than
+    ours, and the State's own timestamp (30 min ahead of our clock here) is where it counts from."""
+    sim_now = T0 + 1800
+    fast = state(ts=sim_now, overrides=[override(expires_at=sim_now + 600)]).model_copy(update={"speed": 30.0})
+
+    async def scenario() -> None:
+        app, _transport, clock = make_app([fast])
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.model.state is not None)
+            table = app.screen.query_one("#overrides", KeyedTable)
+            assert str(table.get_cell("O-1", "left")) == "10m 00s left"
+            clock.t += 10  # ten of our seconds are five simulated minutes
+            app.tick()
+            await settle(pilot)
+            assert str(table.get_cell("O-1", "left")) == "5m 00s left"
+            assert app.controller_now() == sim_now + 300
+            assert "live" in text_of(app.screen.query_one("NavBar"))  # its age is ours: 10 s
+
+    run(scenario)
+
+
 def test_a_burst_of_states_is_drawn_once_with_the_newest() -> None:
     async def scenario() -> None:
         app, transport, _clock = make_app()
@@ -163,6 +185,27 @@ def test_override_flow_request_result_countdown_and_expiry() -> None:
             note = text_of(app.screen.query_one("#overrides-note"))
             assert "Override heat-pump = ON (alice) expired at 00:10:00." in note
             assert app.screen.query_one("#overrides", KeyedTable).row_count == 0
+
+    run(scenario)
+
+
+def test_the_forms_choices_show_by_shape_not_colour_alone() -> None:
+    async def scenario() -> None:
+        app, _transport, _clock = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.model.state is not None)
+            await pilot.press("o")
+            await settle(pilot, lambda: isinstance(app.screen, OverrideScreen))
+            dialog = app.screen
+
+            def marks(*ids: str) -> list[str]:
+                return [dialog.query_one(f"#{i}").render().plain[1] for i in ids]
+
+            assert marks("value-on", "value-off") == ["●", "○"]
+            await pilot.click("#value-off")
+            await settle(pilot)
+            assert marks("value-on", "value-off") == ["○", "●"]
+            assert marks("dur-1800").count("●") == 1  # the default duration is chosen, by shape
 
     run(scenario)
 

@@ -12,7 +12,15 @@ from controller.protocol import ActuatorStateMsg, HistoryPoint, Request, Respons
 from tests.test_tui_helpers import T0, override, state
 from tui.cli import add_options, build_transport, run_cli
 from tui.demo import DemoTransport
-from tui.format import age_text, duration_text, override_value_text, span_text, sparkline, temperature_hex
+from tui.format import (
+    MIN_SPANS,
+    age_text,
+    duration_text,
+    override_value_text,
+    span_text,
+    sparkline,
+    temperature_hex,
+)
 from tui.model import TREND_POINTS, HearthModel
 from tui.screens.history import downsample, segments
 from tui.screens.override import describe_result
@@ -48,6 +56,14 @@ def test_sparkline_scales_to_its_own_range_and_leaves_gaps() -> None:
     assert sparkline([5.0] * 3, 10) == "▄▄▄"
     assert sparkline([None, None], 4) == "  "
     assert len(sparkline(range(100), 30)) == 30
+
+
+def test_sparkline_noise_stays_flat_on_a_minimum_span_per_unit() -> None:
+    noise = [20.0, 20.01, 19.99, 20.0, 20.01]
+    assert sparkline(noise, 5) == "▅█▁▅█"  # scaled to its own range, noise fills the height
+    assert set(sparkline(noise, 5, MIN_SPANS["degC"])) <= {"▄", "▅"}  # on 2 K: flat, one step at most
+    assert sparkline([19.0, 20.0, 21.0], 3, MIN_SPANS["degC"]) == "▁▅█"  # a real change still uses the height
+    assert sparkline([20.0, 20.5], 2, MIN_SPANS["degC"]) == "▄▅"  # half a kelvin: a quarter of the height
 
 
 def test_temperature_colours_go_from_blue_to_red() -> None:
@@ -153,3 +169,32 @@ def test_the_tui_imports_nothing_but_the_protocol_from_the_controller() -> None:
                 assert words[1] in allowed, f"{path}: {line.strip()}"
                 if words[1] == "controller":
                     assert words[3:] == ["__version__"], f"{path}: {line.strip()}"
+
+
+def test_the_tank_reads_without_colour_denser_is_warmer() -> None:
+    from tui.model import HearthModel
+    from tui.widgets.tank import tank_picture
+
+    model = HearthModel()
+    model.apply_state(state(values={"tank-top": 56.0, "tank-mid": 45.0, "tank-bottom": None}), T0)
+    rows = [line for line in tank_picture(model).plain.splitlines() if line.startswith("▕")]
+    assert [row[1:7] for row in rows] == ["██████", "██████", "▓▓▓▓▓▓", "······", "······"]
+    assert "bottom fault" in rows[4]
+
+
+@pytest.mark.parametrize(
+    ("connected", "heartbeat_age", "shown"),
+    [
+        (True, 3.0, "ATN ● connected · heartbeat 3 s ago"),
+        (True, 26.0, "ATN ◌ silent (broker connected) · heartbeat 26 s ago"),  # silence_s = 15 here
+        (True, None, "ATN ◌ silent (broker connected) · no heartbeat yet"),
+        (False, 3.0, "ATN ○ down · heartbeat 3 s ago"),
+    ],
+)
+def test_the_link_line_tells_silence_from_connection(connected: bool, heartbeat_age: float | None, shown: str) -> None:
+    from controller.protocol import LinkState
+    from tui.widgets.link_line import link_text
+
+    beat = None if heartbeat_age is None else T0 - heartbeat_age
+    link = LinkState(connected=connected, last_heartbeat=beat, silence_s=15.0)
+    assert link_text(link, T0).plain.startswith(shown)

@@ -105,6 +105,8 @@ class HearthApp(App[None]):
         Binding("o", "override", "Override"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
+        # Textual's own Ctrl-C only says "press ctrl+q to quit"; in a terminal program it means stop.
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
     @dataclass
@@ -182,6 +184,10 @@ class HearthApp(App[None]):
 
     def _status_arrived(self, status: ConnectionStatus) -> None:
         self.post_message(self.StatusChanged(status))
+
+    def controller_now(self) -> float:
+        """Now on the controller's clock: what countdowns to its expiries and holds are measured against."""
+        return self.model.controller_now(self.now())
 
     @property
     def read_only(self) -> bool:
@@ -321,7 +327,7 @@ class HearthApp(App[None]):
         request = Request(id=new_request_id(), op="keepalive", override_id=override.id, duration_s=duration)
         answer = await self.send(request)
         if answer.ok:
-            until = answer.override.expires_at if answer.override else self.now() + duration
+            until = answer.override.expires_at if answer.override else self.controller_now() + duration
             self.notify(f"Override on {override.target} extended until {clock_text(until, self.tz)}.")
         else:
             self.notify(f"Keep-alive refused: {answer.error}", severity="error")

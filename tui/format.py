@@ -11,6 +11,8 @@ from datetime import datetime, tzinfo
 
 UNIT_LABELS = {"degC": "°C", "V": "V", "W": "W", "kWh": "kWh", "bar": "bar", "%": "%", "m3": "m³", "l/min": "l/min"}
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
+MIN_SPANS = {"degC": 2.0, "V": 0.05, "W": 200.0, "kWh": 0.1, "bar": 0.2, "%": 5.0}
+"""A sparkline's height covers at least this much of its unit, so a sensor's noise stays a flat line."""
 MODE_STYLES = {"ATN": "mode-atn", "LOCAL": "mode-local", "OVERRIDE": "mode-override", "SAFE": "mode-safe"}
 QUALITY_STYLES = {"ok": "green", "stale": "yellow", "fault": "bold red", "out_of_range": "magenta"}
 SOURCE_STYLES = {"interlock": "bold yellow", "override": "bold magenta", "atn": "cyan", "local": "green", "safe": "red"}
@@ -116,21 +118,25 @@ def temperature_hex(celsius: float) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def sparkline(values: Iterable[float | None], width: int) -> str:
-    """The last `width` values as unicode blocks scaled to their own range; a gap for a missing value."""
+def sparkline(values: Iterable[float | None], width: int, min_span: float = 0.0) -> str:
+    """The last `width` values as unicode blocks scaled to their own range, but never to less than `min_span`
+    (centred on the values: ±0.01 °C of noise must not fill the whole height); a gap for a missing value."""
     points = list(values)[-width:] if width > 0 else []
     present = [v for v in points if v is not None]
     if not present:
         return " " * len(points)
     low, high = min(present), max(present)
-    span = high - low
     top = len(SPARK_LEVELS) - 1
+    if high - low < 1e-9:  # flat: the middle level
+        return "".join(" " if v is None else SPARK_LEVELS[top // 2] for v in points)
+    if high - low < min_span:
+        middle = (high + low) / 2
+        low, high = middle - min_span / 2, middle + min_span / 2
+    span = high - low
     chars = []
     for v in points:
         if v is None:
             chars.append(" ")
-        elif span < 1e-9:
-            chars.append(SPARK_LEVELS[top // 2])
         else:
             chars.append(SPARK_LEVELS[round((v - low) / span * top)])
     return "".join(chars)

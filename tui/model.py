@@ -87,6 +87,24 @@ class HearthModel:
         self.received_at = now
         return ended
 
+    def controller_now(self, now: float) -> float:
+        """The controller's clock at `now` (the TUI's clock): every time in a State (expiries, holds, leases, sample
+        times) is on it, and under `--speed` it runs faster than ours. Between States it moves at the State's
+        speed from the State's own timestamp."""
+        if self.state is None or self.received_at is None:
+            return now
+        return self.state.ts + max(0.0, now - self.received_at) * self.state.speed
+
+    def state_age(self, now: float) -> float | None:
+        """Real seconds since the controller built the latest State (None before the first). At speed 1 the
+        State's own timestamp counts (a retained MQTT State may be old when it arrives); a simulation's clock is
+        not ours, so then it is the time since it arrived."""
+        if self.state is None or self.received_at is None:
+            return None
+        if self.state.speed == 1.0:
+            return now - self.state.ts
+        return now - self.received_at
+
     def add_event(self, event: EventMsg) -> None:
         self.events.append(event)
         self.events_total += 1

@@ -57,6 +57,7 @@ class AuthorityState:
     healthy_at: float | None = None  # when the count reached the handback threshold
     lease: HeldLease | None = None
     base_reason: str = ""  # why the base mode is what it is; `reason` is what is shown (SAFE, OVERRIDE, base)
+    had_atn: bool = False  # the ATN has been in control since boot: the next handback is a return, not a first
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,9 @@ def step(state: AuthorityState, inputs: AuthorityInputs, params: AuthorityParams
         )
         if fresh and not _silent(new, now, params) and lease is not None:
             base = Mode.ATN
-            reason = f"ATN back: {new.healthy_heartbeats} heartbeats in a row and a fresh lease {lease.lease.id}"
+            how = "ATN back" if new.had_atn else "ATN in control (first contact since boot)"
+            reason = f"{how}: {new.healthy_heartbeats} heartbeats in a row and a fresh lease {lease.lease.id}"
+            new = replace(new, had_atn=True)
 
     if inputs.critical_fault:
         mode, shown_reason = Mode.SAFE, f"critical fault: {inputs.critical_fault}"

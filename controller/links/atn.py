@@ -119,6 +119,7 @@ class AtnLinkRunner:
         return protocol.LinkState(
             connected=self.connected,
             last_heartbeat=self.last_heartbeat,
+            silence_s=self.layout.control.authority.silence_s,
             lease_id=lease.id if lease else None,
             lease_valid_until=lease.valid_until if lease else None,
             backlog=backlog,

@@ -23,6 +23,7 @@ def state_message(
     link: protocol.LinkState | None = None,
     actual: Mapping[str, ActuatorState] | None = None,
     alarms: Sequence[protocol.Alarm] = (),
+    speed: float = 1.0,
 ) -> protocol.State:
     """`actual` are the actuators' read-back states; without them, what was commanded is shown. `alarms` are the
     current ones (`controller.alarms.AlarmBoard`)."""
@@ -67,4 +68,5 @@ def state_message(
         link=link,
         decision=decision,
         plan=plan_state(result.state.planner, now) if result is not None else None,
+        speed=speed,
     )

@@ -90,7 +90,7 @@ class ActuatorsScreen(HearthScreen):
         table = self.query_one("#actuators", DataTable)
         if state is None:
             return
-        now = self.hearth.now()
+        now = self.hearth.controller_now()
         if self.model.channels_version != self._version:
             self._version = self.model.channels_version
             table.clear()
@@ -117,7 +117,7 @@ class ActuatorsScreen(HearthScreen):
         if name is None or state is None or name not in state.actuators:
             detail.update("")
             return
-        actuator, now = state.actuators[name], self.hearth.now()
+        actuator, now = state.actuators[name], self.hearth.controller_now()
         detail.border_title = name
         text = Text.assemble(on_off(actuator.on), "  by ", (actuator.source, SOURCE_STYLES.get(actuator.source, "")))
         text.append(f"\n{actuator.reason or 'no reason given'}", "italic")

@@ -94,7 +94,7 @@ class HearthScreen(Screen[None]):
         if state is None:
             self.query_one(NavBar).show("", "")
             return
-        age = self.hearth.now() - state.ts
+        age = self.model.state_age(self.hearth.now()) or 0.0
         freshness = "live" if age < STALE_AFTER_S else f"last update {age_text(age)} ago"
         if self.model.status.phase != "connected":
             freshness = f"not live: {age_text(age)} old"
@@ -105,9 +105,6 @@ class HearthScreen(Screen[None]):
     def is_stale(self) -> bool:
         state = self.model.state
         status = self.model.status
-        return (
-            state is None
-            or status.phase != "connected"
-            or status.controller_online is False
-            or self.hearth.now() - state.ts >= STALE_AFTER_S
-        )
+        if state is None or status.phase != "connected" or status.controller_online is False:
+            return True
+        return (self.model.state_age(self.hearth.now()) or 0.0) >= STALE_AFTER_S

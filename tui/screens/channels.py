@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Input
 from textual.widgets.data_table import ColumnKey
 
 from controller.protocol import ReadingState
-from tui.format import QUALITY_STYLES, age_text, sparkline, unit_label
+from tui.format import MIN_SPANS, QUALITY_STYLES, age_text, sparkline, unit_label
 from tui.screens.base import HearthScreen
 
 Cell = str | Text
@@ -106,7 +106,8 @@ class ChannelsScreen(HearthScreen):
                 age = now - reading.ts
                 cells[key] = Text(age_text(age), "yellow" if age > STALE_AGE_S else "", justify="right")
             elif key == "trend":
-                trend = sparkline(self.model.trends.get(name, ()), self._trend_width())
+                span = MIN_SPANS.get(reading.unit, 0.0)
+                trend = sparkline(self.model.trends.get(name, ()), self._trend_width(), span)
                 cells[key] = Text(trend, "cyan" if ok else "dim")
             else:
                 cells[key] = Text(reading.detail, "italic") if reading.detail else ""
@@ -121,7 +122,7 @@ class ChannelsScreen(HearthScreen):
         trend = table.columns[ColumnKey("trend")]
         trend.auto_width, trend.width = False, self._trend_width()
         self._cells.clear()
-        now = self.hearth.now()
+        now = self.hearth.controller_now()
         self._rows = [name for name, reading in state.readings.items() if matches(name, reading, words)]
         for name in self._rows:
             cells = self._row_cells(name, state.readings[name], now)
@@ -138,7 +139,7 @@ class ChannelsScreen(HearthScreen):
         if state is None:
             return
         table = self.query_one("#channels", DataTable)
-        now = self.hearth.now()
+        now = self.hearth.controller_now()
         for name in names:
             reading = state.readings.get(name)
             if reading is None:

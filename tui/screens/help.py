@@ -20,7 +20,7 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("", "p", "the plan: the next 24 h of heat-pump use against price, the tank's planned temperature"),
     ("", "o", "override a relay or the comfort setpoint for a limited time (technicians)"),
     ("", "?", "this help"),
-    ("", "q", "quit (the controller carries on; overrides still expire on time)"),
+    ("", "q, ctrl+c", "quit (the controller carries on; overrides still expire on time)"),
     ("", "tab / shift+tab", "move between parts of a screen"),
     ("Overview", "k", "keep the selected override alive (extends it by its duration)"),
     ("", "x", "release the selected override now: normal control resumes"),

@@ -145,7 +145,7 @@ class HistoryScreen(HearthScreen):
         plt = widget.plt
         plt.clear_data()
         plt.clear_figure()
-        now = self.hearth.now()
+        now = self.hearth.controller_now()
         reading = self.model.state.readings.get(channel) if self.model.state else None
         unit = unit_label(reading.unit) if reading else ""
         plt.title(f"{channel} — last {hours:g} h ({unit})" if unit else f"{channel} — last {hours:g} h")

@@ -16,12 +16,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select, Static
+from textual.widgets import Button, Input, Label, RadioSet, Select, Static
 
 from controller.protocol import Request, Response
 from tui.format import SOURCE_STYLES, clock_text, duration_text, override_value_text, span_text
 from tui.model import COMFORT_SETPOINT
 from tui.transport import new_request_id
+from tui.widgets.choice import Choice
 from tui.widgets.footer import HearthFooter
 from tui.widgets.heat_pump import hold_text
 
@@ -89,8 +90,8 @@ class OverrideScreen(ModalScreen[None]):
             with Horizontal(classes="row", id="value-row"):
                 yield Label("Value", classes="label")
                 with RadioSet(id="value"):
-                    yield RadioButton("On", id="value-on", value=True)
-                    yield RadioButton("Off", id="value-off")
+                    yield Choice("On", id="value-on", value=True)
+                    yield Choice("Off", id="value-off")
             with Horizontal(classes="row", id="setpoint-row"):
                 yield Label("Setpoint", classes="label")
                 yield Input(
@@ -103,7 +104,7 @@ class OverrideScreen(ModalScreen[None]):
                 yield Label("For", classes="label")
                 with RadioSet(id="duration"):
                     for label, seconds in PRESETS:
-                        yield RadioButton(label, id=f"dur-{seconds}", value=seconds == DEFAULT_DURATION_S)
+                        yield Choice(label, id=f"dur-{seconds}", value=seconds == DEFAULT_DURATION_S)
             with Horizontal(classes="row"):
                 yield Label("", classes="label")
                 yield Input(placeholder="or minutes (1–1440)", id="minutes", type="integer", compact=True)
@@ -186,7 +187,7 @@ class OverrideScreen(ModalScreen[None]):
             summary.update(Text(problem, "bold red"))
             return
         assert value is not None and duration is not None
-        now = self.hearth.now()
+        now = self.hearth.controller_now()
         summary.update(
             Text.assemble(
                 ("Will force ", ""),
@@ -197,7 +198,7 @@ class OverrideScreen(ModalScreen[None]):
         )
 
     def _current(self) -> Text:
-        model, now = self.hearth.model, self.hearth.now()
+        model, now = self.hearth.model, self.hearth.controller_now()
         existing = model.override_for(self.target)
         text = Text("Now      ", "bold")
         if self.target == COMFORT_SETPOINT:
@@ -248,7 +249,7 @@ class OverrideScreen(ModalScreen[None]):
         response = await self.hearth.send(request)  # a transport failure comes back as a refused Response
         if response.ok and request.target is not None and request.duration_s is not None:
             self.hearth.override_durations[request.target] = request.duration_s
-        css_class, text = describe_result(request, response, self.hearth.now(), self.hearth.tz)
+        css_class, text = describe_result(request, response, self.hearth.controller_now(), self.hearth.tz)
         result = self.query_one("#result", Static)
         result.set_classes(css_class)
         result.update(text)

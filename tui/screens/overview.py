@@ -82,8 +82,8 @@ class OverviewScreen(HearthScreen):
 
     def _draw(self) -> None:
         app, model = self.hearth, self.model
-        now, state = app.now(), model.state
-        self.query_one(ModeBanner).show(state, self._stale_note(now))
+        now, state = app.controller_now(), model.state
+        self.query_one(ModeBanner).show(state, self._stale_note())
         self.query_one(LinkLine).show(state.link if state else None, now, waiting=state is None)
         self.query_one(TankPanel).show(model)
         self.query_one(HeatPumpPanel).show(model, now, app.tz)
@@ -110,7 +110,7 @@ class OverviewScreen(HearthScreen):
             self._actions = actions
             self.refresh_bindings()
 
-    def _stale_note(self, now: float) -> str:
+    def _stale_note(self) -> str:
         """Empty while live; otherwise how old the picture is and why the link is down."""
         state, status = self.model.state, self.model.status
         down = ""
@@ -124,7 +124,7 @@ class OverviewScreen(HearthScreen):
             return down
         if not self.is_stale():
             return ""
-        age = f"last update {age_text(now - state.ts)} ago"
+        age = f"last update {age_text(self.model.state_age(self.hearth.now()))} ago"
         return f"{age}; {down}" if down else age
 
     def _overrides_note(self, any_active: bool) -> None:

@@ -17,13 +17,20 @@ def link_text(link: LinkState | None, now: float, waiting: bool = False) -> Text
     if link is None:
         return Text.assemble(("ATN ", "bold"), ("no link configured: local policy only", "dim"))
     text = Text("ATN ", "bold")
-    text.append("● connected" if link.connected else "○ down", "bold green" if link.connected else "bold red")
-    if link.last_heartbeat is None:
+    age = None if link.last_heartbeat is None else now - link.last_heartbeat
+    late = link.silence_s if link.silence_s is not None else HEARTBEAT_LATE_S
+    if not link.connected:
+        text.append("○ down", "bold red")
+    elif age is None or age >= late:  # the broker answers but the ATN does not: not "connected" in any useful sense
+        text.append("◌ silent", "bold yellow")
+        text.append(" (broker connected)", "dim")
+    else:
+        text.append("● connected", "bold green")
+    if age is None:
         text.append(" · no heartbeat yet", "yellow")
     else:
-        age = now - link.last_heartbeat
         text.append(" · heartbeat ")
-        text.append(f"{age_text(age)} ago", "yellow" if age > HEARTBEAT_LATE_S else "")
+        text.append(f"{age_text(age)} ago", "yellow" if age >= late else "")
     if link.lease_id is None or link.lease_valid_until is None:
         text.append(" · no lease", "dim")
     else:

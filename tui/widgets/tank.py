@@ -1,4 +1,5 @@
-"""House and tank at a glance: house air and outdoor, and the tank as a bar coloured by its stratification."""
+"""House and tank at a glance: house air and outdoor, and the tank as a bar coloured by its stratification (and
+shaded by it too: denser glyphs are warmer, for a terminal without colour)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,13 @@ from tui.format import temperature_hex, value_text
 from tui.model import HOUSE_CHANNELS, OUTDOOR_CHANNELS, TANK_CHANNELS, HearthModel
 
 BAR_WIDTH = 6
+SHADES = ((30.0, "░"), (40.0, "▒"), (50.0, "▓"))
+"""Below each temperature, its glyph; hotter is `█`. The bar reads without colour: denser is warmer."""
+UNKNOWN = "·"
+
+
+def shade(celsius: float) -> str:
+    return next((glyph for below, glyph in SHADES if celsius < below), "█")
 
 
 def _reading_text(reading: ReadingState | None) -> Text:
@@ -50,9 +58,9 @@ def tank_picture(model: HearthModel) -> Text:
         lines.append("\n" if number else "")
         lines.append("▕")
         if temp is None:
-            lines.append("░" * BAR_WIDTH, "dim")
+            lines.append(UNKNOWN * BAR_WIDTH, "dim")
         else:
-            lines.append(" " * BAR_WIDTH, Style(bgcolor=temperature_hex(temp)))
+            lines.append(shade(temp) * BAR_WIDTH, Style(color=temperature_hex(temp)))
         lines.append("▏")
         if row_label is not None:
             lines.append(f" {row_label:<7}")
