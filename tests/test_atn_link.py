@@ -479,23 +479,58 @@ def test_after_the_fuzzing_the_controller_still_controls(broker: Broker, fuzz_ta
     assert os.path.exists(fuzz_target.log_path)
 
 
-def test_home_assistant_discovery_and_its_resend(broker: Broker, tmp_path: Path) -> None:
-    hearth = controller(
-        write_layout(broker, tmp_path, extra="home_assistant = true\n"), tmp_path / "state", tmp_path / "hearth.log"
-    )
+def test_home_assistant_discovery_looks_native_is_resent_and_clears_what_the_layout_lost(
+    broker: Broker, tmp_path: Path
+) -> None:
+    gone = f"homeassistant/sensor/{SITE}/old-probe/config"  # a channel an earlier layout had
+    broker.pub(SITE, gone, json.dumps({"name": "old probe", "state_topic": TOPICS.state}), retain=True)
+    layout = write_layout(broker, tmp_path, extra="home_assistant = true\n").read_text()
+    layout = layout.replace("[channels.tank-top]\n", '[channels.tank-top]\nlabel = "Tank, top probe"\n')
+    (tmp_path / "layout.toml").write_text(layout)
+    hearth = controller(tmp_path / "layout.toml", tmp_path / "state", tmp_path / "hearth.log")
     expected = 9 + 4 + 1  # channels, actuators, mode
     try:
         wait_for(lambda: any(e.get("event") == "Home Assistant discovery published" for e in hearth.events()), 10, "it")
+        wait_for(
+            lambda: any(
+                e.get("event") == "Home Assistant entity removed: no longer in the layout" for e in hearth.events()
+            ),
+            10,
+            "the stale entity cleared",
+        )
         with broker.subscribe("homeassistant", f"homeassistant/+/{SITE}/+/config") as configs:
             wait_for(lambda: len(configs.messages) >= expected, 5, "the retained discovery")
-            topics = {topic for topic, _ in configs.messages}
-            assert "homeassistant/sensor/demo-house/tank-top/config" in topics
-            assert "homeassistant/binary_sensor/demo-house/heat-pump/config" in topics
-            tank = json.loads(dict(configs.messages)["homeassistant/sensor/demo-house/tank-top/config"])
+            time.sleep(0.5)
+            retained = dict(configs.messages)
+            assert gone not in retained  # cleared: a retained empty message is not kept, so it is not replayed
+            assert len(retained) == expected
+            tank = json.loads(retained["homeassistant/sensor/demo-house/tank-top/config"])
             assert tank["state_topic"] == TOPICS.state and tank["unit_of_measurement"] == "°C"
             assert "readings['tank-top'].value" in tank["value_template"]
             assert tank["availability_topic"] == TOPICS.status  # offline at once on a stop (retained online: false)
             assert tank["expire_after"] == 3 * 2  # and unavailable when quiet for three state periods (a crash)
+            assert (tank["name"], tank["device_class"], tank["state_class"]) == (
+                "Tank, top probe",
+                "temperature",
+                "measurement",
+            )
+            assert tank["origin"]["name"] == "Hearth"
+            outdoor = json.loads(retained["homeassistant/sensor/demo-house/outdoor/config"])
+            assert outdoor["name"] == "Outdoor"
+            mode = json.loads(retained["homeassistant/sensor/demo-house/mode/config"])
+            assert (mode["device_class"], mode["options"]) == ("enum", ["ATN", "LOCAL", "OVERRIDE", "SAFE"])
+            classes = {
+                name: json.loads(retained[f"homeassistant/binary_sensor/demo-house/{name}/config"])["device_class"]
+                for name in ("heat-pump", "store-pump", "distribution-pump", "aux-element")
+            }
+            assert classes == {
+                "heat-pump": "running",
+                "store-pump": "running",
+                "distribution-pump": "running",
+                "aux-element": "heat",
+            }
+            pump = json.loads(retained["homeassistant/binary_sensor/demo-house/heat-pump/config"])
+            assert pump["name"] == "Heat pump"
             broker.pub("homeassistant", "homeassistant/status", "online")  # Home Assistant restarted
             wait_for(lambda: len(configs.messages) >= 2 * expected, 5, "discovery sent again")
     finally:

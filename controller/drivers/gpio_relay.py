@@ -37,6 +37,9 @@ class GpioRelay(Strict):
     )
     prerun_s: float = Field(default=0.0, ge=0, le=600, description="how long `requires` must have run first")
     postrun_s: float = Field(default=0.0, ge=0, le=1800, description="how long `requires` keep running after")
+    label: str = Field(
+        default="", max_length=60, description="the name people see (Home Assistant); default: from the actuator name"
+    )
     description: str = ""
 
     @property

@@ -30,6 +30,9 @@ class Channel(Strict):
     max_jitter: float | None = Field(
         default=1.0, gt=0, description="median sample-to-sample change above which the sensor is erratic (fault)"
     )
+    label: str = Field(
+        default="", max_length=60, description="the name people see (Home Assistant); default: from the channel name"
+    )
     description: str = ""
 
     @model_validator(mode="after")

@@ -108,6 +108,7 @@ class AtnLinkRunner:
         self.events_sent = store.events_acked()
         self._events_ack_seen = False
         self.rejected = 0
+        self._discovery_topics: set[str] = set()
 
     # ---- what the state message says about the link ----------------------------------------------------
 
@@ -279,6 +280,8 @@ class AtnLinkRunner:
         if self.config.home_assistant:
             await client.subscribe(homeassistant.STATUS_TOPIC, qos=1)
             await self._publish_discovery(client)
+            # Read back what is retained for this site: configs for entities the layout no longer has get cleared.
+            await client.subscribe(homeassistant.own_configs(self.site), qos=1)
         self.connected = True
         self.sent_upto = self.store.acked_seq()  # whatever was in flight and not acknowledged is sent again
         self.outstanding.clear()
@@ -317,11 +320,18 @@ class AtnLinkRunner:
                 if payload.strip() == b"online":  # Home Assistant restarted: it needs discovery again
                     await self._publish_discovery(client)
                 continue
+            if message.topic.value.startswith("homeassistant/"):
+                if homeassistant.stale(message.topic.value, payload, self._discovery_topics):
+                    await client.publish(message.topic.value, b"", qos=1, retain=True)
+                    log.info("Home Assistant entity removed: no longer in the layout", topic=message.topic.value)
+                continue
             for topic, answer in self.handle(message.topic.value, payload, bool(message.retain)):
                 await client.publish(topic, answer, qos=1)
 
     async def _publish_discovery(self, client: aiomqtt.Client) -> None:
-        for topic, payload in homeassistant.discovery(self.layout):
+        messages = homeassistant.discovery(self.layout)
+        self._discovery_topics = {topic for topic, _ in messages}
+        for topic, payload in messages:
             await client.publish(topic, payload, qos=1, retain=True)
         log.info(
             "Home Assistant discovery published", entities=len(self.layout.channels) + len(self.layout.actuators) + 1

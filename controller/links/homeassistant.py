@@ -1,9 +1,16 @@
-"""Home Assistant MQTT discovery: every channel as a sensor, the mode as a sensor, every actuator as a binary
-sensor, all reading the controller's retained `state` topic. Published (retained) on connect when the layout's
-`links.atn.home_assistant` is on, and again whenever Home Assistant announces itself on `homeassistant/status`.
+"""Home Assistant MQTT discovery: every channel as a sensor, the mode as an enum sensor, every actuator as a
+binary sensor, all reading the controller's retained `state` topic. Published (retained) on connect when the
+layout's `links.atn.home_assistant` is on, and again whenever Home Assistant announces itself on
+`homeassistant/status`.
 
 Topics are `homeassistant/<component>/<site>/<object>/config`: the site id is the node id, so the broker's ACL
-can keep each controller to its own entities.
+can keep each controller to its own entities. The controller also reads its own discovery topics back: a
+retained config for a channel or actuator the layout no longer has is cleared (an empty retained message is
+Home Assistant's way to remove an entity), so renaming a channel leaves no dead entity behind.
+
+Entities look native: names come from the layout's `label` (else from the name: `tank-top` is "Tank top"),
+sensors carry their device class and unit, relays are `running` (pumps, the heat pump) or `heat` (the
+immersion element), the mode is an `enum` with its four values, and an `origin` block says who published them.
 """
 
 from __future__ import annotations
@@ -15,17 +22,38 @@ from controller.layout.model import Layout
 from controller.layout.units import channel_units
 
 STATUS_TOPIC = "homeassistant/status"
-UNITS = {
-    "degC": ("°C", "temperature"),
-    "V": ("V", "voltage"),
-    "A": ("A", "current"),
-    "W": ("W", "power"),
-    "kWh": ("kWh", "energy"),
-    "Hz": ("Hz", "frequency"),
-    "m3": ("m³", "gas"),
-    "l/min": ("L/min", "volume_flow_rate"),
+MODES = ("ATN", "LOCAL", "OVERRIDE", "SAFE")
+UNITS: dict[str, tuple[str, str | None, str]] = {
+    # unit: (Home Assistant unit, device class, state class); meter registers that only count up are
+    # total_increasing, which Home Assistant's Energy dashboard takes
+    "degC": ("°C", "temperature", "measurement"),
+    "V": ("V", "voltage", "measurement"),
+    "A": ("A", "current", "measurement"),
+    "W": ("W", "power", "measurement"),
+    "kW": ("kW", "power", "measurement"),
+    "kWh": ("kWh", "energy", "total_increasing"),
+    "Hz": ("Hz", "frequency", "measurement"),
+    "m3": ("m³", "gas", "total_increasing"),
+    "l/min": ("L/min", "volume_flow_rate", "measurement"),
+    "bar": ("bar", "pressure", "measurement"),
+    "%": ("%", None, "measurement"),
 }
-COUNTERS = {"kWh", "m3"}  # meter registers that only count up: Home Assistant's Energy dashboard takes these
+ORIGIN = {"name": "Hearth", "sw_version": __version__}
+
+
+def readable(name: str) -> str:
+    """`tank-top` -> `Tank top`: what a kebab-case layout name reads as."""
+    words = name.replace("_", "-").split("-")
+    return " ".join([words[0].capitalize(), *words[1:]]).strip()
+
+
+def config_topic(component: str, site: str, object_id: str) -> str:
+    return f"homeassistant/{component}/{site}/{object_id}/config"
+
+
+def own_configs(site: str) -> str:
+    """The subscription that reads back this site's retained discovery configs."""
+    return f"homeassistant/+/{site}/+/config"
 
 
 def discovery(layout: Layout) -> list[tuple[str, bytes]]:
@@ -50,29 +78,47 @@ def discovery(layout: Layout) -> list[tuple[str, bytes]]:
             protocol.QUIET_AFTER_PERIODS * (atn.state_every_s if atn else protocol.DEFAULT_STATE_EVERY_S)
         ),
         "device": device,
+        "origin": ORIGIN,
     }
     messages: list[tuple[str, bytes]] = []
     for name, unit in channel_units(layout).items():
-        label, device_class = UNITS.get(unit, (unit, None))
+        label, device_class, state_class = UNITS.get(unit, (unit, None, "measurement"))
         config = {
             **common,
-            "name": name,
+            "name": layout.channels[name].label or readable(name),
+            "object_id": f"{site}_{name}",
             "unique_id": f"hearth_{site}_{name}",
             "value_template": f"{{{{ value_json.readings['{name}'].value }}}}",
             "unit_of_measurement": label,
-            "state_class": "total_increasing" if unit in COUNTERS else "measurement",
+            "state_class": state_class,
         }
         if device_class:
             config["device_class"] = device_class
-        messages.append((f"homeassistant/sensor/{site}/{name}/config", json.dumps(config).encode()))
-    mode = {**common, "name": "mode", "unique_id": f"hearth_{site}_mode", "value_template": "{{ value_json.mode }}"}
-    messages.append((f"homeassistant/sensor/{site}/mode/config", json.dumps(mode).encode()))
-    for name in layout.actuators:
+        messages.append((config_topic("sensor", site, name), json.dumps(config).encode()))
+    mode = {
+        **common,
+        "name": "Mode",
+        "object_id": f"{site}_mode",
+        "unique_id": f"hearth_{site}_mode",
+        "device_class": "enum",
+        "options": list(MODES),
+        "value_template": "{{ value_json.mode }}",
+    }
+    messages.append((config_topic("sensor", site, "mode"), json.dumps(mode).encode()))
+    heaters = {layout.control.actuators.aux}
+    for name, actuator in layout.actuators.items():
         config = {
             **common,
-            "name": name,
+            "name": actuator.label or readable(name),
+            "object_id": f"{site}_{name}",
             "unique_id": f"hearth_{site}_{name}",
+            "device_class": "heat" if name in heaters else "running",
             "value_template": f"{{{{ 'ON' if value_json.actuators['{name}'].on else 'OFF' }}}}",
         }
-        messages.append((f"homeassistant/binary_sensor/{site}/{name}/config", json.dumps(config).encode()))
+        messages.append((config_topic("binary_sensor", site, name), json.dumps(config).encode()))
     return messages
+
+
+def stale(topic: str, payload: bytes, current: set[str]) -> bool:
+    """A retained config read back from the broker that this layout no longer publishes (and not yet cleared)."""
+    return bool(payload) and topic.startswith("homeassistant/") and topic not in current
