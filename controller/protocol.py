@@ -168,6 +168,15 @@ class EventMsg(Message):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class LayoutSummary(Message):
+    """Retained on `layout`: what the site is made of (site, buses, devices, channels, actuators, control), for
+    monitors over MQTT. The `links` and `storage` sections are left out: brokers, users and paths stay local."""
+
+    site: str
+    ts: float
+    layout: dict[str, Any]
+
+
 class Ack(Message):
     """The controller's answer to a command or to a message it could not use."""
 
@@ -242,6 +251,7 @@ class Topics:
         self.telemetry = f"{base}/telemetry"
         self.events = f"{base}/events"
         self.ack = f"{base}/ack"
+        self.layout = f"{base}/layout"
         self.heartbeat = f"{base}/atn/heartbeat"
         self.dispatch = f"{base}/atn/dispatch"
         self.telemetry_ack = f"{base}/atn/telemetry-ack"

@@ -533,6 +533,12 @@ def test_home_assistant_discovery_looks_native_is_resent_and_clears_what_the_lay
             assert pump["name"] == "Heat pump"
             broker.pub("homeassistant", "homeassistant/status", "online")  # Home Assistant restarted
             wait_for(lambda: len(configs.messages) >= 2 * expected, 5, "discovery sent again")
+        with broker.subscribe("monitor", TOPICS.layout) as layouts:  # what `hearth tui --mqtt` shows as Layout
+            wait_for(lambda: layouts.messages, 5, "the retained layout summary")
+            summary = protocol.parse(protocol.LayoutSummary, layouts.messages[0][1])
+            assert set(summary.layout["channels"]) >= {"tank-top", "outdoor"}
+            assert summary.layout["channels"]["tank-top"]["label"] == "Tank, top probe"
+            assert "links" not in summary.layout and "storage" not in summary.layout  # no broker, user or path
     finally:
         assert hearth.stop() == 0
 

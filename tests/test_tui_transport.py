@@ -14,6 +14,8 @@ import pytest
 from controller.protocol import (
     ActuatorStateMsg,
     EventMsg,
+    HistoryPoint,
+    LayoutSummary,
     OverrideState,
     Push,
     Request,
@@ -21,6 +23,7 @@ from controller.protocol import (
     Role,
     State,
     Status,
+    Telemetry,
     Topics,
     parse,
 )
@@ -237,8 +240,11 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 
 
 def test_mqtt_monitor_watches_state_events_and_status_and_never_writes(broker: Broker, tmp_path: Path) -> None:
+    """Also: Layout from the retained layout summary, History from the telemetry seen since it connected."""
     topics = Topics("demo-house")
     broker.pub("demo-house", topics.state, state(T0).to_json(), retain=True)
+    summary = LayoutSummary(site="demo-house", ts=T0, layout={"site": {"id": "demo-house"}, "channels": {}})
+    broker.pub("demo-house", topics.layout, summary.to_json(), retain=True)
     password = tmp_path / "monitor.password"
     password.write_text(broker.users["monitor"] + "\n")
 
@@ -273,10 +279,28 @@ def test_mqtt_monitor_watches_state_events_and_status_and_never_writes(broker: B
             for op in writes:
                 answer = await transport.request(Request(id="r", op=op))
                 assert (answer.ok, answer.error) == (False, "read-only over MQTT")
+            answer = await transport.request(Request(id="r", op="layout"))
+            assert answer.ok and answer.layout == summary.layout
+            batch = Telemetry(
+                site="demo-house",
+                first_seq=1,
+                last_seq=3,
+                historical=False,
+                readings=[
+                    (1, T0, "tank-top", 52.0, "ok"),
+                    (2, T0, "outdoor", -4.0, "ok"),
+                    (3, T0 + 9, "tank-top", None, "fault"),
+                ],
+            )
+            await asyncio.to_thread(broker.pub, "demo-house", topics.telemetry, batch.to_json())
+            await seen.until(lambda: transport.history("tank-top", 1))
             answer = await transport.request(Request(id="r", op="history", channel="tank-top", hours=1))
-            assert (answer.ok, answer.error) == (False, "history is not available over MQTT")
-        broker.pub("demo-house", topics.state, b"", retain=True)
-        broker.pub("demo-house", topics.status, b"", retain=True)
+            assert answer.ok and answer.history == [
+                HistoryPoint(ts=T0, value=52.0, quality="ok"),
+                HistoryPoint(ts=T0 + 9, value=None, quality="fault"),
+            ]
+        for topic in (topics.state, topics.status, topics.layout):
+            broker.pub("demo-house", topic, b"", retain=True)
 
     asyncio.run(scenario())
 

@@ -118,3 +118,12 @@ class Layout(Strict):
 
 
 __all__ = ["Bus", "Channel", "I2CBus", "Layout", "SPIBus", "SerialBus", "Sim", "Site", "Storage"]
+
+
+SUMMARY_LEAVES_OUT = {"links", "storage"}
+
+
+def layout_summary(layout: Layout) -> dict[str, Any]:
+    """The layout as monitors over MQTT see it: everything but the links (brokers, users, password files) and
+    the storage (local paths)."""
+    return layout.model_dump(mode="json", exclude=SUMMARY_LEAVES_OUT)

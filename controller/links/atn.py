@@ -39,7 +39,7 @@ from controller.control.authority import hold_lease
 from controller.control.inbox import AtnInbox
 from controller.control.types import Lease, PriceForecast, PricePoint
 from controller.decode import MQTT_LIMITS
-from controller.layout.model import Layout
+from controller.layout.model import Layout, layout_summary
 from controller.links import homeassistant
 from controller.links.config import AtnLink
 from controller.store import Store
@@ -275,6 +275,8 @@ class AtnLinkRunner:
     async def _session(self, client: aiomqtt.Client) -> None:
         online = protocol.Status(site=self.site, online=True, ts=self.clock.now(), version=__version__)
         await client.publish(self.topics.status, online.to_json(), qos=1, retain=True)
+        summary = protocol.LayoutSummary(site=self.site, ts=self.clock.now(), layout=layout_summary(self.layout))
+        await client.publish(self.topics.layout, summary.to_json(), qos=1, retain=True)
         for topic in self.topics.from_atn:
             await client.subscribe(topic, qos=1)
         if self.config.home_assistant:

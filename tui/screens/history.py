@@ -137,6 +137,8 @@ class HistoryScreen(HearthScreen):
         points = answer.history
         faults = sum(1 for p in points if p.value is None)
         note = f"  {len(points)} samples" + (f", {faults} without a value" if faults else "")
+        scope = getattr(self.hearth.transport, "history_scope", "")
+        note += f" ({scope})" if scope else ""
         status.update(Text(note, "dim"))
         self._draw(channel, hours, points)
 

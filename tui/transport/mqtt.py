@@ -1,8 +1,10 @@
 """The site's MQTT topics, read-only: what a remote monitor sees.
 
-It subscribes to the retained `state` and `status` topics and to `events`, and never publishes anything, so a
-monitor account with a read-only ACL is all it needs. Overrides, alarm acknowledgements, the layout and the
-history are not available over MQTT; `request()` says so in a Response instead of sending anything.
+It subscribes to the retained `state`, `status` and `layout` topics and to `events` and `telemetry`, and never
+publishes anything, so a monitor account with a read-only ACL is all it needs. `request()` answers `layout` from
+the retained layout summary and `history` from the telemetry seen since it started (at most HISTORY_POINTS per
+channel); overrides and alarm acknowledgements are not available over MQTT, and it says so in a Response
+instead of sending anything.
 """
 
 from __future__ import annotations
@@ -12,18 +14,22 @@ import logging
 import ssl
 import time
 import uuid
+from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from controller.protocol import (
     DEFAULT_STATE_EVERY_S,
     QUIET_AFTER_PERIODS,
     EventMsg,
+    HistoryPoint,
+    LayoutSummary,
     Rejected,
     Request,
     Response,
     State,
     Status,
+    Telemetry,
     Topics,
     parse,
     parse_broker_url,
@@ -43,6 +49,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 QUIET_CHECK_S = 2.0
+
+HISTORY_POINTS = 3_600
+"""Telemetry kept per channel for the History screen: an hour of a channel that changes every second, many
+hours of one stored on change (bounded: a TUI left open for a month keeps the same memory)."""
+HISTORY_SCOPE = "telemetry seen since this TUI started"
 
 
 class MqttTransport:
@@ -73,6 +84,9 @@ class MqttTransport:
         self._controller_online: bool | None = None
         self._state_ts: float | None = None
         self._state_every_s: float | None = None
+        self.history_scope = HISTORY_SCOPE
+        self._layout: dict[str, Any] | None = None
+        self._history: dict[str, deque[tuple[float, float | None, str]]] = {}
 
     async def run(self, on_state: StateCallback, on_event: EventCallback, on_status: StatusCallback) -> None:
         import aiomqtt  # here, not at import: the local-socket TUI starts faster without it
@@ -82,7 +96,8 @@ class MqttTransport:
             on_status(ConnectionStatus("connecting"))
             try:
                 async with self._client() as client:
-                    for topic in (self.topics.status, self.topics.state, self.topics.events):
+                    topics = self.topics
+                    for topic in (topics.status, topics.state, topics.events, topics.layout, topics.telemetry):
                         await client.subscribe(topic, qos=1)
                     attempt = 0
                     on_status(self._connected())
@@ -108,9 +123,25 @@ class MqttTransport:
     async def request(self, request: Request, timeout_s: float = 5.0) -> Response:
         if request.op == "subscribe":
             return Response(id=request.id, ok=True, role="monitor")
+        if request.op == "layout":
+            if self._layout is None:
+                return Response(id=request.id, ok=False, error="the controller has not published its layout over MQTT")
+            return Response(id=request.id, ok=True, role="monitor", layout=self._layout)
+        if request.op == "history" and request.channel:
+            return Response(
+                id=request.id, ok=True, role="monitor", history=self.history(request.channel, request.hours)
+            )
         if request.op in READ_ONLY_OPS:
             return Response(id=request.id, ok=False, error="read-only over MQTT")
         return Response(id=request.id, ok=False, error=f"{request.op} is not available over MQTT")
+
+    def history(self, channel: str, hours: float | None) -> list[HistoryPoint]:
+        """The telemetry of `channel` seen so far, in time order, within `hours` of the newest."""
+        seen = sorted(self._history.get(channel, ()))
+        if not seen:
+            return []
+        since = seen[-1][0] - (hours or 6.0) * 3600
+        return [HistoryPoint(ts=ts, value=value, quality=quality) for ts, value, quality in seen if ts >= since]
 
     def _client(self) -> aiomqtt.Client:
         import aiomqtt
@@ -173,6 +204,15 @@ class MqttTransport:
                     on_status(self._connected())
             elif topic == self.topics.events:
                 on_event(parse(EventMsg, payload))
+            elif topic == self.topics.telemetry:
+                for _seq, ts, channel, value, quality in parse(Telemetry, payload).readings:
+                    points = self._history.get(channel)
+                    if points is None:
+                        points = self._history[channel] = deque(maxlen=HISTORY_POINTS)
+                    points.append((ts, value, quality))
+            elif topic == self.topics.layout:
+                if payload:
+                    self._layout = parse(LayoutSummary, payload).layout
             elif topic == self.topics.status:
                 if not payload:  # a cleared retained status
                     return
