@@ -30,6 +30,7 @@ from controller.drivers.base import Buses
 from controller.hardware import GPIO_WORKER, Hardware, build_hardware
 from controller.layout.model import Layout
 from controller.links.atn import AtnLinkRunner
+from controller.links.house_broker import HouseBrokerLink
 from controller.links.local import LocalApiServer, next_decision, socket_paths
 from controller.links.state import state_message
 from controller.loop import ControlLoop
@@ -89,6 +90,7 @@ class Controller:
         self.overrides: OverrideBook | None = None
         self.loop: ControlLoop | None = None
         self.link: AtnLinkRunner | None = None
+        self.house_link: HouseBrokerLink | None = None
         self.alarms = AlarmBoard()
         self.local_api: LocalApiServer | None = None
 
@@ -155,6 +157,10 @@ class Controller:
                         atn, self.layout, self.store, self.inbox, self.clock, self.state_message, self.loop.wake
                     )
                     group.create_task(self.link.run(), name="atn-link")
+                house = self.layout.links.home_assistant
+                if house is not None:
+                    self.house_link = HouseBrokerLink(house, self.layout, self.clock, self.state_message)
+                    group.create_task(self.house_link.run(), name="house-broker")
                 group.create_task(self.local_api.run(), name="local-api")
                 for name, task in self.extra_tasks.items():
                     group.create_task(task(), name=name)

@@ -543,6 +543,53 @@ def test_home_assistant_discovery_looks_native_is_resent_and_clears_what_the_lay
         assert hearth.stop() == 0
 
 
+def test_a_house_broker_of_its_own_gets_status_state_and_discovery_with_its_own_credentials(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """[links.home_assistant] only (no ATN): the house's own mosquitto, another password, the same entities."""
+    house = start_broker(tmp_path / "house-broker", site=SITE)
+    try:
+        secret = tmp_path / "house-password"
+        secret.write_text(house.users[SITE])
+        stale_topic = f"homeassistant/binary_sensor/{SITE}/old-valve/config"
+        house.pub(SITE, stale_topic, json.dumps({"name": "old valve"}), retain=True)
+        layout = (
+            (ROOT / "layouts/demo.toml").read_text()
+            + f"""
+[links.home_assistant]
+url = "mqtt://127.0.0.1:{house.port}"
+username = "{SITE}"
+password_file = "{secret}"
+state_every_s = 1
+"""
+        )
+        (tmp_path / "layout.toml").write_text(layout)
+        hearth = controller(tmp_path / "layout.toml", tmp_path / "state", tmp_path / "hearth.log")
+        try:
+            wait_for(lambda: any(e.get("event") == "house broker up" for e in hearth.events()), 15, "the house link")
+            wait_for(
+                lambda: any(
+                    e.get("event") == "Home Assistant entity removed: no longer in the layout" for e in hearth.events()
+                ),
+                10,
+                "the stale entity cleared",
+            )
+            with house.subscribe("homeassistant", f"homeassistant/+/{SITE}/+/config") as configs:
+                wait_for(lambda: len(configs.messages) >= 14, 5, "the retained discovery")
+                assert stale_topic not in dict(configs.messages)
+            with house.subscribe("homeassistant", TOPICS.state) as states:
+                wait_for(lambda: states.messages, 5, "the retained state")
+                state = protocol.parse(protocol.State, states.messages[-1][1])
+                assert state.site == SITE and state.link is None  # no ATN link in this layout
+            with house.subscribe("homeassistant", TOPICS.status) as statuses:
+                wait_for(lambda: statuses.messages, 5, "the retained status")
+                assert protocol.parse(protocol.Status, statuses.messages[-1][1]).online
+        finally:
+            assert hearth.stop() == 0
+    finally:
+        house.stop()
+
+
 def test_the_link_comes_back_by_itself_after_the_broker_restarts(broker: Broker, tmp_path: Path) -> None:
     """The same controller process reconnects: no restart of Hearth needed when the broker comes back."""
     hearth = controller(write_layout(broker, tmp_path), tmp_path / "state", tmp_path / "hearth.log")

@@ -41,7 +41,7 @@ from controller.control.types import Lease, PriceForecast, PricePoint
 from controller.decode import MQTT_LIMITS
 from controller.layout.model import Layout, layout_summary
 from controller.links import homeassistant
-from controller.links.config import AtnLink
+from controller.links.config import AtnLink, MqttLink
 from controller.store import Store
 
 log = structlog.get_logger("hearth.atn")
@@ -218,30 +218,7 @@ class AtnLinkRunner:
     # ---- the connection -------------------------------------------------------------------------------------
 
     def _client(self) -> aiomqtt.Client:
-        config = self.config
-        password = read_secret(config.password_file) if config.password_file else None
-        tls = None
-        if config.tls:
-            tls = aiomqtt.TLSParameters(
-                ca_certs=config.ca_file,
-                certfile=config.client_cert,
-                keyfile=config.client_key,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-        offline = protocol.Status(site=self.site, online=False, ts=self.clock.now(), version=__version__)
-        return aiomqtt.Client(
-            config.host,
-            config.port,
-            # Small QoS 1 messages and their PUBACKs must not wait for Nagle and delayed ACKs (~40 ms each).
-            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
-            username=config.username,
-            password=password,
-            identifier=f"hearth-{self.site}",
-            will=aiomqtt.Will(self.topics.status, offline.to_json(), qos=1, retain=True),
-            tls_params=tls,
-            keepalive=config.keepalive_s,
-            timeout=10,
-        )
+        return mqtt_client(self.config, self.site, self.clock)
 
     async def run(self) -> None:
         """Stay connected, forever."""
@@ -280,10 +257,7 @@ class AtnLinkRunner:
         for topic in self.topics.from_atn:
             await client.subscribe(topic, qos=1)
         if self.config.home_assistant:
-            await client.subscribe(homeassistant.STATUS_TOPIC, qos=1)
-            await self._publish_discovery(client)
-            # Read back what is retained for this site: configs for entities the layout no longer has get cleared.
-            await client.subscribe(homeassistant.own_configs(self.site), qos=1)
+            self._discovery_topics = await homeassistant.subscribe(client, self.layout)
         self.connected = True
         self.sent_upto = self.store.acked_seq()  # whatever was in flight and not acknowledged is sent again
         self.outstanding.clear()
@@ -318,26 +292,13 @@ class AtnLinkRunner:
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            if message.topic.value == homeassistant.STATUS_TOPIC:
-                if payload.strip() == b"online":  # Home Assistant restarted: it needs discovery again
-                    await self._publish_discovery(client)
-                continue
             if message.topic.value.startswith("homeassistant/"):
-                if homeassistant.stale(message.topic.value, payload, self._discovery_topics):
-                    await client.publish(message.topic.value, b"", qos=1, retain=True)
-                    log.info("Home Assistant entity removed: no longer in the layout", topic=message.topic.value)
+                self._discovery_topics = await homeassistant.answer(
+                    client, self.layout, message.topic.value, payload, self._discovery_topics
+                )
                 continue
             for topic, answer in self.handle(message.topic.value, payload, bool(message.retain)):
                 await client.publish(topic, answer, qos=1)
-
-    async def _publish_discovery(self, client: aiomqtt.Client) -> None:
-        messages = homeassistant.discovery(self.layout)
-        self._discovery_topics = {topic for topic, _ in messages}
-        for topic, payload in messages:
-            await client.publish(topic, payload, qos=1, retain=True)
-        log.info(
-            "Home Assistant discovery published", entities=len(self.layout.channels) + len(self.layout.actuators) + 1
-        )
 
     def _state(self) -> protocol.State:
         """The state as published: with its period, so a reader can tell a quiet controller from a live one."""
@@ -347,22 +308,7 @@ class AtnLinkRunner:
         await client.publish(self.topics.state, self._state().to_json(), qos=1, retain=True)
 
     async def _state_publisher(self, client: aiomqtt.Client) -> None:
-        """Publish the state when what it says changes (mode, actuators, overrides) and every state_every_s."""
-        last_signature: Any = None
-        last_sent = self.clock.monotonic()
-        while True:
-            await asyncio.sleep(POLL_S)
-            state = self._state()
-            signature = (
-                state.mode,
-                state.reason,
-                {n: (a.on, a.source) for n, a in state.actuators.items()},
-                [o.id for o in state.overrides],
-            )
-            periodic = self.clock.monotonic() - last_sent >= self.config.state_every_s
-            if signature != last_signature or periodic:
-                await client.publish(self.topics.state, state.to_json(), qos=1, retain=True)
-                last_signature, last_sent = signature, self.clock.monotonic()
+        await publish_state(client, self.topics.state, self._state, self.clock, self.config.state_every_s)
 
     async def _forward_events(self, client: aiomqtt.Client) -> None:
         """Send events at least once, in seq order, from the acknowledged point: after a start or a reconnect that
@@ -467,6 +413,54 @@ class AtnLinkRunner:
             self.sent_upto = last[0]
             self.outstanding.append(last[0])
             await asyncio.sleep(0)  # let the control tick in between batches
+
+
+def mqtt_client(config: MqttLink, site: str, clock: Clock, role: str = "") -> aiomqtt.Client:
+    """A client for one of the site's brokers, with the site's offline status as its last will."""
+    password = read_secret(config.password_file) if config.password_file else None
+    tls = None
+    if config.tls:
+        tls = aiomqtt.TLSParameters(
+            ca_certs=config.ca_file,
+            certfile=config.client_cert,
+            keyfile=config.client_key,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+    offline = protocol.Status(site=site, online=False, ts=clock.now(), version=__version__)
+    return aiomqtt.Client(
+        config.host,
+        config.port,
+        # Small QoS 1 messages and their PUBACKs must not wait for Nagle and delayed ACKs (~40 ms each).
+        socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+        username=config.username,
+        password=password,
+        identifier=f"hearth-{site}{role}",
+        will=aiomqtt.Will(protocol.Topics(site).status, offline.to_json(), qos=1, retain=True),
+        tls_params=tls,
+        keepalive=config.keepalive_s,
+        timeout=10,
+    )
+
+
+async def publish_state(
+    client: aiomqtt.Client, topic: str, state: Callable[[], protocol.State], clock: Clock, every_s: float
+) -> None:
+    """Publish the state (retained) when what it says changes (mode, actuators, overrides) and every `every_s`."""
+    last_signature: Any = None
+    last_sent = clock.monotonic()
+    while True:
+        await asyncio.sleep(POLL_S)
+        current = state()
+        signature = (
+            current.mode,
+            current.reason,
+            {n: (a.on, a.source) for n, a in current.actuators.items()},
+            [o.id for o in current.overrides],
+        )
+        periodic = clock.monotonic() - last_sent >= every_s
+        if signature != last_signature or periodic:
+            await client.publish(topic, current.to_json(), qos=1, retain=True)
+            last_signature, last_sent = signature, clock.monotonic()
 
 
 async def run_until_first_failure(jobs: Mapping[str, Coroutine[Any, Any, None]]) -> None:

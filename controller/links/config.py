@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from controller.layout.base import Strict
 from controller.protocol import is_loopback, parse_broker_url
 
-__all__ = ["AtnLink", "Links", "LocalLink", "MqttLink", "is_loopback"]
+__all__ = ["AtnLink", "HouseBroker", "Links", "LocalLink", "MqttLink", "is_loopback"]
 
 
 class MqttLink(Strict):
@@ -85,6 +85,16 @@ class LocalLink(Strict):
     )
 
 
+class HouseBroker(MqttLink):
+    """The house's own broker, for a local Home Assistant: the controller publishes its status, state and
+    discovery there (with these credentials), and reads nothing but Home Assistant's own status."""
+
+    state_every_s: float = Field(default=30.0, ge=1, le=3600)
+
+
 class Links(Strict):
     atn: AtnLink | None = None
+    home_assistant: HouseBroker | None = Field(
+        default=None, description="a second broker (the house's own) that gets Home Assistant discovery and state"
+    )
     local: LocalLink = Field(default_factory=LocalLink)

@@ -16,11 +16,18 @@ immersion element), the mode is an `enum` with its four values, and an `origin` 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
+
+import structlog
 
 from controller import __version__, protocol
 from controller.layout.model import Layout
 from controller.layout.units import channel_units
 
+if TYPE_CHECKING:
+    import aiomqtt
+
+log = structlog.get_logger("hearth.homeassistant")
 STATUS_TOPIC = "homeassistant/status"
 MODES = ("ATN", "LOCAL", "OVERRIDE", "SAFE")
 UNITS: dict[str, tuple[str, str | None, str]] = {
@@ -122,3 +129,32 @@ def discovery(layout: Layout) -> list[tuple[str, bytes]]:
 def stale(topic: str, payload: bytes, current: set[str]) -> bool:
     """A retained config read back from the broker that this layout no longer publishes (and not yet cleared)."""
     return bool(payload) and topic.startswith("homeassistant/") and topic not in current
+
+
+async def announce(client: aiomqtt.Client, layout: Layout) -> set[str]:
+    """Publish every discovery config (retained); returns their topics, the ones that are current."""
+    messages = discovery(layout)
+    for topic, payload in messages:
+        await client.publish(topic, payload, qos=1, retain=True)
+    log.info("Home Assistant discovery published", entities=len(messages))
+    return {topic for topic, _ in messages}
+
+
+async def subscribe(client: aiomqtt.Client, layout: Layout) -> set[str]:
+    """On connect: announce, then listen for Home Assistant's restarts and read back this site's configs."""
+    current = await announce(client, layout)
+    await client.subscribe(STATUS_TOPIC, qos=1)
+    await client.subscribe(own_configs(layout.site.id), qos=1)
+    return current
+
+
+async def answer(client: aiomqtt.Client, layout: Layout, topic: str, payload: bytes, current: set[str]) -> set[str]:
+    """A message on a `homeassistant/` topic: announce again when Home Assistant comes online, clear a retained
+    config the layout no longer has. Returns the current topics."""
+    if topic == STATUS_TOPIC:
+        if payload.strip() == b"online":  # Home Assistant restarted: it needs discovery again
+            return await announce(client, layout)
+    elif stale(topic, payload, current):
+        await client.publish(topic, b"", qos=1, retain=True)
+        log.info("Home Assistant entity removed: no longer in the layout", topic=topic)
+    return current
