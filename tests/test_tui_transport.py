@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Literal
@@ -121,10 +123,11 @@ async def running(transport: LocalSocketTransport | MqttTransport) -> AsyncItera
 
 @pytest.fixture
 def socket_path(tmp_path: Path) -> Iterator[Path]:
-    # AF_UNIX paths are short (108 bytes): pytest's tmp_path can be longer.
-    path = Path(f"/tmp/hearth-tui-{id(tmp_path):x}.sock")
-    yield path
-    path.unlink(missing_ok=True)
+    # AF_UNIX paths are short (108 bytes): pytest's tmp_path can be longer. A directory of its own, not a name
+    # from id(): two test runs at once (several worktrees) got the same address, hence the same socket, and hung.
+    directory = Path(tempfile.mkdtemp(prefix="hearth-tui-"))
+    yield directory / "c.sock"
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 # ---- local socket ----------------------------------------------------------------------------------------
