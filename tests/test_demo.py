@@ -50,8 +50,9 @@ def test_the_demo_layout_is_valid_with_a_quick_heat_pump_and_the_user_as_technic
         (5, Band.CHEAP, True),
         (39, Band.CHEAP, True),
         (45, Band.EXPENSIVE, False),
-        (95, Band.CHEAP, True),
-        (170, Band.NORMAL, None),
+        (99, Band.EXPENSIVE, False),
+        (105, Band.CHEAP, True),
+        (175, Band.NORMAL, None),
     ],
 )
 def test_the_price_file_asks_for_what_the_timeline_says(

@@ -7,14 +7,13 @@ layouts/demo.toml shortens them (`QUICK_HEAT_PUMP`) and says so on screen. The p
 start, so the reference ATN asks for heat at known moments:
 
     seconds after start   0 ─ 40 cheap: the ATN leases the heat pump on (held first by pre-run and by min-off
-                                 from boot, then it starts)
-                          40 ─ 90 expensive: the lease says off (held by min-on until it has run 45 s)
-                          50 ─ 85 the ATN is silent (`ATN_ARGS`): LOCAL 15 s later; the local policy stops it
-                                 at about 75 s, the store pump runs on (post-run)
-                          90 ─ 160 cheap again: after handback (about 95 s) the ATN starts it again, held by
-                                 min-off until 30 s after it stopped
+                                 from boot, then it starts at about 30 s)
+                          40 ─ 100 expensive: the lease says off; min-on holds it until it has run 45 s, then
+                                 it stops (about 75 s) and the store pump runs on (post-run)
+                          80 ─ 115 the ATN is silent (`ATN_ARGS`): LOCAL 15 s later, the local policy decides
+                          100 ─ 170 cheap again: after handback (about 125 s) the ATN asks for heat again
                           then normal prices: the controller's own policy decides
-    130 ─ 160             a scripted technician forces the immersion element on (OVERRIDE_AT_S, OVERRIDE_FOR_S);
+    140 ─ 170             a scripted technician forces the immersion element on (OVERRIDE_AT_S, OVERRIDE_FOR_S);
                           when it expires the element is held on by its own min-on time
 
 `python -m controller.sim.demo --help` lists the steps scripts/demo runs.
@@ -35,13 +34,14 @@ from controller.protocol import Push, Request, Response
 
 QUICK_HEAT_PUMP = {"min_on_s": 45, "min_off_s": 30, "max_starts_per_hour": 6, "prerun_s": 10, "postrun_s": 20}
 """The demo's heat-pump timings (layouts/demo.toml has a real heat pump's)."""
-PRICE_STEPS = ((-3600.0, 0.10), (40.0, 0.40), (90.0, 0.10), (160.0, 0.25))
+PRICE_STEPS = ((-3600.0, 0.10), (40.0, 0.40), (100.0, 0.10), (170.0, 0.25))
 """(seconds after start, price until the next step); the last lasts two days."""
 OVERRIDE_TARGET = "aux-element"
-OVERRIDE_AT_S = 130
+OVERRIDE_AT_S = 140
 OVERRIDE_FOR_S = 30
-ATN_ARGS = ("--heartbeat", "5", "--lease", "20", "--pause-after", "50", "--pause-for", "35")
-"""`hearth atn-sim` options: leases renewed every 10 s follow the prices closely; silent from 50 s to 85 s."""
+ATN_ARGS = ("--bands", "--heartbeat", "5", "--lease", "20", "--pause-after", "80", "--pause-for", "35")
+"""`hearth atn-sim` options: leases by price band (not planned, so they follow the script), renewed every 10 s;
+silent from 80 s to 115 s."""
 OVERRIDE_REASON = "demo: a technician tests the immersion element"
 
 
