@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from controller import protocol
 from controller.atnsim.ledger import Ledger
+from controller.layout.load import load_layout
 from controller.store import Store
 from tests import fuzz_strategies
 from tests.broker import Broker, start_broker
@@ -488,7 +489,8 @@ def test_home_assistant_discovery_looks_native_is_resent_and_clears_what_the_lay
     layout = layout.replace("[channels.tank-top]\n", '[channels.tank-top]\nlabel = "Tank, top probe"\n')
     (tmp_path / "layout.toml").write_text(layout)
     hearth = controller(tmp_path / "layout.toml", tmp_path / "state", tmp_path / "hearth.log")
-    expected = 9 + 4 + 1  # channels, actuators, mode
+    demo = load_layout(ROOT / "layouts/demo.toml")
+    expected = len(demo.channels) + len(demo.actuators) + 1  # and the mode
     try:
         wait_for(lambda: any(e.get("event") == "Home Assistant discovery published" for e in hearth.events()), 10, "it")
         wait_for(
@@ -575,7 +577,9 @@ state_every_s = 1
                 "the stale entity cleared",
             )
             with house.subscribe("homeassistant", f"homeassistant/+/{SITE}/+/config") as configs:
-                wait_for(lambda: len(configs.messages) >= 14, 5, "the retained discovery")
+                demo = load_layout(ROOT / "layouts/demo.toml")
+                entities = len(demo.channels) + len(demo.actuators) + 1
+                wait_for(lambda: len(configs.messages) >= entities, 5, "the retained discovery")
                 assert stale_topic not in dict(configs.messages)
             with house.subscribe("homeassistant", TOPICS.state) as states:
                 wait_for(lambda: states.messages, 5, "the retained state")
