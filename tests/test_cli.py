@@ -92,9 +92,17 @@ def test_run_samples_reports_and_exits_on_sigterm(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(3.0)
+    # Stop it once it is running (a fixed sleep raced start-up on a busy machine) and half a second of reports on.
+    assert process.stderr is not None
+    lines: list[str] = []
+    for line in process.stderr:
+        lines.append(line)
+        if '"event": "first control decision"' in line:
+            break
+    time.sleep(1.0)
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=20)
+    rest, _ = process.communicate(timeout=20)[1], None
+    stderr = "".join(lines) + (rest or "")
     assert process.returncode == 0, stderr
     events = json_events(stderr)
     names = [e["event"] for e in events]
