@@ -48,4 +48,4 @@ class PlanScreen(HearthScreen):
         made = clock_text(plan.made_at, tz, self.hearth.now())
         note.update(Text.assemble("  Plan made ", (made, "bold"), f": {plan.note}" if plan.note else ""))
         self.query_one("#plan-table", Static).update(plan_table(plan, tz))
-        self.query_one(PlanChart).draw(plan, self.hearth.now())
+        self.query_one(PlanChart).draw(plan, tz)

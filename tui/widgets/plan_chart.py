@@ -56,19 +56,20 @@ class PlanChart(PlotextPlot):
         self.plt.title("no plan")
         self.refresh()
 
-    def draw(self, plan: PlanState, now: float) -> None:
+    def draw(self, plan: PlanState, tz: tzinfo | None) -> None:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
         if not plan.hours:
             self.draw_empty()
             return
-        x = [(h.start - now) / 3600 for h in plan.hours]
+        x = [float(i) for i in range(len(plan.hours))]
         running = [h.price if h.heat_pump >= 0.5 else 0.0 for h in plan.hours]
         idle = [0.0 if h.heat_pump >= 0.5 else h.price for h in plan.hours]
         plt.bar(x, idle, color="gray", label="price")
         plt.bar(x, running, color="cyan", label="price, heat pump on")
         plt.plot(x, [h.tank_c for h in plan.hours], yside="right", color="red", marker="braille", label="tank °C")
-        plt.xlabel("hours from now")
+        ticks = x[:: max(1, len(x) // 4)]
+        plt.xticks(ticks, [datetime.fromtimestamp(plan.hours[int(i)].start, tz).strftime("%H:%M") for i in ticks])
         plt.title("planned heat-pump use against price, and the tank's planned temperature")
         self.refresh()
