@@ -5,9 +5,13 @@ rules."""
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from controller.control import policy
 from controller.control.tariff import Price
@@ -246,3 +250,24 @@ def test_deferred_planning_leaves_the_solve_to_the_caller() -> None:
     assert adopted.plan is not None and adopted.wanted is None and adopted.replans == 1
     after, decision = local.decide(adopted, policy.PolicyState(), inputs(), PARAMS, T0 + 2, ZONE, None, inline=False)
     assert after.wanted is None and decision.commands[HP].reason.startswith("plan: ")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.tuples(st.floats(20.0, 55.0), st.floats(19.8, 22.0)), min_size=12, max_size=12),
+)
+def test_the_heat_pump_request_changes_only_at_step_boundaries(
+    planned: tuple[local.PlannerState, policy.PolicyDecision], states: list[tuple[float, float]]
+) -> None:
+    """Whatever the sensors say minute to minute (above the comfort floor, so the guard is not engaged), the
+    plan's heat-pump request holds for its whole 15-minute step: the plan alone cannot short-cycle the compressor
+    (at most 4 starts an hour are asked, and a step's run is 15 minutes, above the demo's 5-minute minimum)."""
+    state, _ = planned
+    requests: list[tuple[int, bool]] = []
+    for minute in range(60):
+        tank, house = states[minute // 5]
+        now = T0 + minute * 60
+        state, decision = decide(state, now=now, tank_top_c=tank, tank_mid_c=tank, tank_bottom_c=tank, house_c=house)
+        requests.append((math.floor(now / 900), decision.commands[HP].on))
+    for (slot_a, on_a), (slot_b, on_b) in itertools.pairwise(requests):
+        assert on_a == on_b or slot_a != slot_b
