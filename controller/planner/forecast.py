@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -24,10 +24,13 @@ import numpy as np
 from controller.control.params import ControlParams, in_windows
 from controller.control.tariff import FORECAST_MAX_AGE_S
 from controller.control.types import PriceForecast, PricePoint
-from controller.planner.model import STEP_S, Array
+from controller.planner.base import STEP_S, OutdoorHistory, comfort_floor_c, slot_start
+from controller.planner.model import Array
 
-HOUR_S = 3600.0
+__all__ = ["Forecast", "OutdoorHistory", "build", "comfort_floor_c", "outdoor_forecast", "prices", "slot_start"]
+
 DAY_S = 86400.0
+HOUR_S = 3600.0
 PERSISTENCE_RELAX_S = 6 * HOUR_S
 
 
@@ -44,50 +47,6 @@ class Forecast:
     @property
     def steps(self) -> int:
         return len(self.price)
-
-
-@dataclass(frozen=True, slots=True)
-class OutdoorHistory:
-    """Hourly means of the outdoor air over the last day, by UTC hour; the hour being filled is accumulated."""
-
-    hourly: tuple[float | None, ...] = (None,) * 24
-    hour: int = -1  # absolute hour number being accumulated
-    total: float = 0.0
-    count: int = 0
-
-    def add(self, now: float, outdoor_c: float | None) -> OutdoorHistory:
-        if outdoor_c is None:
-            return self
-        hour = math.floor(now / HOUR_S)
-        if hour == self.hour:
-            return replace(self, total=self.total + outdoor_c, count=self.count + 1)
-        hourly = self.hourly
-        if self.count:
-            slots = list(hourly)
-            slots[self.hour % 24] = self.total / self.count
-            if hour - self.hour > 24:  # a gap of more than a day: nothing left is recent
-                slots = [None] * 24
-            hourly = tuple(slots)
-        return OutdoorHistory(hourly, hour, outdoor_c, 1)
-
-    def at(self, t: float) -> float | None:
-        return self.hourly[math.floor(t / HOUR_S) % 24]
-
-
-def comfort_floor_c(params: ControlParams, occupied: bool, setpoint_c: float | None) -> float:
-    """The lowest house temperature the plan allows: setpoint - comfort_low_k while occupied (or under a setpoint
-    override or the ATN's), the setback otherwise (not lower: a house let down further at night needs more
-    than the heat pump can give to be back by morning on a cold day, and then the aux element)."""
-    comfort = params.comfort
-    if setpoint_c is not None:
-        return setpoint_c - params.planner.comfort_low_k
-    if occupied:
-        return comfort.setpoint_c - params.planner.comfort_low_k
-    return min(comfort.setback_c, comfort.setpoint_c - params.planner.comfort_low_k)
-
-
-def slot_start(now: float) -> float:
-    return math.floor(now / STEP_S) * STEP_S
 
 
 def outdoor_forecast(times: Array, now: float, outdoor_c: float, history: OutdoorHistory) -> Array:

@@ -22,17 +22,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
-
-import numpy as np
 
 from controller.control import policy
 from controller.control.params import ControlParams
 from controller.control.tariff import FORECAST_MAX_AGE_S
 from controller.control.types import Command, PriceForecast, Source
-from controller.planner import forecast as fc
-from controller.planner.dp import Decision, Plan
-from controller.planner.model import STEP_S, Model
+from controller.planner.base import STEP_S, OutdoorHistory, comfort_floor_c
+
+if TYPE_CHECKING:  # numpy comes with these: imported where a plan is solved, off the control tick's start-up
+    from controller.planner.dp import Decision, Plan
 
 DAY_S = 86400.0
 PREVIEW_STEPS = 96  # the next 24 h at least, for reasons and the TUI (the whole plan is rolled out)
@@ -61,7 +61,7 @@ class PlanRequest:
 
     now: float
     outdoor_c: float
-    history: fc.OutdoorHistory
+    history: OutdoorHistory
     price_forecast: PriceForecast | None
     setpoint_c: float | None
     tank_c: float
@@ -88,7 +88,7 @@ class PlannerState:
     decision: Decision | None = None
     preview: tuple[PlanPoint, ...] = ()
     peak_note: str = ""
-    history: fc.OutdoorHistory = field(default_factory=fc.OutdoorHistory)
+    history: OutdoorHistory = field(default_factory=OutdoorHistory)
     replans: int = 0
     wanted: PlanRequest | None = None  # a re-plan asked of the caller (deferred planning), until adopted
 
@@ -116,11 +116,15 @@ def solve(
     params: ControlParams,
     timezone: str,
     outdoor_c: float,
-    history: fc.OutdoorHistory,
+    history: OutdoorHistory,
     price_forecast: PriceForecast | None,
     setpoint_c: float | None,
 ) -> Plan:
     """A fresh plan from the slot holding `now` over the layout's horizon."""
+    from controller.planner import forecast as fc
+    from controller.planner.dp import Plan
+    from controller.planner.model import Model
+
     steps = round(params.planner.horizon_h * 3600 / STEP_S)
     outdoor = fc.outdoor_forecast(fc.step_times(now, steps), now, outdoor_c, history)
     forecast = fc.build(
@@ -211,6 +215,10 @@ def _prices_changed(
         return False
     if now - forecast.received_at > FORECAST_MAX_AGE_S:
         return False
+    import numpy as np
+
+    from controller.planner import forecast as fc
+
     plan = state.plan
     times = fc.step_times(plan.t0, plan.forecast.steps)
     fresh = fc.prices(times, now, params, ZoneInfo(timezone), forecast)
@@ -274,7 +282,7 @@ def decide(
 
 
 def comfort_floor(inputs: policy.PolicyInputs, params: ControlParams) -> float:
-    return fc.comfort_floor_c(params, inputs.occupied, inputs.setpoint_c)
+    return comfort_floor_c(params, inputs.occupied, inputs.setpoint_c)
 
 
 def execute(

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from controller.planner.base import STEP_S
 from controller.planner.params import PlannerParams
 
+__all__ = ["STEP_S", "Array", "Model", "StepResult"]
+
 Array = npt.NDArray[np.float64]
-STEP_S = 900.0
 WATER_CP_J_PER_KG_K = 4186.0
 WATER_KG_PER_L = 0.99
 KELVIN = 273.15

@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 
 from controller import protocol
+from controller.planner.base import STEP_S
 from controller.planner.local import PlannerState
-from controller.planner.model import STEP_S
 
 HOURS_SHOWN = 24
 
