@@ -45,11 +45,12 @@ def main() -> None:
     rss: list[float] = []
     for i in range(args.replans):
         now = START + 86400 + i * 3 * 3600.0
-        started = time.perf_counter()
+        started, began = time.perf_counter(), time.process_time()
         plan = solve(
             now, layout.control, layout.site.timezone, weather.outdoor_c(now), history, prices.forecast(now), None
         )
         times.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - began)
         del plan
         rss.append(rss_mb())
     times.sort()
