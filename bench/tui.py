@@ -698,6 +698,38 @@ def latency_lines(what: str, trips: list[Trip]) -> str:
     )
 
 
+def override_passes(
+    tmux: Tmux,
+    session: str,
+    watch: LineWatch,
+    running: InProcessController,
+    pid: int,
+    counts: tuple[int, int],
+    lines: Callable[[str, list[Trip]], str],
+) -> int:
+    """`counts` = (trials on a settled screen, trials 0.2 s after the previous key): run them and print each pass's
+    override and release latencies with `lines`; returns how many trials were done. Also bench/remote_override.py."""
+    done = 0
+    for typed, count in zip((False, True), counts, strict=True):
+        if count <= 0:
+            continue
+        trips: list[tuple[Trip, Trip]] = []
+        for number in range(count):
+            try:
+                trips.append(override_trial(tmux, session, watch, running, pid, typed))
+            except (TimeoutError, RuntimeError) as error:  # report what was measured, then go on
+                print(f"  trial {number} failed, the rest of this pass is skipped: {error}")
+                break
+        done += len(trips)
+        if not trips:
+            continue
+        when = "0.2 s after the previous key" if typed else "on a settled screen"
+        print(f"  the timed key {when}:")
+        print(lines("Enter on the form's Override button -> relay ON ", [t[0] for t in trips]))
+        print(lines("x (release) on the overview         -> relay OFF", [t[1] for t in trips]))
+    return done
+
+
 def figure_override(tmux: Tmux, work: Path, trials: int, typed_trials: int) -> None:
     print(f"3. override keypress to relay change (in-process controller, {AUX} on GPIO {AUX_PIN}, min on/off 0 s)")
     state = work / "override"
@@ -712,24 +744,8 @@ def figure_override(tmux: Tmux, work: Path, trials: int, typed_trials: int) -> N
             tmux.wait_for("override", lambda s: bool(LIVE_TANK_TOP.search(s)) and "technician" in s, 15, "live data")
             pid = tui_pid(tmux, "override")
             settle(pid)
-            rss_before, started, done = rss_mb(pid), time.perf_counter(), 0
-            for typed, count in ((False, trials), (True, typed_trials)):
-                if count <= 0:
-                    continue
-                trips: list[tuple[Trip, Trip]] = []
-                for number in range(count):
-                    try:
-                        trips.append(override_trial(tmux, "override", watch, running, pid, typed))
-                    except (TimeoutError, RuntimeError) as error:  # report what was measured, then go on
-                        print(f"  trial {number} failed, the rest of this pass is skipped: {error}")
-                        break
-                done += len(trips)
-                if not trips:
-                    continue
-                when = "0.2 s after the previous key" if typed else "on a settled screen"
-                print(f"  the timed key {when}:")
-                print(latency_lines("Enter on the form's Override button -> relay ON ", [t[0] for t in trips]))
-                print(latency_lines("x (release) on the overview         -> relay OFF", [t[1] for t in trips]))
+            rss_before, started = rss_mb(pid), time.perf_counter()
+            done = override_passes(tmux, "override", watch, running, pid, (trials, typed_trials), latency_lines)
             settle(pid)
             print(
                 f"  (the TUI's RSS went from {rss_before:.1f} to {rss_mb(pid):.1f} MB over these "

@@ -16,6 +16,8 @@ from controller.atnsim.cli import add_parser as add_atn_sim
 from controller.atnsim.cli import run_cli as run_atn_sim
 from controller.probe.cli import add_parser as add_probe
 from controller.probe.cli import run_cli as run_probe
+from controller.remote.cli import add_parser as add_keys
+from controller.remote.cli import run_cli as run_keys
 from tui.cli import add_parser as add_tui
 from tui.cli import run_cli as run_tui
 from tui.status import add_parser as add_status
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_atn_sim(commands)
     add_probe(commands)
     add_status(commands)
+    add_keys(commands)
     layout = commands.add_parser(
         "layout", help="check or show a hardware layout", description="Work with layout files."
     )
@@ -264,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_probe(args)
     if args.command == "status":
         return run_status(args)
+    if args.command == "keys":
+        return run_keys(args)
     if args.command == "layout":
         if args.layout_command == "check":
             return _cmd_layout_check(args.files)

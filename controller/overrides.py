@@ -167,7 +167,7 @@ class OverrideBook:
         self._audit(
             now,
             f"override {override.id}: {who} set {describe(target, checked)} until {utc(override.expires_at)} "
-            f"from {origin}{because}",
+            f"{_where(origin)}{because}",
             "set",
             override,
             who,
@@ -198,7 +198,7 @@ class OverrideBook:
         self._audit(
             now,
             f"override {override_id}: {who} kept {describe(current.target, current.value)} alive until "
-            f"{utc(expires)} from {origin or 'unknown'}{capped}",
+            f"{utc(expires)} {_where(origin)}{capped}",
             "keepalive",
             renewed,
             who,
@@ -213,8 +213,7 @@ class OverrideBook:
         released = self.store.release_override(override_id, at=now, by=who) or current
         self._audit(
             now,
-            f"override {override_id}: {who} released {describe(current.target, current.value)} "
-            f"from {origin or 'unknown'}",
+            f"override {override_id}: {who} released {describe(current.target, current.value)} {_where(origin)}",
             "release",
             released,
             who,
@@ -277,6 +276,11 @@ class OverrideBook:
                 },
             )
         )
+
+
+def _where(origin: str) -> str:
+    """'from local socket uid 0 pid 42', 'via MQTT, signed with key ...', 'from unknown'."""
+    return origin if origin.startswith("via ") else f"from {origin or 'unknown'}"
 
 
 def _on_wall_clock(override: Override, timer: OverrideTimer, wall: float, mono: float) -> Override:

@@ -9,6 +9,7 @@ silently ignored field.
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -256,6 +257,8 @@ class Topics:
         self.dispatch = f"{base}/atn/dispatch"
         self.telemetry_ack = f"{base}/atn/telemetry-ack"
         self.events_ack = f"{base}/atn/events-ack"
+        self.override = f"{base}/override"  # a technician's signed request (SignedOverride)
+        self.override_reply = f"{base}/override/reply"  # the controller's answer (Response)
 
     @property
     def from_atn(self) -> tuple[str, str, str, str]:
@@ -377,3 +380,48 @@ class Push(Message):
     push: Literal["state", "event"]
     state: State | None = None
     event: EventMsg | None = None
+
+
+# ---- technician overrides over MQTT (hearth/v1/<site>/override) -----------------------------------------
+#
+# The broker does not tell the controller who published a message, so a request carries who sent it and proves it
+# with an Ed25519 signature over `signed_bytes()`: every field but the signature, in a canonical encoding. See
+# controller/remote and docs/protocol.md.
+
+SIGNED_DOMAIN = b"hearth/v1 override-request\n"
+"""Prefixed to what is signed, so a signature made for anything else can never pass as a request."""
+MAX_REQUEST_LIFE_S = 300.0
+"""A request expires at most this long after it is made (plus MAX_CLOCK_SKEW_S for the signer's clock)."""
+
+
+class SignedOverride(Message):
+    """A technician's override, keep-alive or release, signed with the technician's key."""
+
+    id: str = Field(min_length=8, max_length=64, description="new for every request: a second use is a replay")
+    op: Literal["override", "keepalive", "release"]
+    technician: str = Field(min_length=1, max_length=64)
+    key: str = Field(min_length=1, max_length=64, description="the signing key's fingerprint, SHA256:...")
+    site: str = Field(min_length=1, max_length=64)
+    target: str | None = Field(default=None, max_length=64)
+    value: bool | float | None = None
+    duration_s: float | None = Field(default=None, gt=0)
+    override_id: str | None = Field(default=None, max_length=64)
+    reason: str = Field(default="", max_length=200)
+    expires_at: float = Field(description="epoch s; refused after this, and when it is too far ahead")
+    signature: str | None = Field(default=None, max_length=128, description="base64 Ed25519 over signed_bytes()")
+
+    def signed_bytes(self) -> bytes:
+        """The canonical encoding that is signed: the domain line, then every field except the signature as JSON
+        with sorted keys, no spaces, ASCII only, absent fields as null. Numbers are Python's shortest round-trip
+        form, which the receiver reproduces from the parsed value, so any change of any field changes these bytes."""
+        return SIGNED_DOMAIN + _canonical(self.model_dump(mode="json", exclude={"signature"}))
+
+    def wire(self) -> bytes:
+        """The one form a request is sent in: every field, the signature too, encoded as `signed_bytes()` encodes
+        them. The controller refuses any other spelling of the same request, so no byte of it can change unnoticed
+        (not even to a spelling that means the same, such as 1800e0 for 1800.0)."""
+        return _canonical(self.model_dump(mode="json"))
+
+
+def _canonical(fields: dict[str, Any]) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
@@ -39,6 +39,9 @@ from controller.overrides import OverrideBook, utc
 from controller.sampler import Sampler, summarise
 from controller.store import Store, StoreError, policies_for
 from controller.watch import frame
+
+if TYPE_CHECKING:
+    from controller.remote.handler import RemoteOverrides
 
 log = structlog.get_logger("hearth.runtime")
 PRUNE_EVERY_S = 3600.0
@@ -154,7 +157,14 @@ class Controller:
                 atn = self.layout.links.atn
                 if atn is not None:
                     self.link = AtnLinkRunner(
-                        atn, self.layout, self.store, self.inbox, self.clock, self.state_message, self.loop.wake
+                        atn,
+                        self.layout,
+                        self.store,
+                        self.inbox,
+                        self.clock,
+                        self.state_message,
+                        self.loop.wake,
+                        remote=self._remote_overrides(),
                     )
                     group.create_task(self.link.run(), name="atn-link")
                 house = self.layout.links.home_assistant
@@ -179,6 +189,22 @@ class Controller:
                 self.store.close()
             self.hardware.close()
             self.notifier.close()
+
+    def _remote_overrides(self) -> RemoteOverrides | None:
+        """Signed technician overrides over MQTT, when the layout turns them on (`links.atn.remote_overrides`)."""
+        atn = self.layout.links.atn
+        if atn is None or not atn.remote_overrides:
+            return None
+        # Imported here: `cryptography` costs start-up time that a site without remote overrides need not pay.
+        from controller.remote.gate import Gate, trusted_keys
+        from controller.remote.handler import RemoteOverrides
+
+        assert self.store is not None and self.overrides is not None and self.loop is not None
+        keys = trusted_keys((t.name, t.key) for t in atn.technicians)
+        log.info("remote overrides on", technicians=sorted({name for name, _ in keys}), keys=len(keys))
+        gate = Gate(self.layout.site.id, keys, self.store)
+        settle = functools.partial(next_decision, self.loop)
+        return RemoteOverrides(gate, self.overrides, self.clock, settle, self.state_message)
 
     def state_message(self) -> protocol.State:
         """The whole controller as one protocol State message (MQTT, local socket)."""

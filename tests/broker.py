@@ -3,7 +3,7 @@
 `start_broker(workdir)` builds everything a broker needs inside `workdir` (a throwaway CA and a server
 certificate for localhost/127.0.0.1, a password file, the ACL template, a config made from the deployment
 template) and starts mosquitto as a subprocess. Users: the site's controller (username = site id, "demo-house"
-by default), a second controller "other-site", "atn" and "monitor".
+by default), a second controller "other-site", "atn", "monitor", "homeassistant" and "technician".
 
 Import it from test modules (it is not a conftest) and stop the broker when done, e.g. in a module fixture::
 
@@ -218,7 +218,7 @@ class Broker:
     workdir: Path
     users: dict[str, str]
     """username -> password: the site's controller (username = site id), "other-site", "atn", "monitor",
-    "homeassistant"."""
+    "homeassistant", "technician"."""
     binary: str = field(repr=False, default="mosquitto")
     process: subprocess.Popen[bytes] | None = field(repr=False, default=None)
 
@@ -464,7 +464,8 @@ def start_broker(workdir: Path, *, site: str = "demo-house") -> Broker:
     binary = ensure_mosquitto()
     workdir.mkdir(parents=True, exist_ok=True)
     ca_file, cert_file, key_file = _make_certificates(workdir / "tls")
-    users = {name: secrets.token_urlsafe(12) for name in (site, "other-site", "atn", "monitor", "homeassistant")}
+    names = (site, "other-site", "atn", "monitor", "homeassistant", "technician")
+    users = {name: secrets.token_urlsafe(12) for name in names}
     password_file = workdir / "passwd"
     password_file.write_text("")
     password_file.chmod(0o600)

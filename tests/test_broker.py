@@ -1,4 +1,4 @@
-"""The broker setup of deploy/mosquitto, on a real mosquitto: passwords, TLS, the three ACL roles, persistence.
+"""The broker setup of deploy/mosquitto, on a real mosquitto: passwords, TLS, the four ACL roles, persistence.
 
 A denied publish is dropped silently, so "never reaches a subscriber" cannot be shown by waiting for nothing.
 Each ACL case publishes, then publishes a sentinel the reader is allowed to see: the denied message would have
@@ -33,7 +33,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     broker.stop()
 
 
-@pytest.mark.parametrize("user", [SITE, "other-site", "atn", "monitor"])
+@pytest.mark.parametrize("user", [SITE, "other-site", "atn", "monitor", "technician"])
 def test_every_role_logs_in_on_the_loopback_listener(broker: Broker, user: str) -> None:
     disconnect(broker.connect(user))
 
@@ -62,6 +62,7 @@ SENTINELS = {
     "atn": (SITE, f"hearth/v1/{SITE}/events"),
     SITE: ("atn", f"hearth/v1/{SITE}/atn/heartbeat"),
     "other-site": ("atn", "hearth/v1/other-site/atn/heartbeat"),
+    "technician": (SITE, f"hearth/v1/{SITE}/events"),
 }
 
 # (publisher, topic, reader subscribed to '#', whether the reader gets it)
@@ -85,7 +86,16 @@ ACL_CASES = [
     ("atn", f"hearth/v1/{SITE}/atn/dispatch", SITE, True),
     ("atn", "hearth/v1/other-site/atn/dispatch", SITE, False),  # delivered, but not to demo-house
     ("atn", f"hearth/v1/{SITE}/state", "monitor", False),
-    ("atn", f"hearth/v1/{SITE}/override", SITE, False),  # remote overrides are off in the template
+    # technician: publishes override requests (the controller still checks their signatures), reads the answers
+    ("technician", f"hearth/v1/{SITE}/override", SITE, True),
+    (SITE, f"hearth/v1/{SITE}/override/reply", "technician", True),
+    ("technician", f"hearth/v1/{SITE}/override/reply", "monitor", False),  # cannot forge the controller's answer
+    ("technician", f"hearth/v1/{SITE}/atn/dispatch", SITE, False),
+    ("technician", f"hearth/v1/{SITE}/state", "monitor", False),
+    # only technicians publish override requests
+    ("monitor", f"hearth/v1/{SITE}/override", SITE, False),
+    ("atn", f"hearth/v1/{SITE}/override", SITE, False),
+    ("other-site", f"hearth/v1/{SITE}/override", SITE, False),
 ]
 
 

@@ -191,12 +191,12 @@ class HearthApp(App[None]):
 
     @property
     def read_only(self) -> bool:
-        """Nothing may be changed: a monitor, MQTT, or a role the controller has not told us yet."""
+        """Nothing may be changed: a monitor, MQTT without a key, or a role the controller has not told us yet."""
         return self.transport.read_only or self.model.status.read_only
 
     @property
     def changes_hidden(self) -> bool:
-        """Override controls are absent, not merely disabled: over MQTT, or for the monitor role."""
+        """Override controls are absent, not merely disabled: over MQTT without a key, or for the monitor role."""
         return self.transport.read_only or self.monitor
 
     @property

@@ -1,4 +1,4 @@
-"""`hearth tui`: the terminal UI, over the local socket (technicians) or MQTT (read-only monitors)."""
+"""`hearth tui`: the terminal UI, over the local socket (technicians) or MQTT (monitors; technicians with a key)."""
 
 from __future__ import annotations
 
@@ -36,9 +36,16 @@ def add_socket_option(parser: argparse.ArgumentParser) -> None:
 def add_options(parser: argparse.ArgumentParser) -> None:
     """The TUI's options, shared by `hearth tui` and `python -m tui`."""
     add_socket_option(parser)
-    parser.add_argument("--mqtt", metavar="URL", help="watch over MQTT instead, read-only: mqtts://host[:port]")
+    parser.add_argument(
+        "--mqtt", metavar="URL", help="over MQTT instead: mqtts://host[:port]; read-only unless --key is given"
+    )
     parser.add_argument("--site", metavar="ID", help="the site to watch over MQTT (required with --mqtt)")
-    parser.add_argument("--username", metavar="USER", help="MQTT user (a monitor account)")
+    parser.add_argument("--username", metavar="USER", help="MQTT user (a monitor, or a technician with --key)")
+    parser.add_argument(
+        "--key",
+        metavar="FILE",
+        help="a technician's private key (hearth keys new NAME): sign overrides over MQTT; the site must list it",
+    )
     parser.add_argument("--password-file", metavar="FILE", help="file holding the MQTT password")
     parser.add_argument("--ca-file", metavar="FILE", help="CA certificate for mqtts:// (default: the system's)")
     parser.add_argument("--insecure", action="store_true", help="allow plain mqtt:// to a broker on another machine")
@@ -55,7 +62,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "tui",
         help="watch the controller live; technicians may override relays for a limited time",
         description="The Hearth terminal UI. Over the local socket, members of the technician group may override "
-        "relays and the comfort setpoint for a limited time; everyone else, and anyone over MQTT, only watches.",
+        "relays and the comfort setpoint for a limited time; everyone else only watches. Over MQTT it only watches, "
+        "unless --key gives a technician's key that the site lists (remote_overrides): then overrides are signed.",
     )
     add_options(parser)
 
@@ -64,7 +72,7 @@ def build_transport(args: argparse.Namespace) -> Transport:
     """The transport the arguments ask for; ValueError with a readable reason when they make no sense."""
     mqtt_only = [
         f"--{n.replace('_', '-')}"
-        for n in ("site", "username", "password_file", "ca_file", "insecure")
+        for n in ("site", "username", "password_file", "ca_file", "insecure", "key")
         if getattr(args, n)
     ]
     if args.demo:
@@ -86,9 +94,21 @@ def build_transport(args: argparse.Namespace) -> Transport:
             raise ValueError(f"{option} {path}: no such file")
     if args.password_file is not None and not os.access(args.password_file, os.R_OK):
         raise ValueError(f"--password-file {args.password_file}: not readable by this user")
+    signer = None
+    if args.key is not None:
+        from controller.remote.keys import KeyFileError, load_private
+        from controller.remote.signing import Signer
+
+        try:
+            name, key = load_private(Path(args.key))
+        except KeyFileError as error:
+            raise ValueError(f"--key: {error}") from None
+        signer = Signer(name, key, args.site)
     from tui.transport.mqtt import MqttTransport
 
-    return MqttTransport(args.mqtt, args.site, args.username, args.password_file, args.ca_file, insecure=args.insecure)
+    return MqttTransport(
+        args.mqtt, args.site, args.username, args.password_file, args.ca_file, insecure=args.insecure, signer=signer
+    )
 
 
 def run_cli(args: argparse.Namespace) -> int:

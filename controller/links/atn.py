@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 import structlog
@@ -44,6 +44,9 @@ from controller.links import homeassistant
 from controller.links.config import AtnLink, MqttLink
 from controller.store import Store
 
+if TYPE_CHECKING:
+    from controller.remote.handler import RemoteOverrides
+
 log = structlog.get_logger("hearth.atn")
 BACKOFF_MIN_S = 1.0
 BACKOFF_MAX_S = 60.0
@@ -54,6 +57,7 @@ RESEND_AFTER_S = 5.0
 EVENTS_IN_FLIGHT = 100  # events sent and not yet acknowledged before the forwarder waits
 PUBLISHES_IN_FLIGHT = 4  # outstanding telemetry with no acknowledgement progress for this long is sent again
 SETPOINT_LIMITS = {"comfort": (10.0, 28.0)}
+REMOTE_IN_FLIGHT = 4  # signed override requests carried out at once; more wait (each waits ~2 ticks for its verdict)
 
 
 def backoff_delay(attempt: int, rng: random.Random) -> float:
@@ -83,6 +87,7 @@ class AtnLinkRunner:
         state: Callable[[], protocol.State],
         wake: Callable[[], None] = lambda: None,
         rng: random.Random | None = None,
+        remote: RemoteOverrides | None = None,
     ) -> None:
         self.config = config
         self.layout = layout
@@ -109,6 +114,9 @@ class AtnLinkRunner:
         self._events_ack_seen = False
         self.rejected = 0
         self._discovery_topics: set[str] = set()
+        self.remote = remote
+        self._remote_slots = asyncio.Semaphore(REMOTE_IN_FLIGHT)
+        self._remote_tasks: set[asyncio.Task[None]] = set()
 
     # ---- what the state message says about the link ----------------------------------------------------
 
@@ -256,6 +264,8 @@ class AtnLinkRunner:
         await client.publish(self.topics.layout, summary.to_json(), qos=1, retain=True)
         for topic in self.topics.from_atn:
             await client.subscribe(topic, qos=1)
+        if self.remote is not None:
+            await client.subscribe(self.topics.override, qos=1)
         if self.config.home_assistant:
             self._discovery_topics = await homeassistant.subscribe(client, self.layout)
         self.connected = True
@@ -297,8 +307,24 @@ class AtnLinkRunner:
                     client, self.layout, message.topic.value, payload, self._discovery_topics
                 )
                 continue
+            if self.remote is not None and message.topic.value == self.topics.override:
+                task = asyncio.create_task(self._remote(client, payload, bool(message.retain)), name="atn:remote")
+                self._remote_tasks.add(task)
+                task.add_done_callback(self._remote_tasks.discard)
+                continue
             for topic, answer in self.handle(message.topic.value, payload, bool(message.retain)):
                 await client.publish(topic, answer, qos=1)
+
+    async def _remote(self, client: aiomqtt.Client, payload: bytes, retained: bool) -> None:
+        """One signed override request, on a task of its own: its answer waits for a control decision, and the
+        heartbeats and leases behind it must not."""
+        assert self.remote is not None
+        async with self._remote_slots:
+            answer = await self.remote.handle(payload, retained)
+        try:
+            await client.publish(self.topics.override_reply, answer.to_json(), qos=1)
+        except aiomqtt.MqttError as error:
+            log.warning("override reply not sent", id=answer.id, error=str(error))
 
     def _state(self) -> protocol.State:
         """The state as published: with its period, so a reader can tell a quiet controller from a live one."""

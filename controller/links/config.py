@@ -9,7 +9,25 @@ from pydantic import Field, model_validator
 from controller.layout.base import Strict
 from controller.protocol import is_loopback, parse_broker_url
 
-__all__ = ["AtnLink", "HouseBroker", "Links", "LocalLink", "MqttLink", "is_loopback"]
+__all__ = ["AtnLink", "HouseBroker", "Links", "LocalLink", "MqttLink", "TechnicianKey", "is_loopback"]
+
+
+class TechnicianKey(Strict):
+    """A technician this site trusts to override over MQTT: the name they sign as and their public key."""
+
+    name: str = Field(description="the technician's name, as in `hearth keys new NAME`")
+    key: str = Field(description="their public key: ed25519:<base64>, the first word of NAME.pub")
+
+    @model_validator(mode="after")
+    def _usable(self) -> TechnicianKey:
+        from controller.remote.keys import KeyFileError, check_name, parse_public
+
+        try:
+            check_name(self.name)
+            parse_public(self.key)
+        except KeyFileError as error:
+            raise ValueError(str(error)) from None
+        return self
 
 
 class MqttLink(Strict):
@@ -53,15 +71,25 @@ class AtnLink(MqttLink):
     max_unacked_batches: int = Field(default=16, ge=1, le=1000, description="batches in flight before waiting")
     state_every_s: float = Field(default=30.0, ge=1, le=3600)
     home_assistant: bool = Field(default=False, description="publish Home Assistant MQTT discovery")
-    remote_overrides: bool = Field(default=False, description="accept overrides over MQTT (off by default)")
+    remote_overrides: bool = Field(
+        default=False, description="accept technicians' signed overrides over MQTT (off by default)"
+    )
+    technicians: list[TechnicianKey] = Field(
+        default_factory=list, description="the technicians whose signed requests this site trusts"
+    )
 
     @model_validator(mode="after")
-    def _no_remote_overrides_yet(self) -> AtnLink:
-        if self.remote_overrides:
+    def _remote_overrides_need_keys(self) -> AtnLink:
+        if self.remote_overrides and not self.technicians:
             raise ValueError(
-                "remote overrides over MQTT are not implemented yet: overrides go through `hearth tui` on the "
-                "Pi (its local socket); leave remote_overrides = false"
+                "remote_overrides = true needs at least one trusted key: add [[links.atn.technicians]] with the "
+                "name and key that `hearth keys new NAME` printed"
             )
+        seen: set[tuple[str, str]] = set()
+        for technician in self.technicians:
+            if (technician.name, technician.key) in seen:
+                raise ValueError(f"technician {technician.name} lists the same key twice")
+            seen.add((technician.name, technician.key))
         return self
 
 

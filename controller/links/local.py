@@ -6,8 +6,9 @@ acknowledge alarms; everyone else may watch (subscribe, layout, history). Refusa
 
 - `subscribe`: the answer, then the state at once, the last few events (context for a fresh screen), then the
   state whenever it changes (polled at 5 Hz) and at least once a second, and every new event.
-- `override`, `keepalive`, `release`: through `OverrideBook`, then the control loop is woken and the answer waits
-  for a decision that saw the change, so it carries the actuator as the interlocks left it (`held_by`, `reason`).
+- `override`, `keepalive`, `release`: `controller.links.override_ops.carry_out` (shared with signed requests over
+  MQTT): through `OverrideBook`, then the answer waits for a decision that saw the change, so it carries the
+  actuator as the interlocks left it (`held_by`, `reason`).
 - `ack_alarm`, `layout`, `history`.
 
 A bad line (not JSON, not a valid request, longer than `LINE_LIMIT`) gets `ok: false` with the reason and the
@@ -48,6 +49,7 @@ from controller.decode import SOCKET_LIMITS
 from controller.layout.model import Layout
 from controller.links.admission import Admission, SocketLimits
 from controller.links.config import LocalLink
+from controller.links.override_ops import carry_out
 from controller.overrides import OverrideBook, OverrideError
 from controller.store import Store
 
@@ -611,28 +613,8 @@ class LocalApiServer:
                 return self._refuse(request, peer, "ack_alarm needs `alarm`: the id of a current alarm")
             self.alarms.acknowledge(request.alarm, peer.user, self.clock.now(), peer.origin)
             return reply()
-        if op == "override":
-            if not request.target:
-                known = ", ".join([*self.layout.actuators, "setpoint:comfort"])
-                return self._refuse(request, peer, f"override needs `target`: one of {known}")
-            override = self.overrides.set(
-                request.target, request.value, request.duration_s, peer.user, peer.origin, request.reason
-            )
-        else:  # keepalive, release
-            if not request.override_id:
-                return self._refuse(request, peer, f"{op} needs `override_id` (the id an override was answered with)")
-            if op == "keepalive":
-                override = self.overrides.keepalive(request.override_id, request.duration_s, peer.user, peer.origin)
-            else:
-                override = self.overrides.release(request.override_id, peer.user, peer.origin)
-        await self.settle()
-        actuator = self.state().actuators.get(override.target)
-        shown = protocol.OverrideState(
-            id=override.id,
-            target=override.target,
-            value=override.value,
-            expires_at=override.expires_at,
-            who=override.who,
+        shown, actuator = await carry_out(
+            request, peer.user, peer.origin, book=self.overrides, settle=self.settle, state=self.state
         )
         return reply(override=shown, actuator=actuator)
 

@@ -488,6 +488,19 @@ class Store:
             return None
         return forecast
 
+    # --- ids of signed requests over MQTT (controller.remote.gate) -------------------------------------------
+    def remember_request(self, request_id: str, expires_at: float, now: float) -> bool:
+        """Record a signed request's id until it expires; False if it is recorded already (a replay). Kept on disk,
+        so a replay is refused after a restart too; ids whose request has expired are forgotten (an expired request
+        is refused for its expiry anyway), so the table holds a few minutes of requests at most."""
+        with transaction(self._conn):
+            self._conn.execute(_CREATE_REQUEST_IDS)
+            self._conn.execute("DELETE FROM request_ids WHERE expires_at < ?", (now,))
+            added = self._conn.execute(
+                "INSERT OR IGNORE INTO request_ids (id, expires_at) VALUES (?, ?)", (request_id, expires_at)
+            ).rowcount
+        return added == 1
+
     # --- rows that no longer validate ------------------------------------------------------------------------
     def quarantine_invalid(self, now: float) -> list[str]:
         """Move every lease, forecast and override row that no longer validates (a NaN stored as NULL by an older
@@ -639,6 +652,8 @@ class Store:
                 total += os.stat(f"{self.path}{suffix}").st_size
         return total
 
+
+_CREATE_REQUEST_IDS = "CREATE TABLE IF NOT EXISTS request_ids (id TEXT PRIMARY KEY, expires_at REAL NOT NULL)"
 
 _CREATE_QUARANTINE = """CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY,

@@ -1,9 +1,14 @@
-"""The site's MQTT topics, read-only: what a remote monitor sees.
+"""The site's MQTT topics: what a remote monitor sees, and with a technician's key, overrides.
 
-It subscribes to the retained `state`, `status` and `layout` topics and to `events` and `telemetry`, and never
-publishes anything, so a monitor account with a read-only ACL is all it needs. `request()` answers `layout` from
-the retained layout summary and `history` from the telemetry seen since it started (at most HISTORY_POINTS per
-channel); overrides and alarm acknowledgements are not available over MQTT, and it says so in a Response
+It subscribes to the retained `state`, `status` and `layout` topics and to `events` and `telemetry`. Without a key
+it never publishes anything, so a monitor account with a read-only ACL is all it needs, and the TUI shows no
+override controls. `request()` answers `layout` from the retained layout summary and `history` from the telemetry
+seen since it started (at most HISTORY_POINTS per channel).
+
+With a technician's key (`--key FILE`, see controller/remote) an override, keep-alive or release becomes a
+`SignedOverride` on `hearth/v1/<site>/override`; the controller's `Response` comes back on `override/reply`,
+matched by the request's id. The broker account must be a technician's (only those may publish requests), and the
+site must list the key. Alarm acknowledgements are not available over MQTT; `request()` says so in a Response
 instead of sending anything.
 """
 
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 import time
 import uuid
@@ -41,11 +47,14 @@ from tui.transport import (
     EventCallback,
     StateCallback,
     StatusCallback,
+    TransportError,
     countdown,
 )
 
 if TYPE_CHECKING:
     import aiomqtt
+
+    from controller.remote.signing import Signer
 
 log = logging.getLogger(__name__)
 QUIET_CHECK_S = 2.0
@@ -56,10 +65,11 @@ hours of one stored on change (bounded: a TUI left open for a month keeps the sa
 HISTORY_SCOPE = "telemetry seen since this TUI started"
 
 
-class MqttTransport:
-    """Read-only: subscribes to a site's `state`, `events` and `status` topics."""
+SIGNED_OPS = frozenset({"override", "keepalive", "release"})
 
-    read_only = True
+
+class MqttTransport:
+    """Subscribes to a site's `state`, `events` and `status` topics; read-only unless it has a `signer`."""
 
     def __init__(
         self,
@@ -71,8 +81,13 @@ class MqttTransport:
         *,
         insecure: bool = False,
         backoff: Backoff | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self.broker = parse_broker_url(url, insecure=insecure)
+        self.signer = signer
+        self.read_only = signer is None
+        self._client_now: aiomqtt.Client | None = None
+        self._waiting: dict[str, asyncio.Future[Response]] = {}
         self.site = site
         self.topics = Topics(site)
         self.description = f"MQTT {self.broker} site {site}"
@@ -97,9 +112,13 @@ class MqttTransport:
             try:
                 async with self._client() as client:
                     topics = self.topics
-                    for topic in (topics.status, topics.state, topics.events, topics.layout, topics.telemetry):
+                    wanted = [topics.status, topics.state, topics.events, topics.layout, topics.telemetry]
+                    if self.signer is not None:
+                        wanted.append(topics.override_reply)
+                    for topic in wanted:
                         await client.subscribe(topic, qos=1)
                     attempt = 0
+                    self._client_now = client
                     on_status(self._connected())
                     watcher = asyncio.create_task(self._watch_quiet(on_status), name="tui:quiet")
                     try:
@@ -110,6 +129,7 @@ class MqttTransport:
                             if isinstance(payload, bytes | str):
                                 self._dispatch(message.topic.value, payload, on_state, on_event, on_status)
                     finally:
+                        self._client_now = None
                         watcher.cancel()
                 reason = "the broker closed the connection"
             except aiomqtt.MqttError as error:
@@ -122,7 +142,7 @@ class MqttTransport:
 
     async def request(self, request: Request, timeout_s: float = 5.0) -> Response:
         if request.op == "subscribe":
-            return Response(id=request.id, ok=True, role="monitor")
+            return Response(id=request.id, ok=True, role="monitor" if self.signer is None else "technician")
         if request.op == "layout":
             if self._layout is None:
                 return Response(id=request.id, ok=False, error="the controller has not published its layout over MQTT")
@@ -131,7 +151,9 @@ class MqttTransport:
             return Response(
                 id=request.id, ok=True, role="monitor", history=self.history(request.channel, request.hours)
             )
-        if request.op in READ_ONLY_OPS:
+        if self.signer is not None and request.op in SIGNED_OPS:
+            return await self._signed(self.signer, request, timeout_s)
+        if request.op in READ_ONLY_OPS and self.signer is None:
             return Response(id=request.id, ok=False, error="read-only over MQTT")
         return Response(id=request.id, ok=False, error=f"{request.op} is not available over MQTT")
 
@@ -143,6 +165,44 @@ class MqttTransport:
         since = seen[-1][0] - (hours or 6.0) * 3600
         return [HistoryPoint(ts=ts, value=value, quality=quality) for ts, value, quality in seen if ts >= since]
 
+    async def _signed(self, signer: Signer, request: Request, timeout_s: float) -> Response:
+        """Sign `request`, publish it and wait for the controller's answer (TransportError when none comes)."""
+        client = self._client_now
+        if client is None:
+            raise TransportError("not connected to the broker")
+        op = request.op
+        assert op in SIGNED_OPS
+        signed = signer.request(
+            op,  # type: ignore[arg-type]
+            time.time(),
+            target=request.target,
+            value=request.value,
+            duration_s=request.duration_s,
+            override_id=request.override_id,
+            reason=request.reason,
+        )
+        answer: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._waiting[signed.id] = answer
+        try:
+            publish = asyncio.ensure_future(client.publish(self.topics.override, signed.wire(), qos=1))
+            await asyncio.sleep(0)  # paho has queued the packet now, and asked the event loop to write it later
+            # Write it now: "later" comes after Textual has redrawn the form (a few hundred ms on a busy Pi), which
+            # would otherwise sit between the keypress and the relay. (The local socket's write is immediate too.)
+            client._client.loop_write()
+            await publish
+            async with asyncio.timeout(timeout_s):
+                response = await answer
+        except TimeoutError:
+            raise TransportError(
+                f"no answer from the controller within {timeout_s:g} s (is remote_overrides on for this site, and "
+                "is this broker account a technician's?)"
+            ) from None
+        except Exception as error:  # aiomqtt.MqttError: imported lazily
+            raise TransportError(f"not sent: {error}") from None
+        finally:
+            self._waiting.pop(signed.id, None)
+        return response.model_copy(update={"id": request.id})
+
     def _client(self) -> aiomqtt.Client:
         import aiomqtt
 
@@ -152,6 +212,9 @@ class MqttTransport:
             username=self._username,
             password=_password(self._password_file),
             identifier=f"hearth-tui-{uuid.uuid4().hex[:12]}",
+            # A signed request is one small publish: it must not wait behind Nagle for the ACK of our last PUBACK
+            # (the broker delays that ACK by up to 200 ms), as the controller's link does not either.
+            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
             tls_context=ssl.create_default_context(cafile=self._ca_file) if self.broker.tls else None,
             keepalive=30,
             timeout=10,
@@ -164,6 +227,15 @@ class MqttTransport:
             detail = "its status says offline"
         elif quiet is not None:
             online, detail = False, f"quiet: no state for {quiet:.0f} s"
+        if self.signer is not None:
+            return ConnectionStatus(
+                "connected",
+                detail=detail,
+                user=self.signer.technician,
+                role="technician",
+                read_only=False,
+                controller_online=online,
+            )
         return ConnectionStatus(
             "connected", detail=detail, user=self._username, role="monitor", controller_online=online
         )
@@ -213,6 +285,11 @@ class MqttTransport:
             elif topic == self.topics.layout:
                 if payload:
                     self._layout = parse(LayoutSummary, payload).layout
+            elif topic == self.topics.override_reply:
+                response = parse(Response, payload)
+                waiting = self._waiting.get(response.id)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(response)
             elif topic == self.topics.status:
                 if not payload:  # a cleared retained status
                     return
