@@ -155,7 +155,7 @@ def daily_totals(
                 heat_kwh=h_int.kwh,
                 running_h=running_s(e, max_gap_s, starting_w) / 3600.0,
                 starts=count_starts(e, starting_w),
-                defrost_kwh=-integrate(negative_part(h), max_gap_s).kwh,
+                defrost_kwh=max(0.0, -integrate(negative_part(h), max_gap_s).kwh),
                 coverage_pct=covered / length * 100.0,
                 gap_s=length - covered,
                 cost=cost_of(e, max_gap_s, price) if price is not None else None,

@@ -12,15 +12,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from zoneinfo import ZoneInfo
 
 from controller.control.interlocks import HOUR_S, ActuatorState
 from controller.control.policy import occupied_now
 from controller.control.tariff import Price, local_time, price_band
 from controller.control.tick import ControlState, TickInputs, control_tick, initial_state
 from controller.control.types import Command, Source
+from controller.energy.daily import DayTotals
+from controller.energy.rollup import rollup
 from controller.layout.model import Layout
 from controller.planner.local import PlannerState
 from controller.readings import Quality, Reading, Snapshot
+from controller.sim.energy_tally import SimTally
 from controller.sim.plant import Plant, PlantInputs, PlantParams
 from controller.sim.pricing import PriceSource, TimeOfUse
 from controller.sim.weather import WEATHER_PRESETS
@@ -52,6 +56,12 @@ class WeekReport:
         total = sum(self.energy_kwh.values())
         return self.heat_kwh / total if total else 0.0
 
+    energy_days: list[DayTotals] = field(default_factory=list)  # heat pump only, by local day, as a live site
+    pv_kwh: float = 0.0
+    pv_surplus_kwh: float = 0.0
+    pv_absorbed_kwh: float = 0.0
+    integration_error_pct: float | None = None  # integrated power against the meter's counter
+
     @property
     def comfort_share(self) -> float:
         return self.comfortable_s / self.occupied_s if self.occupied_s else 1.0
@@ -69,6 +79,20 @@ class WeekReport:
             f"({self.cheap_share:.0%} in cheap windows), aux {self.aux_kwh:.1f} kWh, cost {self.cost:.2f}, "
             f"COP {self.cop:.2f}, {self.starts} compressor starts, {len(self.violations)} interlock violations, "
             f"CPU {self.cpu_s:.1f} s"
+        )
+
+    def energy_summary(self) -> str:
+        """The heat pump's figures as the live controller reports them (controller.energy), and the PV absorbed."""
+        week = rollup(self.weather, self.energy_days)
+        cop = f"{week.cop:.2f}" if week.cop is not None else "-"
+        error = f"{self.integration_error_pct:+.3f} %" if self.integration_error_pct is not None else "-"
+        absorbed = self.pv_absorbed_kwh / self.pv_surplus_kwh if self.pv_surplus_kwh else 0.0
+        cost = f"{week.cost:.2f}" if week.cost is not None else "-"
+        return (
+            f"{self.weather}: heat {week.heat_kwh:.1f} kWh, electricity {week.elec_kwh:.1f} kWh, COP {cop}, "
+            f"{week.starts} starts, {week.running_h:.1f} h running, defrost {week.defrost_kwh:.1f} kWh, "
+            f"heat-pump cost {cost}; PV {self.pv_kwh:.1f} kWh, surplus {self.pv_surplus_kwh:.1f} kWh, "
+            f"absorbed {self.pv_absorbed_kwh:.1f} kWh ({absorbed:.0%}); integrated vs meter counter {error}"
         )
 
 
@@ -141,6 +165,8 @@ def simulate(
     failing = dict(failures or {})
     band_quarter = -1.0
     band = Price.NORMAL
+    tally = SimTally()
+    tally.observe(plant, now)
     while now < end:
         broken = frozenset(name for name, day in failing.items() if now >= start + day * 86400)
         snapshot = snapshot_from(plant, layout, now, broken)
@@ -163,6 +189,8 @@ def simulate(
         if quarter != band_quarter:  # the band only feeds the cheap-share figure: per quarter-hour is plenty
             band_quarter = quarter
             band, _ = price_band(now, params.tariff, layout.site.timezone, forecast)
+        tally.observe(plant, now)
+        tally.count_pv(plant, tick_s)
         used = plant.heat_pump_electric_kwh - electric_before
         aux_used = plant.aux_electric_kwh - aux_before
         report.energy_kwh[band] += used
@@ -178,6 +206,11 @@ def simulate(
     report.starts = plant.compressor_starts
     report.heat_kwh = plant.heat_pump_heat_kwh
     report.replans = state.planner.replans
+    zone = ZoneInfo(layout.site.timezone)
+    report.energy_days = tally.days(zone, max_gap_s=3 * tick_s, price=source.price_at)
+    report.pv_kwh, report.pv_surplus_kwh = tally.pv_kwh, tally.pv_surplus_kwh
+    report.pv_absorbed_kwh = tally.pv_absorbed_kwh
+    report.integration_error_pct = tally.integration_error_pct(max_gap_s=3 * tick_s)
     report.cpu_s = time.process_time() - began
     return report
 
