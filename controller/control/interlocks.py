@@ -11,8 +11,12 @@ Order of rules:
      watch, the aux element (which could overheat the tank unobserved) is held off; with no water temperature
      at all and a cold or unknown outdoor temperature, the pumps circulate.
 2. Sequencing: an actuator's `requires` run for `prerun_s` before it starts and `postrun_s` after it stops.
-3. Anti-short-cycle: minimum on and off times and maximum starts per hour, timed from the real start and stop
-   (as read back from the hardware, not as commanded).
+3. Anti-short-cycle: minimum on and off times and maximum starts per hour, timed from the real start and stop:
+   for a compressor with an electricity meter, from its power rising through (and falling below) the starting
+   power (`ActuatorState.real`, kept by `controller.energy.starts.follow_power`); otherwise from the relay's
+   read-back, never from the command. The reason says which. With a meter, starts per hour count both kinds (a
+   meter gap must not hide a start), and an enable whose compressor stopped by itself is dropped once the hour's
+   starts are used up, so the heat pump's own controller cannot start it again either.
 
 Every time here (`now`, `ActuatorState.since` and `starts`, `Hold.until`) is on the monotonic clock: an NTP step
 of the wall clock must neither cancel a minimum off-time nor stretch a minimum on-time.
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 from controller.control.actuator_model import ActuatorModel
 from controller.control.params import ControlParams
 from controller.control.types import Command, Source
+from controller.energy.starts import RealRun
 
 HOUR_S = 3600.0
 
@@ -37,13 +42,14 @@ class ActuatorState:
     on: bool
     since: float
     starts: tuple[float, ...] = ()
+    real: RealRun | None = None  # the compressor as its meter sees it, where it has one
 
     def after(self, on: bool, now: float) -> ActuatorState:
         """The state once it has really switched to `on` at `now` (a start is recorded, old ones dropped)."""
         if on == self.on:
             return self
         recent = tuple(t for t in self.starts if t > now - HOUR_S)
-        return ActuatorState(on, now, (*recent, now) if on else recent)
+        return ActuatorState(on, now, (*recent, now) if on else recent, self.real)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,20 +169,41 @@ def _held(name: str, on: bool, interlock: str, until: float | None, reason: str,
 def _anti_short_cycle(
     name: str, asked: Command, state: ActuatorState, config: ActuatorModel, result: InterlockResult, now: float
 ) -> Command:
-    ran_for = now - state.since
-    if state.on and not asked.on and ran_for < config.min_on_s:
-        until = state.since + config.min_on_s
-        return _held(name, True, "min-on", until, f"minimum on-time {config.min_on_s:g} s", result)
+    real = state.real if state.real is not None and state.real.metered else None
+    timed = "from the meter's power" if real is not None else "from the relay's read-back"
+    if real is not None:
+        # The compressor's own run: it may start after its enable, or stop by itself while enabled.
+        running, since = real.running, real.since
+    else:
+        running, since = state.on, state.since
+    limit = config.max_starts_per_hour
+    starts = _recent_starts(state, now)
+    if state.on and not asked.on and running and now - since < config.min_on_s:
+        until = since + config.min_on_s
+        return _held(name, True, "min-on", until, f"minimum on-time {config.min_on_s:g} s ({timed})", result)
+    if state.on and asked.on and real is not None and not running and limit is not None and len(starts) >= limit:
+        until = starts[-limit] + HOUR_S
+        reason = f"at most {limit} starts per hour (real starts, {timed}): enable dropped while stopped"
+        return _held(name, False, "max-starts", until, reason, result)
     if not state.on and asked.on:
-        if ran_for < config.min_off_s:
-            until = state.since + config.min_off_s
-            return _held(name, False, "min-off", until, f"minimum off-time {config.min_off_s:g} s", result)
-        limit = config.max_starts_per_hour
-        recent = sorted(t for t in state.starts if t > now - HOUR_S)
-        if limit is not None and len(recent) >= limit:
-            until = recent[-limit] + HOUR_S
-            return _held(name, False, "max-starts", until, f"at most {limit} starts per hour", result)
+        off_since = max(state.since, since) if not running else now
+        if now - off_since < config.min_off_s:
+            until = off_since + config.min_off_s
+            return _held(name, False, "min-off", until, f"minimum off-time {config.min_off_s:g} s ({timed})", result)
+        if limit is not None and len(starts) >= limit:
+            until = starts[-limit] + HOUR_S
+            return _held(name, False, "max-starts", until, f"at most {limit} starts per hour ({timed})", result)
     return asked
+
+
+def _recent_starts(state: ActuatorState, now: float) -> list[float]:
+    """Starts in the last hour: the relay's, or the meter's where there are more of those (a start is never lost
+    to a meter gap nor to an enable the compressor did not answer)."""
+    relay = sorted(t for t in state.starts if t > now - HOUR_S)
+    if state.real is None:
+        return relay
+    metered = sorted(t for t in state.real.starts if t > now - HOUR_S)
+    return metered if len(metered) >= len(relay) else relay
 
 
 def _sequencing(

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
+from controller.energy.params import EnergyParams
 from controller.layout.base import Name, Strict
 from controller.planner.params import PlannerParams
 
@@ -147,3 +148,4 @@ class ControlParams(Strict):
     sensors: Sensors = Field(default_factory=Sensors)
     actuators: Actuators = Field(default_factory=Actuators)
     planner: PlannerParams = Field(default_factory=PlannerParams)
+    energy: EnergyParams = Field(default_factory=EnergyParams)

@@ -14,7 +14,7 @@ on the monotonic clock (`controller.overrides`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from controller.control import authority, policy
 from controller.control.authority import AuthorityInputs, AuthorityState, HeldLease
@@ -22,6 +22,7 @@ from controller.control.interlocks import ActuatorState, Hold, SafetyInputs, app
 from controller.control.params import ControlParams
 from controller.control.tariff import local_time, price_band
 from controller.control.types import Command, Event, Mode, Override, PriceForecast, Source, clock_text
+from controller.energy.starts import follow_power
 from controller.layout.model import Layout
 from controller.planner import local
 from controller.readings import Snapshot
@@ -109,6 +110,19 @@ def blind_fault(snapshot: Snapshot, params: ControlParams) -> str | None:
     return None
 
 
+def follow_meter(
+    actuators: Mapping[str, ActuatorState], snapshot: Snapshot, layout: Layout, monotonic: float
+) -> Mapping[str, ActuatorState]:
+    """The heat pump's state with its real run updated from its meter's power, where the layout has the meter."""
+    params = layout.control
+    heat_pump, channel = params.actuators.heat_pump, params.energy.heat_pump_power
+    if heat_pump not in actuators or channel not in layout.channels:
+        return actuators
+    current = actuators[heat_pump]
+    real = follow_power(current.real, snapshot.value(channel), params.energy.starting_w, monotonic)
+    return {**actuators, heat_pump: replace(current, real=real)}
+
+
 def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> TickResult:
     """Decide every actuator for `inputs.now`."""
     params = layout.control
@@ -185,8 +199,9 @@ def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> Tic
             )
 
     safety = safety_inputs(snapshot, params)
-    result = apply_interlocks(requests, state.actuators, layout.actuator_models(), safety, params, monotonic)
-    new_state = ControlState(auth, decision.state, state.actuators, planner_state)
+    actuators = follow_meter(state.actuators, snapshot, layout, monotonic)
+    result = apply_interlocks(requests, actuators, layout.actuator_models(), safety, params, monotonic)
+    new_state = ControlState(auth, decision.state, actuators, planner_state)
     return TickResult(
         state=new_state,
         requests=requests,

@@ -9,10 +9,45 @@ last known one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from controller.energy.integrate import Sample
 
 STARTING_W = 100.0
+HOUR_S = 3600.0
+
+
+def rises_through(previous: float | None, value: float, starting_w: float) -> bool:
+    """The one definition of a start: the power was known below `starting_w` and is now at or above it."""
+    return previous is not None and previous < starting_w <= value
+
+
+@dataclass(frozen=True, slots=True)
+class RealRun:
+    """The compressor as its electricity meter sees it (monotonic times): running or not, since when, its real
+    starts in the last hour, and whether the latest power reading was usable (`metered`)."""
+
+    running: bool
+    since: float
+    starts: tuple[float, ...] = ()
+    metered: bool = True
+    power_w: float | None = None
+
+
+def follow_power(run: RealRun | None, power_w: float | None, starting_w: float, now: float) -> RealRun:
+    """The run after a power reading at `now` (monotonic); None: no usable reading (the state is kept, marked
+    unmetered, and no start or stop is invented)."""
+    if power_w is None:
+        return RealRun(False, now, (), False) if run is None else replace(run, metered=False, power_w=None)
+    running = power_w >= starting_w
+    if run is None:
+        return RealRun(running, now, (), True, power_w)
+    recent = tuple(t for t in run.starts if t > now - HOUR_S)
+    if running and not run.running:  # a rise through the starting power, or a start hidden by a meter gap
+        return RealRun(True, now, (*recent, now), True, power_w)
+    if run.running and not running:
+        return RealRun(False, now, recent, True, power_w)
+    return RealRun(run.running, run.since, recent, True, power_w)
 
 
 def start_times(samples: Sequence[Sample], starting_w: float = STARTING_W) -> list[float]:
@@ -22,7 +57,7 @@ def start_times(samples: Sequence[Sample], starting_w: float = STARTING_W) -> li
     for sample in samples:
         if sample.value is None:
             continue
-        if previous is not None and previous < starting_w <= sample.value:
+        if rises_through(previous, sample.value, starting_w):
             times.append(sample.t)
         previous = sample.value
     return times

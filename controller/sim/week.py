@@ -102,8 +102,9 @@ def policy_strategy(state: ControlState, inputs: TickInputs, layout: Layout) -> 
 
 
 def snapshot_from(plant: Plant, layout: Layout, now: float, broken: frozenset[str]) -> Snapshot:
-    """Every layout channel read straight from its plant probe; `broken` channels read as faults. (Meters are
-    left out: the policy does not read them, and the week runs without serial emulators.)"""
+    """Every layout channel read straight from its plant probe; `broken` channels read as faults. Of the meters,
+    only the heat pump's power is read (the interlocks time compressor starts from it); the week runs without
+    serial emulators."""
     probes = plant.probes()
     flows = plant.flows()
     sim = layout.sim
@@ -112,6 +113,10 @@ def snapshot_from(plant: Plant, layout: Layout, now: float, broken: frozenset[st
         probe = sim.probes.get(name, name) if sim else name
         if probe in flows:
             readings[name] = Reading(name, flows[probe], "l/min", Quality.OK, now)
+            continue
+        if name == layout.control.energy.heat_pump_power:
+            quality = Quality.FAULT if name in broken else Quality.OK
+            readings[name] = Reading(name, plant.heat_pump_electric_w, "W", quality, now)
             continue
         if probe not in probes:
             continue
