@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from controller import __version__
 from controller.atnsim.cli import add_parser as add_atn_sim
 from controller.atnsim.cli import run_cli as run_atn_sim
+from controller.energy.cli import add_parser as add_energy
 from controller.probe.cli import add_parser as add_probe
 from controller.probe.cli import run_cli as run_probe
 from controller.remote.cli import add_parser as add_keys
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_probe(commands)
     add_status(commands)
     add_keys(commands)
+    add_energy(commands)
     layout = commands.add_parser(
         "layout", help="check or show a hardware layout", description="Work with layout files."
     )
@@ -269,6 +271,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_status(args)
     if args.command == "keys":
         return run_keys(args)
+    if args.command == "energy":
+        from controller.energy.cli import run_cli as run_energy
+
+        return run_energy(args)
     if args.command == "layout":
         if args.layout_command == "check":
             return _cmd_layout_check(args.files)

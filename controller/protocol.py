@@ -347,7 +347,7 @@ Role = Literal["technician", "monitor"]
 
 class Request(Message):
     id: str = Field(min_length=1, max_length=64)
-    op: Literal["subscribe", "override", "keepalive", "release", "ack_alarm", "layout", "history"]
+    op: Literal["subscribe", "override", "keepalive", "release", "ack_alarm", "layout", "history", "energy"]
     target: str | None = Field(default=None, description="override: an actuator, or setpoint:comfort")
     value: bool | float | None = Field(default=None, description="override: on/off, or a setpoint in °C")
     duration_s: float | None = Field(default=None, gt=0, description="override/keepalive: default 1800, max 86400")
@@ -356,6 +356,7 @@ class Request(Message):
     alarm: str | None = None
     channel: str | None = None
     hours: float | None = Field(default=None, gt=0, le=24 * 30)
+    days: int | None = Field(default=None, ge=1, le=400, description="energy: how many local days, up to today")
 
 
 class HistoryPoint(Message):
@@ -374,6 +375,9 @@ class Response(Message):
     actuator: ActuatorStateMsg | None = Field(default=None, description="override: the actuator after one tick")
     layout: dict[str, Any] | None = None
     history: list[HistoryPoint] | None = None
+    energy: list[dict[str, Any]] | None = Field(
+        default=None, description="energy: daily totals, oldest first (controller.energy.daily.DayTotals.row)"
+    )
 
 
 class Push(Message):

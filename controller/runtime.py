@@ -27,6 +27,7 @@ from controller.clock import Clock, SimClock, StepWatch, clock_is_set
 from controller.control.inbox import AtnInbox
 from controller.control.types import Event
 from controller.drivers.base import Buses
+from controller.energy.book import close_days
 from controller.hardware import GPIO_WORKER, Hardware, build_hardware
 from controller.layout.model import Layout
 from controller.links.atn import AtnLinkRunner
@@ -252,6 +253,8 @@ class Controller:
                 last_commit = now
             if now - last_prune >= PRUNE_EVERY_S:
                 try:
+                    # Daily energy totals are closed into the store first: they outlive the readings.
+                    close_days(self.store, self.layout, self.clock.now())
                     self.store.prune(self.clock.now())
                 except sqlite3.Error as error:
                     log.error("store prune failed", error=str(error))

@@ -20,10 +20,11 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from controller.energy.days import day_bounds, days_between
-from controller.energy.integrate import J_PER_KWH, Integral, Sample, integrate, ordered, split_at, usable
+from controller.energy.integrate import J_PER_KWH, Integral, Sample, area, integrate, ordered, split_at, usable
 from controller.energy.starts import STARTING_W, count_starts
 
 ELEC = "elec"  # heat pump electrical power, W
@@ -64,6 +65,26 @@ class DayTotals:
             return None
         return (self.elec_kwh - self.meter_kwh) / self.meter_kwh * 100.0
 
+    @classmethod
+    def from_row(cls, record: Mapping[str, Any]) -> DayTotals:
+        """The inverse of `row` (a stored or received record); raises KeyError/ValueError/TypeError if it is not
+        one."""
+        means = {name: _optional_float(record.get(f"{name}_mean_c")) for name in MEANS}
+        return cls(
+            day=date.fromisoformat(str(record["day"])),
+            hours=float(record["hours"]),
+            elec_kwh=float(record["elec_kwh"]),
+            heat_kwh=float(record["heat_kwh"]),
+            running_h=float(record["running_h"]),
+            starts=int(record["starts"]),
+            defrost_kwh=float(record["defrost_kwh"]),
+            coverage_pct=float(record["coverage_pct"]),
+            gap_s=float(record["gap_s"]),
+            cost=_optional_float(record.get("cost")),
+            means_c=means,
+            meter_kwh=_optional_float(record.get("meter_kwh")),
+        )
+
     def row(self) -> dict[str, object]:
         """A flat record for the store, a table, CSV or JSON."""
         record = asdict(self)
@@ -72,7 +93,12 @@ class DayTotals:
         for name in MEANS:
             record[f"{name}_mean_c"] = means.get(name)
         record["cop"] = self.cop
+        record["meter_difference_pct"] = self.meter_difference_pct
         return record
+
+
+def _optional_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 def negative_part(samples: Sequence[Sample]) -> list[Sample]:
@@ -88,7 +114,7 @@ def running_s(samples: Sequence[Sample], max_gap_s: float, starting_w: float) ->
     )
 
 
-def cost_of(samples: Sequence[Sample], max_gap_s: float, price: PriceAt) -> float | None:
+def cost_of(samples: Sequence[Sample], max_gap_s: float, price: PriceAt, hold: bool = False) -> float | None:
     """Each usable interval's energy at the price at its middle; None when no interval had a price."""
     total, priced = 0.0, False
     for a, b in itertools.pairwise(samples):
@@ -97,8 +123,7 @@ def cost_of(samples: Sequence[Sample], max_gap_s: float, price: PriceAt) -> floa
         rate = price((a.t + b.t) / 2.0)
         if rate is None:
             continue
-        assert a.value is not None and b.value is not None
-        total += (a.value + b.value) / 2.0 * (b.t - a.t) / J_PER_KWH * rate
+        total += area(a, b, hold) / J_PER_KWH * rate
         priced = True
     return total if priced else None
 
@@ -124,9 +149,11 @@ def daily_totals(
     starting_w: float = STARTING_W,
     price: PriceAt | None = None,
     days: Sequence[date] | None = None,
+    hold: bool = False,
 ) -> list[DayTotals]:
     """Totals for every local day the samples touch (or for `days`). `channels` maps the names above (ELEC,
-    HEAT, the MEANS, METER_KWH) to samples; a missing channel counts as never measured."""
+    HEAT, the MEANS, METER_KWH) to samples; a missing channel counts as never measured. `hold`: the samples are
+    the store's thinned rows (see `controller.energy.integrate`)."""
     series = {name: ordered(samples) for name, samples in channels.items()}
     every = [s.t for samples in series.values() for s in samples]
     if days is None:
@@ -135,7 +162,7 @@ def daily_totals(
     cuts = sorted({t for pair in bounds for t in pair})
 
     def pieces(name: str, gap_s: float) -> dict[float, list[Sample]]:
-        split = split_at(series.get(name, []), cuts, gap_s)
+        split = split_at(series.get(name, []), cuts, gap_s, hold)
         return {cut: split[i + 1] for i, cut in enumerate(cuts)}  # keyed by the piece's start
 
     elec, heat = pieces(ELEC, max_gap_s), pieces(HEAT, max_gap_s)
@@ -145,7 +172,7 @@ def daily_totals(
     for day, (start, end) in zip(days, bounds, strict=True):
         length = end - start
         e, h = elec[start], heat[start]
-        e_int, h_int = integrate(e, max_gap_s), integrate(h, max_gap_s)
+        e_int, h_int = integrate(e, max_gap_s, hold), integrate(h, max_gap_s, hold)
         covered = min(e_int.covered_s, h_int.covered_s)
         totals.append(
             DayTotals(
@@ -155,11 +182,11 @@ def daily_totals(
                 heat_kwh=h_int.kwh,
                 running_h=running_s(e, max_gap_s, starting_w) / 3600.0,
                 starts=count_starts(e, starting_w),
-                defrost_kwh=max(0.0, -integrate(negative_part(h), max_gap_s).kwh),
+                defrost_kwh=max(0.0, -integrate(negative_part(h), max_gap_s, hold).kwh),
                 coverage_pct=covered / length * 100.0,
                 gap_s=length - covered,
-                cost=cost_of(e, max_gap_s, price) if price is not None else None,
-                means_c={name: _mean(integrate(means[name][start], max_gap_s)) for name in MEANS},
+                cost=cost_of(e, max_gap_s, price, hold) if price is not None else None,
+                means_c={name: _mean(integrate(means[name][start], max_gap_s, hold)) for name in MEANS},
                 meter_kwh=counter_delta(meter[start]) if meter is not None else None,
             )
         )

@@ -1,9 +1,12 @@
-"""Energy from power samples: trapezoids between trustworthy neighbours, gaps marked, nothing invented.
+"""Energy from power samples: areas between trustworthy neighbours, gaps marked, nothing invented.
 
-A sample is (time, value or None). Between two consecutive samples the area counts only when both have a value
-and they are at most `max_gap_s` apart; otherwise the interval is a gap, and its length is reported, not filled.
-A restart, an outage or a meter fault therefore shows as a gap. Samples that do not move time forward (a replay
-after a restart, a duplicate) are dropped, so the same energy is never counted twice.
+A sample is (time, value or None). Two ways to join neighbours: trapezoids (`hold=False`) for every sample of a
+channel, exact for ramps; or each value held until the next (`hold=True`) for the store's thinned rows: a row is
+kept only when the value moved past the deadband, so it held until the next row (a trapezoid there would smear
+a stop over the whole keep-alive interval before it). Between two consecutive samples the area counts only when
+both have a value and they are at most `max_gap_s` apart; otherwise the interval is a gap, and its length is
+reported, not filled. A restart, an outage or a meter fault therefore shows as a gap. Samples that do not move
+time forward (a replay after a restart, a duplicate) are dropped, so the same energy is never counted twice.
 
 `split_at` cuts the samples at given instants (local midnights) with interpolated points, so each piece
 integrates exactly its own share of an interval that spans the cut.
@@ -70,28 +73,35 @@ def usable(a: Sample, b: Sample, max_gap_s: float) -> bool:
     return a.value is not None and b.value is not None and b.t - a.t <= max_gap_s
 
 
-def integrate(samples: Sequence[Sample], max_gap_s: float) -> Integral:
-    """Trapezoidal integral of strictly ordered `samples` (see `ordered`) over their usable intervals."""
-    area = covered = 0.0
+def area(a: Sample, b: Sample, hold: bool) -> float:
+    """The area of one usable interval."""
+    assert a.value is not None and b.value is not None
+    return (a.value if hold else (a.value + b.value) / 2.0) * (b.t - a.t)
+
+
+def integrate(samples: Sequence[Sample], max_gap_s: float, hold: bool = False) -> Integral:
+    """Integral of strictly ordered `samples` (see `ordered`) over their usable intervals."""
+    total = covered = 0.0
     gaps: list[Gap] = []
     for a, b in itertools.pairwise(samples):
         if usable(a, b, max_gap_s):
-            assert a.value is not None and b.value is not None
-            area += (a.value + b.value) / 2.0 * (b.t - a.t)
+            total += area(a, b, hold)
             covered += b.t - a.t
         elif gaps and gaps[-1].end == a.t:
             gaps[-1] = Gap(gaps[-1].start, b.t)
         else:
             gaps.append(Gap(a.t, b.t))
-    return Integral(area, covered, tuple(gaps))
+    return Integral(total, covered, tuple(gaps))
 
 
-def split_at(samples: Sequence[Sample], cuts: Sequence[float], max_gap_s: float) -> list[list[Sample]]:
+def split_at(
+    samples: Sequence[Sample], cuts: Sequence[float], max_gap_s: float, hold: bool = False
+) -> list[list[Sample]]:
     """Cut strictly ordered `samples` at the sorted instants `cuts` into len(cuts) + 1 pieces.
 
-    A usable interval that spans a cut gets a linearly interpolated sample at the cut, at the end of one piece
-    and the start of the next, so no area is lost or counted twice. A gap that spans a cut stays a gap on both
-    sides (each piece starts or ends with a sample carrying no value at the cut).
+    A usable interval that spans a cut gets a sample at the cut (interpolated; with `hold`, the held value), at
+    the end of one piece and the start of the next, so no area is lost or counted twice. A gap that spans a cut
+    stays a gap on both sides (each piece starts or ends with a sample carrying no value at the cut).
     """
     pieces: list[list[Sample]] = [[] for _ in range(len(cuts) + 1)]
     index = 0
@@ -102,7 +112,9 @@ def split_at(samples: Sequence[Sample], cuts: Sequence[float], max_gap_s: float)
             if previous is not None and previous.t == cut:
                 pieces[index + 1].append(previous)
             elif previous is not None and previous.t < cut:
-                value = _interpolate(previous, sample, cut) if usable(previous, sample, max_gap_s) else None
+                value = None
+                if usable(previous, sample, max_gap_s):
+                    value = previous.value if hold else _interpolate(previous, sample, cut)
                 pieces[index].append(Sample(cut, value))
                 pieces[index + 1].append(Sample(cut, value))
             index += 1

@@ -46,6 +46,7 @@ from controller.alarms import AlarmBoard, AlarmError
 from controller.clock import Clock
 from controller.control.types import Event
 from controller.decode import SOCKET_LIMITS
+from controller.energy.book import recent_days
 from controller.layout.model import Layout
 from controller.links.admission import Admission, SocketLimits
 from controller.links.config import LocalLink
@@ -70,6 +71,7 @@ WRITE_TIMEOUT_S = 30.0
 SETTLE_TIMEOUT_S = 3.0
 HISTORY_MAX_POINTS = 2000
 HISTORY_DEFAULT_H = 1.0
+ENERGY_DEFAULT_DAYS = 30
 _UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
@@ -608,6 +610,9 @@ class LocalApiServer:
             return reply(layout=self.layout.model_dump(mode="json"))
         if op == "history":
             return self._history(request, peer)
+        if op == "energy":
+            days = recent_days(self.store, self.layout, self.clock.now(), request.days or ENERGY_DEFAULT_DAYS)
+            return reply(energy=[day.row() for day in days])
         if op == "ack_alarm":
             if not request.alarm:
                 return self._refuse(request, peer, "ack_alarm needs `alarm`: the id of a current alarm")

@@ -546,6 +546,25 @@ class Store:
             )
         return moved
 
+    # --- daily energy totals (never pruned) -----------------------------------------------------------------
+    def save_energy_day(self, day: str, body: str, *, final: bool, now: float) -> None:
+        """Keep one local day's totals (JSON from `controller.energy`); a final day is never replaced by a
+        provisional one."""
+        with transaction(self._conn):
+            self._conn.execute(
+                "INSERT INTO energy_days (day, body, final, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(day) DO UPDATE SET body = excluded.body, final = excluded.final, "
+                "updated_at = excluded.updated_at WHERE energy_days.final = 0",
+                (day, body, int(final), now),
+            )
+
+    def energy_days(self, first: str, last: str) -> list[tuple[str, str, bool]]:
+        """(day, body, final) for the stored days from `first` to `last` (ISO dates, inclusive), in order."""
+        rows = self._conn.execute(
+            "SELECT day, body, final FROM energy_days WHERE day BETWEEN ? AND ? ORDER BY day", (first, last)
+        ).fetchall()
+        return [(str(day), str(body), bool(final)) for day, body, final in rows]
+
     # --- retention -----------------------------------------------------------------------------------------
     def prune(self, now: float) -> int:
         """Apply retention and the size cap; returns the rows deleted.

@@ -20,7 +20,7 @@ from types import MappingProxyType
 
 from controller.readings import Quality
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # The smallest pages SQLite has. A per-second commit appends every page it touched to the WAL, so the page size,
 # not the row size, sets the bytes written per commit: 512 B pages write ~40 % less per day than 1 KiB and ~80 %
@@ -131,12 +131,25 @@ def _override_clocks_v2(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE overrides ADD COLUMN {column}")
 
 
+def _energy_days_v3(conn: sqlite3.Connection) -> None:
+    """Daily energy totals by local day (`controller.energy`), kept whole as JSON. Retention never prunes them:
+    they outlive the readings they were computed from. `final` marks a day closed (complete, not recomputed)."""
+    conn.execute(
+        """CREATE TABLE IF NOT EXISTS energy_days (
+            day TEXT PRIMARY KEY,
+            body TEXT NOT NULL,
+            final INTEGER NOT NULL,
+            updated_at REAL NOT NULL
+        ) WITHOUT ROWID"""
+    )
+
+
 Migration = Callable[[sqlite3.Connection], None]
 
 # MIGRATIONS[n] takes a version-n file to version n + 1 inside one transaction. Version 0 is an empty (new) file.
 # To change the schema: bump SCHEMA_VERSION, add MIGRATIONS[old] doing the ALTERs, and a test that opens an old file.
 # Steps are independent: two branches adding one each renumber the second to merge (version n + 1 -> n + 2).
-MIGRATIONS: dict[int, Migration] = {0: _create_v1, 1: _override_clocks_v2}
+MIGRATIONS: dict[int, Migration] = {0: _create_v1, 1: _override_clocks_v2, 2: _energy_days_v3}
 
 
 def user_version(conn: sqlite3.Connection) -> int:
