@@ -28,6 +28,7 @@ from controller.control.inbox import AtnInbox
 from controller.control.types import Event
 from controller.drivers.base import Buses
 from controller.energy.book import close_days
+from controller.energy.derived import DERIVED_POLICIES, Derived
 from controller.hardware import GPIO_WORKER, Hardware, build_hardware
 from controller.layout.model import Layout
 from controller.links.atn import AtnLinkRunner
@@ -86,7 +87,8 @@ class Controller:
         self.clock = clock
         self.options = options or RunOptions()
         self.hardware: Hardware = build_hardware(layout, buses, clock)
-        self.sampler = Sampler(self.hardware.channels, self.hardware.workers, clock)
+        derived = Derived(layout.control.energy)
+        self.sampler = Sampler(self.hardware.channels, self.hardware.workers, clock, derive=derived.apply)
         self.stop_requested = asyncio.Event()
         self.inbox = AtnInbox()
         self.notifier = Notifier()
@@ -236,7 +238,7 @@ class Controller:
         """Every second, queue the readings that pass their deadband; commit them every `commit_every_s`;
         prune hourly. (Events are committed at once by whoever adds them.)"""
         assert self.store is not None
-        policies = policies_for(self.layout.channels)
+        policies = {**DERIVED_POLICIES, **policies_for(self.layout.channels)}
         commit_every = self.layout.storage.commit_every_s
         last_commit = last_prune = self.clock.monotonic()
         while True:

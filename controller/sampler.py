@@ -137,7 +137,15 @@ def judge(channel: SampledChannel, value: float | None, error: str, timestamp: f
 class Sampler:
     """Samples channels grouped by bus; `snapshot()` is the one view everyone else reads."""
 
-    def __init__(self, channels: Sequence[SampledChannel], workers: dict[str, BusWorker], clock: Clock) -> None:
+    def __init__(
+        self,
+        channels: Sequence[SampledChannel],
+        workers: dict[str, BusWorker],
+        clock: Clock,
+        derive: Callable[[Snapshot], Snapshot] | None = None,
+    ) -> None:
+        """`derive` adds derived channels (heat, COP: `controller.energy.derived`) to every snapshot."""
+        self._derive = derive
         self._channels = list(channels)
         self._workers = workers
         self._clock = clock
@@ -214,7 +222,8 @@ class Sampler:
             if reading.quality is Quality.OK and age > STALE_AFTER_PERIODS * expected_s:
                 reading = reading.with_quality(Quality.STALE, f"not refreshed for {age:.1f} s")
             readings[channel.name] = reading
-        return Snapshot(taken_at=now, readings=MappingProxyType(readings))
+        snapshot = Snapshot(taken_at=now, readings=MappingProxyType(readings))
+        return self._derive(snapshot) if self._derive is not None else snapshot
 
 
 def summarise(snapshot: Snapshot) -> dict[str, Any]:

@@ -26,6 +26,8 @@ TANK_CHANNELS = (("top", "tank-top"), ("mid", "tank-mid"), ("bottom", "tank-bott
 HEAT_PUMP_ACTUATORS = ("heat-pump", "hp")
 HEAT_PUMP_POWER_CHANNELS = ("hp-power", "heat-pump-power")
 HEAT_PUMP_FLOW_CHANNELS = ("hp-flow", "heat-pump-flow")
+HEAT_PUMP_HEAT_CHANNELS = ("hp-heat",)  # derived by the controller (controller.energy.derived)
+HEAT_PUMP_COP_CHANNELS = ("hp-cop",)
 GRID_POWER_CHANNELS = ("grid-power",)
 COMFORT_SETPOINT = "setpoint:comfort"
 

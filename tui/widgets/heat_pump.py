@@ -9,7 +9,14 @@ from textual.widgets import Static
 
 from controller.protocol import ActuatorStateMsg
 from tui.format import QUALITY_STYLES, SOURCE_STYLES, clock_text, duration_text, override_value_text, power_text
-from tui.model import GRID_POWER_CHANNELS, HEAT_PUMP_FLOW_CHANNELS, HEAT_PUMP_POWER_CHANNELS, HearthModel
+from tui.model import (
+    GRID_POWER_CHANNELS,
+    HEAT_PUMP_COP_CHANNELS,
+    HEAT_PUMP_FLOW_CHANNELS,
+    HEAT_PUMP_HEAT_CHANNELS,
+    HEAT_PUMP_POWER_CHANNELS,
+    HearthModel,
+)
 
 NAME_WIDTH = 18
 
@@ -43,11 +50,18 @@ def _measured(model: HearthModel, names: tuple[str, ...], label: str, shown: str
 
 
 def meters_text(model: HearthModel) -> Text:
-    """What the meters say: the heat pump's electrical power and its loop's flow, and the grid connection."""
+    """What the meters say: the heat pump's electrical power, its heat output and COP now (derived by the
+    controller; COP shows — while the compressor is off), its loop's flow, and the grid connection."""
     parts: list[Text] = []
     power = model.reading(HEAT_PUMP_POWER_CHANNELS)
     if power is not None:
         parts.append(_measured(model, HEAT_PUMP_POWER_CHANNELS, "electric", power_text(power[1].value)))
+    heat = model.reading(HEAT_PUMP_HEAT_CHANNELS)
+    if heat is not None:
+        parts.append(_measured(model, HEAT_PUMP_HEAT_CHANNELS, "heat", power_text(heat[1].value)))
+    cop = model.reading(HEAT_PUMP_COP_CHANNELS)
+    if cop is not None:
+        parts.append(_measured(model, HEAT_PUMP_COP_CHANNELS, "COP", f"{cop[1].value or 0:.2f}"))
     flow = model.reading(HEAT_PUMP_FLOW_CHANNELS)
     if flow is not None:
         value = flow[1].value
