@@ -33,7 +33,7 @@ MIN_REPAINT_S = 0.25
 EVENT_BATCH_S = 0.05
 """Events arriving within this long are drawn together."""
 DEFAULT_OVERRIDE_S = 1800.0
-SCREENS_ORDER = ("overview", "channels", "actuators", "events", "history", "layout", "plan")
+SCREENS_ORDER = ("overview", "channels", "actuators", "events", "history", "layout", "plan", "energy")
 
 
 def _overview() -> Screen[None]:
@@ -66,6 +66,12 @@ def _history() -> Screen[None]:
     return HistoryScreen()
 
 
+def _energy() -> Screen[None]:
+    from tui.screens.energy import EnergyScreen
+
+    return EnergyScreen()
+
+
 def _plan() -> Screen[None]:
     from tui.screens.plan import PlanScreen
 
@@ -92,6 +98,7 @@ class HearthApp(App[None]):
         "history": _history,
         "layout": _layout,
         "plan": _plan,
+        "energy": _energy,
     }
     DEFAULT_MODE = "overview"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -102,6 +109,7 @@ class HearthApp(App[None]):
         Binding("5", "show('history')", "History", show=False),
         Binding("6", "show('layout')", "Layout", show=False),
         Binding("p", "show('plan')", "Plan", show=False),
+        Binding("e", "show('energy')", "Energy", show=False),
         Binding("o", "override", "Override"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),

@@ -18,6 +18,7 @@ from tui.widgets.footer import HearthFooter
 KEYS: tuple[tuple[str, str, str], ...] = (
     ("everywhere", "1 … 6", "Overview, Channels, Actuators, Events, History, Layout"),
     ("", "p", "the plan: the next 24 h of heat-pump use against price, the tank's planned temperature"),
+    ("", "e", "energy: heat, electricity, COP, starts and running hours per day; month and season totals"),
     ("", "o", "override a relay or the comfort setpoint for a limited time (technicians)"),
     ("", "?", "this help"),
     ("", "q, ctrl+c", "quit (the controller carries on; overrides still expire on time)"),
