@@ -22,6 +22,7 @@ from controller.control.interlocks import ActuatorState, Hold, SafetyInputs, app
 from controller.control.params import ControlParams
 from controller.control.tariff import local_time, price_band
 from controller.control.types import Command, Event, Mode, Override, PriceForecast, Source, clock_text
+from controller.energy.solar import SolarState, solar_step
 from controller.energy.starts import follow_power
 from controller.layout.model import Layout
 from controller.planner import local
@@ -37,6 +38,7 @@ class ControlState:
     policy: policy.PolicyState
     actuators: Mapping[str, ActuatorState]
     planner: local.PlannerState = field(default_factory=local.PlannerState)
+    solar: SolarState = field(default_factory=SolarState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,28 @@ def follow_meter(
     return {**actuators, heat_pump: replace(current, real=real)}
 
 
+def surplus_charge(
+    state: SolarState, snapshot: Snapshot, layout: Layout, monotonic: float, requests: dict[str, Command]
+) -> SolarState:
+    """The solar-surplus rule (`controller.energy.solar`): while it holds, a local request to keep the heat pump
+    and its store pump off becomes a request to charge the tank, with the rule's reason. It never overrides a
+    technician, the ATN or SAFE mode, and the interlocks still apply."""
+    params = layout.control
+    energy = params.energy
+    if energy.grid_power not in layout.channels:
+        return state
+    grid = snapshot.value(energy.grid_power)
+    state, reason = solar_step(state, grid, snapshot.value(params.sensors.tank_bottom), energy.solar, monotonic)
+    roles = params.actuators
+    if reason is None:
+        return state
+    for name in (roles.heat_pump, roles.store_pump):
+        asked = requests.get(name)
+        if asked is not None and asked.source is Source.LOCAL and not asked.on:
+            requests[name] = Command(actuator=name, on=True, source=Source.LOCAL, reason=reason)
+    return state
+
+
 def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> TickResult:
     """Decide every actuator for `inputs.now`."""
     params = layout.control
@@ -198,10 +222,11 @@ def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> Tic
                 actuator=name, on=models[name].safe_on, source=Source.SAFE, reason=decision.summary
             )
 
+    solar = surplus_charge(state.solar, snapshot, layout, monotonic, requests)
     safety = safety_inputs(snapshot, params)
     actuators = follow_meter(state.actuators, snapshot, layout, monotonic)
     result = apply_interlocks(requests, actuators, layout.actuator_models(), safety, params, monotonic)
-    new_state = ControlState(auth, decision.state, actuators, planner_state)
+    new_state = ControlState(auth, decision.state, actuators, planner_state, solar)
     return TickResult(
         state=new_state,
         requests=requests,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from controller.energy.solar import SolarParams
 from controller.layout.base import Name, Strict
 
 
@@ -18,3 +19,4 @@ class EnergyParams(Strict):
     grid_power: Name = Field(default="grid-power", description="net grid power (W, + import, - export), from P1")
     starting_w: float = Field(default=100.0, gt=0, le=5000, description="the compressor runs at or above this")
     cop_window_s: float = Field(default=300.0, ge=10, le=3600, description="COP now: mean over this window")
+    solar: SolarParams = Field(default_factory=SolarParams)

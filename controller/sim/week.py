@@ -25,6 +25,7 @@ from controller.layout.model import Layout
 from controller.planner.local import PlannerState
 from controller.readings import Quality, Reading, Snapshot
 from controller.sim.energy_tally import SimTally
+from controller.sim.grid import grid_flows
 from controller.sim.plant import Plant, PlantInputs, PlantParams
 from controller.sim.pricing import PriceSource, TimeOfUse
 from controller.sim.weather import WEATHER_PRESETS
@@ -103,8 +104,8 @@ def policy_strategy(state: ControlState, inputs: TickInputs, layout: Layout) -> 
 
 def snapshot_from(plant: Plant, layout: Layout, now: float, broken: frozenset[str]) -> Snapshot:
     """Every layout channel read straight from its plant probe; `broken` channels read as faults. Of the meters,
-    only the heat pump's power is read (the interlocks time compressor starts from it); the week runs without
-    serial emulators."""
+    the heat pump's power (the interlocks time compressor starts from it) and the grid's net power (the
+    solar-surplus rule) are read; the week runs without serial emulators."""
     probes = plant.probes()
     flows = plant.flows()
     sim = layout.sim
@@ -117,6 +118,10 @@ def snapshot_from(plant: Plant, layout: Layout, now: float, broken: frozenset[st
         if name == layout.control.energy.heat_pump_power:
             quality = Quality.FAULT if name in broken else Quality.OK
             readings[name] = Reading(name, plant.heat_pump_electric_w, "W", quality, now)
+            continue
+        if name == layout.control.energy.grid_power:
+            quality = Quality.FAULT if name in broken else Quality.OK
+            readings[name] = Reading(name, grid_flows(plant).net_w, "W", quality, now)
             continue
         if probe not in probes:
             continue
