@@ -58,7 +58,7 @@ class Status(Message):
 
 
 class ReadingState(Message):
-    value: float | None
+    value: float | None = None  # None (a fault, or COP with the compressor off) is left out of the JSON
     unit: str
     quality: str
     ts: float

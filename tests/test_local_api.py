@@ -34,7 +34,7 @@ from tests import fuzz_strategies
 ROOT = Path(__file__).resolve().parent.parent
 HEARTH = str(Path(sys.executable).parent / "hearth")
 NOBODY = 65534
-CHANNELS = 18  # layouts/demo.toml: nine temperatures, the flow, the heat-pump meter, the smart meter
+CHANNELS = 20  # layouts/demo.toml: nine temperatures, the flow, the heat-pump meter, the smart meter; heat, COP
 
 Message = dict[str, Any]
 
@@ -405,6 +405,26 @@ def test_history_of_a_channel_over_the_last_hour(hearth: Running) -> None:
         assert [p["ts"] for p in points] == sorted(p["ts"] for p in points)
         unknown = client.request("history", channel="tank-tip")
         assert not unknown["ok"] and "unknown channel 'tank-tip': one of tank-top" in unknown["error"]
+
+
+def test_energy_today_and_derived_channels_from_the_running_controller(hearth: Running) -> None:
+    """The simulated house's heat pump: today's totals from the store, and heat and COP among the readings."""
+    with _closing(hearth.connect()) as client:
+        deadline = time.monotonic() + 15
+        while True:  # the store commits every second: wait until today has a covered interval
+            answer = client.request("energy", days=2)
+            assert answer["ok"], answer
+            days = answer["energy"]
+            assert len(days) == 2 and days[-1]["hours"] in (23.0, 24.0, 25.0)
+            if days[-1]["coverage_pct"] > 0:
+                break
+            assert time.monotonic() < deadline, days
+            time.sleep(0.5)
+        assert days[-1]["elec_kwh"] >= 0 and days[-1]["gap_s"] < days[-1]["hours"] * 3600
+        client.request("subscribe")
+        state = client.push("state", timeout=10, where=lambda s: "hp-heat" in s["readings"])
+        readings = state["state"]["readings"]
+        assert readings["hp-heat"]["unit"] == "W" and "hp-cop" in readings
 
 
 def test_an_alarm_can_be_acknowledged(hearth: Running) -> None:

@@ -59,7 +59,7 @@ def test_running_controller_answers_in_json(controller: Path) -> None:
     assert (answer["reachable"], answer["site"], answer["mode"]) == (True, "demo-house", "LOCAL")
     assert answer["decision"].startswith("LOCAL: ")
     assert answer["link"] is None and answer["alarms"] == []
-    assert sum(answer["readings"].values()) == 18
+    assert sum(answer["readings"].values()) == 20  # the 18 channels of the demo layout, and heat and COP
 
 
 def test_running_controller_answers_in_text(controller: Path) -> None:

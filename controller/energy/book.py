@@ -100,9 +100,15 @@ def price_function(layout: Layout, forecast: PriceForecast | None) -> PriceAt:
 
 
 def compute_days(
-    store: Store, layout: Layout, days: Sequence[date], forecast: PriceForecast | None = None
+    store: Store,
+    layout: Layout,
+    days: Sequence[date],
+    forecast: PriceForecast | None = None,
+    live_until: float | None = None,
 ) -> list[DayTotals]:
-    """The totals of `days` from the stored readings."""
+    """The totals of `days` from the stored readings. `live_until`: the store is being written by a running
+    controller up to this time, so each channel's last row still holds then (the recorder keeps a row as soon as
+    the value moves past its deadband, and one every keep-alive anyway)."""
     if not days:
         return []
     zone = ZoneInfo(layout.site.timezone)
@@ -111,7 +117,10 @@ def compute_days(
     channels = roles(layout)
 
     def samples(name: str) -> list[Sample]:
-        return [Sample(r.ts, r.value) for r in store.history(name, since, until)]
+        rows = [Sample(r.ts, r.value) for r in store.history(name, since, until)]
+        if live_until is not None and rows and rows[-1].value is not None and 0 < live_until - rows[-1].t <= gap:
+            rows.append(Sample(live_until, rows[-1].value))
+        return rows
 
     series = {role: samples(name) for role, name in channels.items()}
     energy = layout.control.energy
@@ -139,7 +148,7 @@ def close_days(store: Store, layout: Layout, now: float, look_back_days: int = 2
     stored = {day: final for day, _, final in store.energy_days(days[0].isoformat(), today.isoformat())}
     wanted = [d for d in days if not stored.get(d.isoformat(), False)]
     closed = 0
-    for totals in compute_days(store, layout, wanted, store.latest_forecast(now)):
+    for totals in compute_days(store, layout, wanted, store.latest_forecast(now), live_until=now):
         final = totals.day < today
         if final and totals.coverage_pct == 0 and totals.meter_kwh is None:
             continue  # nothing was recorded that day (the controller was not running): nothing to keep
@@ -148,9 +157,10 @@ def close_days(store: Store, layout: Layout, now: float, look_back_days: int = 2
     return closed
 
 
-def recent_days(store: Store, layout: Layout, now: float, count: int) -> list[DayTotals]:
+def recent_days(store: Store, layout: Layout, now: float, count: int, live: bool = False) -> list[DayTotals]:
     """The last `count` local days up to today (so far), oldest first: closed days from the store, the others
-    computed from the readings still there."""
+    computed from the readings still there. `live`: a running controller writes this store (see
+    `compute_days`)."""
     zone = ZoneInfo(layout.site.timezone)
     today = local_day(now, zone)
     days = [today - timedelta(days=i) for i in range(count - 1, -1, -1)]
@@ -159,7 +169,8 @@ def recent_days(store: Store, layout: Layout, now: float, count: int) -> list[Da
         if final:
             stored[date.fromisoformat(day)] = DayTotals.from_row(json.loads(body))
     missing = [d for d in days if d not in stored]
-    computed = {t.day: t for t in compute_days(store, layout, missing, store.latest_forecast(now))}
+    forecast = store.latest_forecast(now)
+    computed = {t.day: t for t in compute_days(store, layout, missing, forecast, now if live else None)}
     return [stored.get(d) or computed[d] for d in days]
 
 

@@ -611,7 +611,8 @@ class LocalApiServer:
         if op == "history":
             return self._history(request, peer)
         if op == "energy":
-            days = recent_days(self.store, self.layout, self.clock.now(), request.days or ENERGY_DEFAULT_DAYS)
+            count = request.days or ENERGY_DEFAULT_DAYS
+            days = recent_days(self.store, self.layout, self.clock.now(), count, live=True)
             return reply(energy=[day.row() for day in days])
         if op == "ack_alarm":
             if not request.alarm:
