@@ -13,7 +13,7 @@ from controller.energy.solar import SolarParams, SolarState, solar_step
 from controller.readings import Quality, Reading, Snapshot
 from tests.simhelpers import demo_layout
 
-P = SolarParams(export_w=1000, for_s=300, import_w=300, tank_c=60)
+P = SolarParams(export_w=1000, for_s=300, import_w=300, tank_c=60)  # a tank bottom of 60 °C ends a charge
 
 
 def run(steps: list[tuple[float, float | None, float | None]]) -> list[bool]:

@@ -20,7 +20,9 @@ class SolarParams(Strict):
     export_w: float = Field(default=1000.0, gt=0, le=50_000, description="export that counts as a surplus")
     for_s: float = Field(default=300.0, ge=0, le=3600, description="how long it must last (and how long a lack)")
     import_w: float = Field(default=300.0, ge=0, le=10_000, description="import that ends a surplus charge")
-    tank_c: float = Field(default=60.0, ge=25, le=80, description="charge until the tank bottom reaches this")
+    tank_c: float = Field(
+        default=48.0, ge=25, le=80, description="charge until the tank bottom reaches this (below the heat pump's high limit)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
