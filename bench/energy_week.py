@@ -19,9 +19,9 @@ from controller.sim.week import simulate
 LAYOUT = Path(__file__).resolve().parent.parent / "layouts/demo.toml"
 
 
-def without_solar(layout: Layout) -> Layout:
+def with_solar(layout: Layout, enabled: bool) -> Layout:
     energy = layout.control.energy
-    solar = energy.solar.model_copy(update={"enabled": False})
+    solar = energy.solar.model_copy(update={"enabled": enabled})
     control = layout.control.model_copy(update={"energy": energy.model_copy(update={"solar": solar})})
     return layout.model_copy(update={"control": control})
 
@@ -33,7 +33,10 @@ def main() -> None:
     args = parser.parse_args()
     layout = load_layout(LAYOUT)
     for weather in args.weather:
-        for label, site in (("solar rule on ", layout), ("solar rule off", without_solar(layout))):
+        for label, site in (
+            ("solar rule on ", with_solar(layout, True)),
+            ("solar rule off", with_solar(layout, False)),
+        ):
             started = time.perf_counter()
             report = simulate(site, weather=weather, days=args.days)
             print(f"{label}: {report.energy_summary()}")
