@@ -378,6 +378,9 @@ class Response(Message):
     energy: list[dict[str, Any]] | None = Field(
         default=None, description="energy: daily totals, oldest first (controller.energy.daily.DayTotals.row)"
     )
+    energy_totals: list[dict[str, Any]] | None = Field(
+        default=None, description="energy: month then season totals of those days (controller.energy.rollup)"
+    )
 
 
 class Push(Message):

@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 
 from textual.pilot import Pilot
 
-from controller.energy.daily import ELEC, HEAT, daily_totals
+from controller.energy.daily import ELEC, HEAT, DayTotals, daily_totals
 from controller.energy.days import day_bounds
 from controller.energy.integrate import Sample
+from controller.energy.rollup import totals_rows
 from controller.protocol import Request, Response
 from tests.test_tui_helpers import make_app, settle, text_of
 from tui.app import HearthApp
@@ -40,7 +41,9 @@ def energy_rows(count: int = 8) -> list[dict[str, Any]]:
 
 def respond(request: Request) -> Response:
     if request.op == "energy":
-        return Response(id=request.id, ok=True, energy=energy_rows())
+        rows = energy_rows()
+        totals = totals_rows([DayTotals.from_row(r) for r in rows])
+        return Response(id=request.id, ok=True, energy=rows, energy_totals=totals)
     return Response(id=request.id, ok=True)
 
 
@@ -57,9 +60,7 @@ def test_bars_scale_in_eighths() -> None:
 
 
 def test_days_newest_first_with_the_dst_day_marked() -> None:
-    from controller.energy.daily import DayTotals
-
-    text = days_text([DayTotals.from_row(r) for r in energy_rows()]).plain
+    text = days_text(energy_rows()).plain
     lines = text.splitlines()
     assert lines[1].startswith("  2026-03-30")
     assert "2026-03-29*" in text and "daylight-saving" in text

@@ -8,7 +8,7 @@ COPs); coverage and the temperature means are weighted by the hours behind them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from itertools import groupby
 
@@ -43,6 +43,21 @@ class Rollup:
     @property
     def cop(self) -> float | None:
         return self.heat_kwh / self.elec_kwh if self.elec_kwh > 0 else None
+
+    def row(self, kind: str) -> dict[str, object]:
+        """A flat record (`kind`: month or season) for the local socket and the TUI."""
+        record: dict[str, object] = {"kind": kind, "cop": self.cop, **asdict(self)}
+        means = record.pop("means_c")
+        assert isinstance(means, dict)
+        for channel, value in means.items():
+            record[f"{channel}_mean_c"] = value
+        return record
+
+
+def totals_rows(days: Iterable[DayTotals]) -> list[dict[str, object]]:
+    """Month then season rollups of `days`, as records."""
+    items = list(days)
+    return [r.row("month") for r in rollups(items, month_of)] + [r.row("season") for r in rollups(items, season_of)]
 
 
 def rollup(name: str, days: Iterable[DayTotals]) -> Rollup:

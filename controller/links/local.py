@@ -47,6 +47,7 @@ from controller.clock import Clock
 from controller.control.types import Event
 from controller.decode import SOCKET_LIMITS
 from controller.energy.book import recent_days
+from controller.energy.rollup import totals_rows
 from controller.layout.model import Layout
 from controller.links.admission import Admission, SocketLimits
 from controller.links.config import LocalLink
@@ -613,7 +614,7 @@ class LocalApiServer:
         if op == "energy":
             count = request.days or ENERGY_DEFAULT_DAYS
             days = recent_days(self.store, self.layout, self.clock.now(), count, live=True)
-            return reply(energy=[day.row() for day in days])
+            return reply(energy=[day.row() for day in days], energy_totals=totals_rows(days))
         if op == "ack_alarm":
             if not request.alarm:
                 return self._refuse(request, peer, "ack_alarm needs `alarm`: the id of a current alarm")
