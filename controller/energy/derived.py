@@ -56,20 +56,33 @@ class Derived:
     params: EnergyParams
     elec: deque[Sample] = field(default_factory=deque)
     heat: deque[Sample] = field(default_factory=deque)
+    _cached: tuple[tuple[object, ...], dict[str, Reading]] | None = None
 
     def apply(self, snapshot: Snapshot) -> Snapshot:
+        """`snapshot` with the derived readings; they are computed once per new input sample (snapshots are taken
+        many times a second by the loop, the recorder and the links)."""
+        names = (self.params.flow, self.params.leaving, self.params.entering, self.params.heat_pump_power)
+        key = tuple(snapshot.readings.get(name) for name in names)
+        if self._cached is not None and self._cached[0] == key:
+            derived = self._cached[1]
+        else:
+            derived = self._derive(snapshot)
+            self._cached = (key, derived)
+        if not derived:
+            return snapshot
+        return Snapshot(snapshot.taken_at, MappingProxyType({**snapshot.readings, **derived}))
+
+    def _derive(self, snapshot: Snapshot) -> dict[str, Reading]:
         heat = heat_reading(snapshot, self.params)
         if heat is None:
-            return snapshot
-        readings = dict(snapshot.readings)
-        readings[HEAT_CHANNEL] = heat
+            return {}
+        derived = {HEAT_CHANNEL: heat}
         power = snapshot.readings.get(self.params.heat_pump_power)
         if power is not None:
             self._remember(self.elec, power.timestamp, snapshot.value(self.params.heat_pump_power))
             self._remember(self.heat, heat.timestamp, heat.value if heat.quality is Quality.OK else None)
-            cop = self.cop(power, heat, snapshot.taken_at)
-            readings[COP_CHANNEL] = cop
-        return Snapshot(snapshot.taken_at, MappingProxyType(readings))
+            derived[COP_CHANNEL] = self.cop(power, heat, max(power.timestamp, heat.timestamp))
+        return derived
 
     def cop(self, power: Reading, heat: Reading, now: float) -> Reading:
         timestamp = max(power.timestamp, heat.timestamp)
