@@ -38,12 +38,12 @@ def main() -> None:
     if args.season:
         for weather in args.weather or ["cold"]:
             for name in args.strategy or ["present", "planner"]:
-                scored = run(
-                    layout, name, weather=weather, prices=(args.prices or ["dynamic"])[0], days=90, seed=args.seed
-                )
+                prices = (args.prices or ["dynamic"])[0]
+                scored = run(layout, name, weather=weather, prices=prices, days=90, seed=args.seed, tick_s=args.tick)
                 r = scored.report
                 print(
-                    f"season {weather} 90 days, {name:8s}: wall {scored.wall_s:6.1f} s (target < 120 s), CPU "
+                    f"season {weather} {prices} 90 days, {args.tick:g} s ticks, {name:8s}: "
+                    f"wall {scored.wall_s:6.1f} s (target < 120 s), CPU "
                     f"{r.cpu_s:.1f} s, cost {r.cost:.2f}, comfortable {r.comfort_share:.2%}, {r.starts} starts, "
                     f"COP {r.cop:.2f}, {r.replans} re-plans",
                     flush=True,
