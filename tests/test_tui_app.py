@@ -37,6 +37,23 @@ def run(scenario: Any) -> None:
 # ---- overview ------------------------------------------------------------------------------------------
 
 
+def test_the_once_a_second_tick_spares_a_screen_whose_widgets_are_gone() -> None:
+    """The app's tick can reach a screen being torn down (the app quitting, a screen switch) after its nav bar
+    has gone; that used to end the app with NoMatches ('NavBar' on OverviewScreen), seen in two test runs."""
+    from tui.widgets.nav_bar import NavBar
+
+    async def scenario() -> None:
+        app, _transport, _clock = make_app([state()])
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.model.state is not None)
+            await app.screen.query_one(NavBar).remove()
+            app.tick()
+            await pilot.pause()
+            assert app.is_running and app.return_code is None
+
+    run(scenario)
+
+
 def test_overview_shows_mode_link_house_tank_heat_pump_and_alarms() -> None:
     alarm = Alarm(id="relay-aux", message="aux-element relay did not follow its command", since=T0 - 300)
 

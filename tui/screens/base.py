@@ -90,9 +90,14 @@ class HearthScreen(Screen[None]):
         self._show_freshness()
 
     def _show_freshness(self) -> None:
+        # The app's once-a-second tick can reach a screen that is being torn down (the app quitting, a screen
+        # switch) after its widgets have gone: then there is nothing to show.
+        bar = next(iter(self.query(NavBar)), None)
+        if bar is None:
+            return
         state = self.model.state
         if state is None:
-            self.query_one(NavBar).show("", "")
+            bar.show("", "")
             return
         age = self.model.state_age(self.hearth.now()) or 0.0
         freshness = "live" if age < STALE_AFTER_S else f"last update {age_text(age)} ago"
@@ -100,7 +105,7 @@ class HearthScreen(Screen[None]):
             freshness = f"not live: {age_text(age)} old"
         elif self.model.status.controller_online is False:  # it said so, or it has gone quiet (MQTT)
             freshness = f"not live: controller offline, last update {age_text(age)} ago"
-        self.query_one(NavBar).show(state.site, freshness)
+        bar.show(state.site, freshness)
 
     def is_stale(self) -> bool:
         state = self.model.state
