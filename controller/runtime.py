@@ -296,7 +296,9 @@ class Controller:
         self.store.add_event(Event(ts=wall, kind="clock", message=message, data=data))
 
     async def _first_snapshot(self) -> None:
-        while len(self.sampler.snapshot().readings) < len(self.sampler.channels):
+        # Every sampled channel by name: derived channels (heat, COP) join the snapshot too, so a count could be
+        # reached while a slower bus has not yet delivered its first round.
+        while not all(c.name in self.sampler.snapshot().readings for c in self.sampler.channels):
             self.sampler.updated.clear()
             await self.sampler.updated.wait()
 
