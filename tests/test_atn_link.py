@@ -600,7 +600,7 @@ def test_the_link_comes_back_by_itself_after_the_broker_restarts(broker: Broker,
     try:
         wait_for(lambda: any(e.get("event") == "ATN link up" for e in hearth.events()), 10, "the link")
         broker.kill()
-        wait_for(lambda: any(e.get("event") == "ATN link down" for e in hearth.events()), 10, "the link going down")
+        wait_for(lambda: any(e.get("event") == "ATN link down" for e in hearth.events()), 30, "the link going down")
         broker.restart()
         wait_for(lambda: [e.get("event") for e in hearth.events()].count("ATN link up") >= 2, 20, "the link back")
         assert hearth.popen.poll() is None
