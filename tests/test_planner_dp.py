@@ -182,3 +182,20 @@ def test_planner_params_reject_nonsense() -> None:
         PlannerParams(sunrise_local_h=18, sunset_local_h=8)
     with pytest.raises(ValueError):
         PlannerParams(horizon_h=12)
+
+
+def test_charge_temperatures_follow_the_forecast_demand() -> None:
+    """Item 2 of issue 14: the tank is charged for the demand ahead, not to a fixed target. Against the same
+    time-of-use prices, each colder forecast makes the plan buy more heat in the night's cheap hours (01:00-07:00
+    local) and charge the tank warmer by 07:00, as long as the heat pump has capacity to spare (at -8 °C it runs
+    all night and the house takes the heat as it comes); a mild forecast keeps the tank far below the present
+    rules' fixed 52 °C."""
+    bought, charged = [], []
+    for outdoor in (15.0, 12.0, 7.0, 2.0, -3.0):
+        f, control = forecast(192, outdoor)
+        night = plan_for(f, control).rollout(0, 30.0, 20.5, False, 24)
+        bought.append(sum(d.electric_kwh for d in night))
+        charged.append(night[-1].tank_end_c)
+    assert bought == sorted(bought) and bought[-1] > bought[0] + 5.0, bought
+    assert charged == sorted(charged) and charged[-1] > charged[1] + 10.0, charged
+    assert charged[1] < PARAMS.tank.charge_target_c - 10, charged  # 12 °C outside: a cool tank

@@ -164,6 +164,20 @@ GUARD = [
         (HP, "comfort: house 19.3 °C below 19.5"),
     ),
     (
+        "cold house at -10 °C: a 31 °C tank is below the heating curve's 34.5 °C: heat the house directly",
+        step(),
+        {"house_c": 19.3, "tank_top_c": 31.0, "outdoor_c": -10.0},
+        {HP: True, DIST: True},
+        (HP, "heating it directly (tank top 31 °C < the heating curve's 35 °C)"),
+    ),
+    (
+        "cold house at 10 °C: a 28.5 °C tank meets the heating curve's 28 °C: the emitters alone",
+        step(),
+        {"house_c": 19.3, "tank_top_c": 28.5, "outdoor_c": 10.0},
+        {HP: False, DIST: True},
+        (HP, "plan: heat pump off"),
+    ),
+    (
         "far below the floor with the heat pump on: the aux element helps",
         step(hp=True),
         {"house_c": 19.0, "tank_top_c": 25.0},

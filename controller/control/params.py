@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
+from controller.control.curve import HeatingCurve, supply_c
 from controller.energy.params import EnergyParams
 from controller.layout.base import Name, Strict
 from controller.planner.params import PlannerParams
@@ -72,19 +73,11 @@ class Comfort(Strict):
 class Tank(Strict):
     charge_target_c: float = Field(default=52.0, ge=25, le=70, description="charge until the bottom reaches this")
     max_c: float = Field(default=75.0, ge=40, le=95, description="over-temperature cut: heat sources off above this")
-    min_supply_c: float = Field(default=28.0, ge=20, le=60, description="lowest useful supply to the emitters")
-    max_supply_c: float = Field(default=50.0, ge=25, le=70, description="highest supply the heating curve asks for")
-    curve_slope: float = Field(
-        default=0.5, ge=0, le=3, description="heating curve: supply = target + slope x (target - outdoor)"
-    )
-    assumed_outdoor_c: float = Field(
-        default=0.0, ge=-30, le=20, description="the heating curve's outdoor temperature when no sensor gives one"
-    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Tank:
-        if not self.min_supply_c < self.max_supply_c <= self.charge_target_c < self.max_c:
-            raise ValueError("need min_supply_c < max_supply_c <= charge_target_c < max_c")
+        if not self.charge_target_c < self.max_c:
+            raise ValueError("need charge_target_c < max_c")
         return self
 
 
@@ -142,6 +135,7 @@ class ControlParams(Strict):
     tick_s: float = Field(default=1.0, ge=0.1, le=60)
     comfort: Comfort = Field(default_factory=Comfort)
     tank: Tank = Field(default_factory=Tank)
+    heating_curve: HeatingCurve = Field(default_factory=HeatingCurve)
     tariff: Tariff = Field(default_factory=Tariff)
     safety: Safety = Field(default_factory=Safety)
     authority: Authority = Field(default_factory=Authority)
@@ -149,3 +143,16 @@ class ControlParams(Strict):
     actuators: Actuators = Field(default_factory=Actuators)
     planner: PlannerParams = Field(default_factory=PlannerParams)
     energy: EnergyParams = Field(default_factory=EnergyParams)
+
+    @model_validator(mode="after")
+    def _curve_below_charge(self) -> ControlParams:
+        if self.heating_curve.max_supply_c > self.tank.charge_target_c:
+            raise ValueError(
+                f"heating_curve.max_supply_c ({self.heating_curve.max_supply_c:g}) is above tank.charge_target_c "
+                f"({self.tank.charge_target_c:g}): the tank could never give the supply the curve asks for"
+            )
+        return self
+
+    def supply_c(self, target_c: float, outdoor_c: float | None) -> float:
+        """The heating curve's supply for this target and outdoor temperature (None: its assumed outdoor)."""
+        return supply_c(self.heating_curve, target_c, outdoor_c, self.comfort.setpoint_c)

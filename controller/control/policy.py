@@ -73,11 +73,8 @@ def target_c(inputs: PolicyInputs, params: ControlParams) -> float:
 
 
 def required_supply_c(target: float, outdoor_c: float | None, params: ControlParams) -> float:
-    """The heating curve: the supply temperature the emitters need at this outdoor temperature."""
-    tank = params.tank
-    outdoor = tank.assumed_outdoor_c if outdoor_c is None else outdoor_c
-    supply = target + tank.curve_slope * (target - outdoor)
-    return min(max(supply, tank.min_supply_c), tank.max_supply_c)
+    """The heating curve (`[control.heating_curve]`): the supply the emitters need at this outdoor temperature."""
+    return params.supply_c(target, outdoor_c)
 
 
 def _hysteresis(running: bool, value: float, start_below: float, stop_at: float) -> bool:

@@ -10,8 +10,11 @@ a feedback law, and re-solving with unchanged inputs would give the same table.
 Within a step: the heat pump runs (or not) for the whole step, as decided (15 minutes at least, so the plan
 cannot short-cycle it); the emitters run while the house is below the temperature the plan expects at the
 step's end (never below the comfort floor); the aux element runs where the plan uses it. The comfort guard
-acts whatever the plan says: below the comfort floor the emitters run, the heat pump runs if the tank cannot
-supply them, and the aux element helps if the house is still falling short with the heat pump running.
+acts whatever the plan says: below the comfort floor the emitters run, the heat pump heats the house directly
+while the tank's top is below the supply the heating curve asks for (`[control.heating_curve]`), and the aux
+element helps if the house is still falling short with the heat pump running. (Within a plan the dynamic
+programme needs no curve: its model of the emitters is the physics the curve approximates, and it chooses the
+tank temperature by COP and the demand it forecasts over the next 24-48 h.)
 
 Blind or degraded (no house, tank or outdoor temperature), or with the planner off in the layout, the present
 rules (`controller.control.policy`) decide, and the reason says why.
@@ -40,7 +43,6 @@ DIST_HYSTERESIS_K = 0.15
 GUARD_K = 0.2  # the emitters keep the house this far above the comfort floor
 AUX_GUARD_K = 0.3  # the aux element helps when the house is this far below the floor with the heat pump on
 TANK_USEFUL_K = 1.0  # emitters only run when the tank top is this much warmer than the house
-TANK_SHORT_K = 10.0  # the guard starts the heat pump when the tank top is less than this above the house
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +301,8 @@ def execute(
     dist = house < target or (rules_state.heating_house and house < target + DIST_HYSTERESIS_K)
     dist = dist and top > house + TANK_USEFUL_K
     cold = house < floor
-    hp = action.heat_pump or (cold and top < house + TANK_SHORT_K)
+    supply = params.supply_c(floor + GUARD_K, inputs.outdoor_c)
+    hp = action.heat_pump or (cold and top < supply)
     aux = action.aux or (cold and house < floor - AUX_GUARD_K and hp)
     aux = aux or (rules_state.aux and house < floor)
     price = f"{decision.price:.2f}/kWh"
@@ -307,7 +310,10 @@ def execute(
         cop = f", COP {decision.cop:.1f}" if decision.cop is not None else ""
         hp_why = f"plan: charging to {decision.tank_end_c:.0f} °C now: {price}{cop}"
     elif hp:
-        hp_why = f"comfort: house {house:.1f} °C below {floor:.1f} °C and the tank top ({top:.0f} °C) cannot supply it"
+        hp_why = (
+            f"comfort: house {house:.1f} °C below {floor:.1f} °C: heating it directly (tank top {top:.0f} °C < "
+            f"the heating curve's {supply:.0f} °C)"
+        )
     else:
         hp_why = f"plan: heat pump off at {price} (tank {tank_mean(inputs):.0f} °C)"
     if note:
