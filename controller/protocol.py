@@ -347,7 +347,9 @@ Role = Literal["technician", "monitor"]
 
 class Request(Message):
     id: str = Field(min_length=1, max_length=64)
-    op: Literal["subscribe", "override", "keepalive", "release", "ack_alarm", "layout", "history", "energy"]
+    op: Literal[
+        "subscribe", "override", "keepalive", "release", "ack_alarm", "layout", "history", "energy", "energy_day"
+    ]
     target: str | None = Field(default=None, description="override: an actuator, or setpoint:comfort")
     value: bool | float | None = Field(default=None, description="override: on/off, or a setpoint in °C")
     duration_s: float | None = Field(default=None, gt=0, description="override/keepalive: default 1800, max 86400")
@@ -357,6 +359,9 @@ class Request(Message):
     channel: str | None = None
     hours: float | None = Field(default=None, gt=0, le=24 * 30)
     days: int | None = Field(default=None, ge=1, le=400, description="energy: how many local days, up to today")
+    day: str | None = Field(
+        default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="energy_day: the local day (YYYY-MM-DD) to plot"
+    )
 
 
 class HistoryPoint(Message):
@@ -380,6 +385,9 @@ class Response(Message):
     )
     energy_totals: list[dict[str, Any]] | None = Field(
         default=None, description="energy: month then season totals of those days (controller.energy.rollup)"
+    )
+    energy_day: dict[str, Any] | None = Field(
+        default=None, description="energy_day: the day's curves in 5-minute means (controller.energy.dayplot)"
     )
 
 

@@ -28,7 +28,8 @@ from controller.control.inbox import AtnInbox
 from controller.control.types import Event
 from controller.drivers.base import Buses
 from controller.energy.book import close_days
-from controller.energy.derived import DERIVED_POLICIES, Derived
+from controller.energy.counter import HeatRegister
+from controller.energy.derived import DERIVED_POLICIES, Derived, derived_channels
 from controller.hardware import GPIO_WORKER, Hardware, build_hardware
 from controller.layout.model import Layout
 from controller.links.atn import AtnLinkRunner
@@ -70,6 +71,18 @@ class RunOptions:
     socket_path: Path | None = None
 
 
+def heat_register(layout: Layout, store: Store) -> HeatRegister | None:
+    """The heat meter's register, resumed from the store, when the layout measures heat (else None). Intervals up
+    to three sample periods of the slowest heat input count; a longer silence is a gap."""
+    energy = layout.control.energy
+    if not derived_channels(layout.channels, energy):
+        return None
+    inputs = (energy.flow, energy.leaving, energy.entering)
+    register = HeatRegister(max_gap_s=3 * max(layout.channels[name].sample_period_s for name in inputs))
+    register.restore(store)
+    return register
+
+
 class Controller:
     """Owns the hardware, the sampler and the task group for one layout."""
 
@@ -87,8 +100,8 @@ class Controller:
         self.clock = clock
         self.options = options or RunOptions()
         self.hardware: Hardware = build_hardware(layout, buses, clock)
-        derived = Derived(layout.control.energy)
-        self.sampler = Sampler(self.hardware.channels, self.hardware.workers, clock, derive=derived.apply)
+        self.derived = Derived(layout.control.energy)
+        self.sampler = Sampler(self.hardware.channels, self.hardware.workers, clock, derive=self.derived.apply)
         self.stop_requested = asyncio.Event()
         self.inbox = AtnInbox()
         self.notifier = Notifier()
@@ -131,6 +144,7 @@ class Controller:
         self.hardware.open_relays(self.layout, self.buses)
         log.info("relays in safe state", relays={n: r.read() for n, r in self.hardware.relays.items()})
         self.store = self.open_store()
+        self.derived.register = heat_register(self.layout, self.store)
         bank = ActuatorBank(self.hardware.relays, self.hardware.workers[GPIO_WORKER])
         self.overrides = OverrideBook(self.store, self.layout, self.clock)
         self.loop = ControlLoop(

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from controller import protocol
 from controller.atnsim.ledger import Ledger
+from controller.energy.derived import derived_channels
 from controller.layout.load import load_layout
 from controller.store import Store
 from tests import fuzz_strategies
@@ -490,7 +491,8 @@ def test_home_assistant_discovery_looks_native_is_resent_and_clears_what_the_lay
     (tmp_path / "layout.toml").write_text(layout)
     hearth = controller(tmp_path / "layout.toml", tmp_path / "state", tmp_path / "hearth.log")
     demo = load_layout(ROOT / "layouts/demo.toml")
-    expected = len(demo.channels) + len(demo.actuators) + 1  # and the mode
+    derived = derived_channels(demo.channels, demo.control.energy)  # heat, its register, COP
+    expected = len(demo.channels) + len(derived) + len(demo.actuators) + 1  # and the mode
     try:
         wait_for(lambda: any(e.get("event") == "Home Assistant discovery published" for e in hearth.events()), 10, "it")
         wait_for(
@@ -508,7 +510,7 @@ def test_home_assistant_discovery_looks_native_is_resent_and_clears_what_the_lay
             assert len(retained) == expected
             tank = json.loads(retained["homeassistant/sensor/demo-house/tank-top/config"])
             assert tank["state_topic"] == TOPICS.state and tank["unit_of_measurement"] == "°C"
-            assert "readings['tank-top'].value" in tank["value_template"]
+            assert "readings.get('tank-top')" in tank["value_template"]  # rendered: tests/test_homeassistant.py
             assert tank["availability_topic"] == TOPICS.status  # offline at once on a stop (retained online: false)
             assert tank["expire_after"] == 3 * 2  # and unavailable when quiet for three state periods (a crash)
             assert (tank["name"], tank["device_class"], tank["state_class"]) == (

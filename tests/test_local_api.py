@@ -34,7 +34,7 @@ from tests import fuzz_strategies
 ROOT = Path(__file__).resolve().parent.parent
 HEARTH = str(Path(sys.executable).parent / "hearth")
 NOBODY = 65534
-CHANNELS = 20  # layouts/demo.toml: nine temperatures, the flow, the heat-pump meter, the smart meter; heat, COP
+CHANNELS = 21  # layouts/demo.toml: nine temperatures, the flow, the heat-pump meter, the smart meter; heat, its register, COP
 
 Message = dict[str, Any]
 
@@ -425,6 +425,14 @@ def test_energy_today_and_derived_channels_from_the_running_controller(hearth: R
         state = client.push("state", timeout=10, where=lambda s: "hp-heat" in s["readings"])
         readings = state["state"]["readings"]
         assert readings["hp-heat"]["unit"] == "W" and "hp-cop" in readings
+        assert readings["hp-heat-energy"]["unit"] == "kWh" and readings["hp-heat-energy"]["value"] >= 0
+        plot = client.request("energy_day", day=days[-1]["day"])
+        assert plot["ok"], plot
+        curves = plot["energy_day"]
+        assert curves["day"] == days[-1]["day"] and {"elec", "heat", "flow_rate", "flow_c"} <= set(curves["series"])
+        assert any(v is not None for v in curves["series"]["elec"]["values"])  # today so far has data
+        wrong = client.request("energy_day", day="2026-02-30")
+        assert not wrong["ok"] and "real date" in wrong["error"]
 
 
 def test_an_alarm_can_be_acknowledged(hearth: Running) -> None:

@@ -5,14 +5,18 @@ them like any channel.
 Quality follows the inputs: heat is `ok` only when flow and both temperatures are; otherwise it takes the worst
 input's quality, with no value. COP now is mean heat over mean electrical power over the last `cop_window_s`;
 with the compressor off (power below the starting power) it is `ok` with no value: undefined, never infinite.
+With a `register` (`controller.energy.counter`, attached once the store is open), the heat meter's register joins
+them: kWh of heat that only count up, saved before shown.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from controller.energy.counter import HEAT_ENERGY_CHANNEL, HeatRegister
 from controller.energy.integrate import Sample
 from controller.energy.params import EnergyParams
 from controller.energy.physics import heat_w
@@ -26,7 +30,9 @@ COP_CHANNEL = "hp-cop"
 DERIVED_POLICIES = {
     HEAT_CHANNEL: ChannelPolicy(deadband=50.0, keepalive_s=300.0),
     COP_CHANNEL: ChannelPolicy(deadband=0.05, keepalive_s=300.0),
+    HEAT_ENERGY_CHANNEL: ChannelPolicy(deadband=0.05, keepalive_s=300.0),
 }
+DERIVED_UNITS = {HEAT_CHANNEL: "W", COP_CHANNEL: "", HEAT_ENERGY_CHANNEL: "kWh"}
 _SEVERITY = (Quality.OK, Quality.STALE, Quality.OUT_OF_RANGE, Quality.FAULT)
 
 
@@ -56,6 +62,7 @@ class Derived:
     params: EnergyParams
     elec: deque[Sample] = field(default_factory=deque)
     heat: deque[Sample] = field(default_factory=deque)
+    register: HeatRegister | None = None
     _cached: tuple[tuple[object, ...], dict[str, Reading]] | None = None
 
     def apply(self, snapshot: Snapshot) -> Snapshot:
@@ -77,6 +84,11 @@ class Derived:
         if heat is None:
             return {}
         derived = {HEAT_CHANNEL: heat}
+        if self.register is not None:
+            shown = self.register.add(Sample(heat.timestamp, heat.value if heat.quality is Quality.OK else None))
+            derived[HEAT_ENERGY_CHANNEL] = Reading(
+                HEAT_ENERGY_CHANNEL, shown, "kWh", Quality.OK, heat.timestamp, self.register.unsaved
+            )
         power = snapshot.readings.get(self.params.heat_pump_power)
         if power is not None:
             self._remember(self.elec, power.timestamp, snapshot.value(self.params.heat_pump_power))
@@ -99,3 +111,12 @@ class Derived:
         history.append(Sample(t, value))
         while history and history[0].t < t - self.params.cop_window_s:
             history.popleft()
+
+
+def derived_channels(channels: Collection[str], params: EnergyParams) -> dict[str, str]:
+    """The derived channels a layout with these `channels` gets, with their units: heat and its register when flow
+    and both temperatures are measured, COP when the heat pump's power is too."""
+    if not all(name in channels for name in (params.flow, params.leaving, params.entering)):
+        return {}
+    names = [HEAT_CHANNEL, HEAT_ENERGY_CHANNEL] + ([COP_CHANNEL] if params.heat_pump_power in channels else [])
+    return {name: DERIVED_UNITS[name] for name in names}

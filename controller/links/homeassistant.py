@@ -11,6 +11,11 @@ Home Assistant's way to remove an entity), so renaming a channel leaves no dead 
 Entities look native: names come from the layout's `label` (else from the name: `tank-top` is "Tank top"),
 sensors carry their device class and unit, relays are `running` (pumps, the heat pump) or `heat` (the
 immersion element), the mode is an `enum` with its four values, and an `origin` block says who published them.
+
+The derived channels (`controller.energy.derived`) are sensors too: heat output (W, power), COP (no unit) and
+the heat meter's register (kWh, energy, total_increasing: what the Energy dashboard takes, beside the electricity
+meter's import counter). A reading without a value (a sensor fault, COP while the compressor is off) renders as
+`None`, which Home Assistant shows as unknown, not as a bad number.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import TYPE_CHECKING
 import structlog
 
 from controller import __version__, protocol
+from controller.energy.counter import HEAT_ENERGY_CHANNEL
+from controller.energy.derived import COP_CHANNEL, HEAT_CHANNEL, derived_channels
 from controller.layout.model import Layout
 from controller.layout.units import channel_units
 
@@ -46,12 +53,23 @@ UNITS: dict[str, tuple[str, str | None, str]] = {
     "%": ("%", None, "measurement"),
 }
 ORIGIN = {"name": "Hearth", "sw_version": __version__}
+DERIVED_NAMES = {HEAT_CHANNEL: "Heat output", COP_CHANNEL: "COP", HEAT_ENERGY_CHANNEL: "Heat energy"}
+PRECISION = {"W": 0, "kW": 2, "kWh": 2, "": 2}  # how many decimals Home Assistant shows
+
+
+def value_template(name: str) -> str:
+    """The reading's value from the State, or None (Home Assistant's unknown) when it has none."""
+    return f"{{{{ (value_json.readings.get('{name}') or {{}}).get('value') }}}}"
+
+
+ABBREVIATIONS = {"hp": "heat pump", "dhw": "hot water", "cop": "COP", "pv": "PV"}
 
 
 def readable(name: str) -> str:
-    """`tank-top` -> `Tank top`: what a kebab-case layout name reads as."""
-    words = name.replace("_", "-").split("-")
-    return " ".join([words[0].capitalize(), *words[1:]]).strip()
+    """`tank-top` -> `Tank top`, `hp-power` -> `Heat pump power`: what a kebab-case layout name reads as."""
+    words = [ABBREVIATIONS.get(word, word) for word in name.replace("_", "-").split("-")]
+    words[0] = words[0][:1].upper() + words[0][1:]
+    return " ".join(words).strip()
 
 
 def config_topic(component: str, site: str, object_id: str) -> str:
@@ -88,19 +106,26 @@ def discovery(layout: Layout) -> list[tuple[str, bytes]]:
         "origin": ORIGIN,
     }
     messages: list[tuple[str, bytes]] = []
-    for name, unit in channel_units(layout).items():
+    labels = {name: channel.label or readable(name) for name, channel in layout.channels.items()}
+    units = channel_units(layout)
+    for name, unit in derived_channels(layout.channels, layout.control.energy).items():
+        units[name], labels[name] = unit, DERIVED_NAMES[name]
+    for name, unit in units.items():
         label, device_class, state_class = UNITS.get(unit, (unit, None, "measurement"))
-        config = {
+        config: dict[str, object] = {
             **common,
-            "name": layout.channels[name].label or readable(name),
+            "name": labels[name],
             "object_id": f"{site}_{name}",
             "unique_id": f"hearth_{site}_{name}",
-            "value_template": f"{{{{ value_json.readings['{name}'].value }}}}",
-            "unit_of_measurement": label,
+            "value_template": value_template(name),
             "state_class": state_class,
         }
+        if label:
+            config["unit_of_measurement"] = label
         if device_class:
             config["device_class"] = device_class
+        if unit in PRECISION:
+            config["suggested_display_precision"] = PRECISION[unit]
         messages.append((config_topic("sensor", site, name), json.dumps(config).encode()))
     mode = {
         **common,

@@ -9,7 +9,8 @@ acknowledge alarms; everyone else may watch (subscribe, layout, history). Refusa
 - `override`, `keepalive`, `release`: `controller.links.override_ops.carry_out` (shared with signed requests over
   MQTT): through `OverrideBook`, then the answer waits for a decision that saw the change, so it carries the
   actuator as the interlocks left it (`held_by`, `reason`).
-- `ack_alarm`, `layout`, `history`.
+- `ack_alarm`, `layout`, `history`; `energy` (daily totals, month and season) and `energy_day` (one local day's
+  curves of power, heat, flow and temperatures for the Energy screen's plot).
 
 A bad line (not JSON, not a valid request, longer than `LINE_LIMIT`) gets `ok: false` with the reason and the
 connection carries on. Each client has a bounded outbox: a client that reads slower than the pushes come gets the
@@ -35,6 +36,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -47,6 +49,7 @@ from controller.clock import Clock
 from controller.control.types import Event
 from controller.decode import SOCKET_LIMITS
 from controller.energy.book import recent_days
+from controller.energy.dayplot import day_curves
 from controller.energy.rollup import totals_rows
 from controller.layout.model import Layout
 from controller.links.admission import Admission, SocketLimits
@@ -615,6 +618,8 @@ class LocalApiServer:
             count = request.days or ENERGY_DEFAULT_DAYS
             days = recent_days(self.store, self.layout, self.clock.now(), count, live=True)
             return reply(energy=[day.row() for day in days], energy_totals=totals_rows(days))
+        if op == "energy_day":
+            return self._energy_day(request, peer)
         if op == "ack_alarm":
             if not request.alarm:
                 return self._refuse(request, peer, "ack_alarm needs `alarm`: the id of a current alarm")
@@ -624,6 +629,14 @@ class LocalApiServer:
             request, peer.user, peer.origin, book=self.overrides, settle=self.settle, state=self.state
         )
         return reply(override=shown, actuator=actuator)
+
+    def _energy_day(self, request: protocol.Request, peer: Peer) -> protocol.Response:
+        try:
+            day = date.fromisoformat(request.day or "")
+        except ValueError:
+            return self._refuse(request, peer, f"energy_day needs `day` as a real date YYYY-MM-DD, not {request.day!r}")
+        curves = day_curves(self.store, self.layout, day, now=self.clock.now())
+        return protocol.Response(id=request.id, ok=True, role=peer.role, user=peer.user, energy_day=curves)
 
     def _history(self, request: protocol.Request, peer: Peer) -> protocol.Response:
         channel = request.channel

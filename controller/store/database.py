@@ -32,7 +32,7 @@ from controller.decode import STORE_LIMITS, Rejected, decode_json, describe
 from controller.readings import Snapshot
 from controller.store.outbox import ACK_SAVE_EVERY, DELETE_CHUNK, Outbox, StoredReading
 from controller.store.recorder import ChannelPolicy, Recorder
-from controller.store.schema import StoreError, configure, transaction
+from controller.store.schema import StoreError, configure, synced_commit, transaction
 
 log = structlog.get_logger("hearth.store")
 
@@ -363,11 +363,12 @@ class Store:
         ]
 
     # --- small records -----------------------------------------------------------------------------------
-    def remember(self, key: str, value: object) -> None:
-        """Keep a small JSON value under `key` (the equipment starts), committed at once. A store that cannot
-        write skips it and says so in `failing`: it is bookkeeping, control goes on."""
+    def remember(self, key: str, value: object, synced: bool = False) -> bool:
+        """Keep a small JSON value under `key` (the equipment starts, the heat register), committed at once;
+        `synced`: in a commit synced to the card (a power cut cannot roll it back). Returns whether it was written.
+        A store that cannot write skips it and says so in `failing`: it is bookkeeping, control goes on."""
         try:
-            with transaction(self._conn):
+            with synced_commit(self._conn, synced), transaction(self._conn):
                 self._conn.execute(
                     "INSERT INTO meta (key, value) VALUES (?, ?)"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -375,6 +376,8 @@ class Store:
                 )
         except sqlite3.Error as error:
             self._failed(key, error)
+            return False
+        return True
 
     def recall(self, key: str) -> object:
         """The value kept under `key`, or None (none kept, or not readable)."""

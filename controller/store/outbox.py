@@ -8,16 +8,15 @@ cursor, and no per-row index. See bench/store_bytes_per_day.py for the figures.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sqlite3
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from controller.readings import Quality, Snapshot
 from controller.store.recorder import ChannelPolicy, PendingRow, Recorder
-from controller.store.schema import QUALITY_CODES, QUALITY_OF_CODE, TIMELINE_BUCKET_S, transaction
+from controller.store.schema import QUALITY_CODES, QUALITY_OF_CODE, TIMELINE_BUCKET_S, synced_commit, transaction
 
 MAX_PENDING = 24 * 600  # ten minutes of 24 channels at 1 Hz if flushes keep failing (disk full); oldest dropped
 DELETE_CHUNK = 20_000  # seqs per delete transaction: keeps each commit short on a Pi
@@ -126,7 +125,7 @@ class Outbox:
         new_channels: dict[str, int] = {}
         readings, marks = [], []
         reserve = seq + len(rows) + SEQ_BLOCK if seq + len(rows) > self._reserved else None
-        with self._synced(reserve is not None), transaction(self._conn):
+        with synced_commit(self._conn, reserve is not None), transaction(self._conn):
             for row in rows:
                 seq += 1
                 row_bucket = bucket_of(row.ts)
@@ -158,21 +157,9 @@ class Outbox:
             self._flushes_since_ack_saved = 0
         return len(rows)
 
-    @contextlib.contextmanager
-    def _synced(self, synced: bool) -> Iterator[None]:
-        """Make the commit inside synced to the card (synchronous=FULL fsyncs the WAL at COMMIT), if `synced`."""
-        if not synced:
-            yield
-            return
-        self._conn.execute("PRAGMA synchronous = FULL")
-        try:
-            yield
-        finally:
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-
     def _reserve_block(self, upto: int) -> None:
         """Set the reservation to `upto` in a commit synced to the card."""
-        with self._synced(True), transaction(self._conn):
+        with synced_commit(self._conn, True), transaction(self._conn):
             self._conn.execute(_UPSERT_META, (SEQ_RESERVED_KEY, upto))
         self._reserved = upto
 

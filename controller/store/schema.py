@@ -61,6 +61,19 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
             conn.execute("ROLLBACK")
 
 
+@contextmanager
+def synced_commit(conn: sqlite3.Connection, synced: bool) -> Iterator[None]:
+    """Make the commit inside synced to the card (synchronous=FULL fsyncs the WAL at COMMIT), if `synced`."""
+    if not synced:
+        yield
+        return
+    conn.execute("PRAGMA synchronous = FULL")
+    try:
+        yield
+    finally:
+        conn.execute("PRAGMA synchronous = NORMAL")
+
+
 def _create_v1(conn: sqlite3.Connection) -> None:
     statements = (
         # Channel names are stored once; a reading refers to its channel by a one-byte id.

@@ -1,10 +1,14 @@
 """Energy (`e`): today so far and the last 30 local days as bars of heat and electricity, with COP, starts and
 running hours per day, then month and heating-season totals. From the controller's store (`op=energy`); the
-controller computes every figure (`controller.energy`), the TUI only draws the records it answers with."""
+controller computes every figure (`controller.energy`), the TUI only draws the records it answers with.
+
+`d` turns to the day plot (`op=energy_day`): one local day's electricity, heat, flow and temperatures; `[` and `]`
+(or ← →) step to the day before and after, up to today. `d` again goes back to the days."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -13,10 +17,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
+from textual_plotext import PlotextPlot
 
 from controller.protocol import Request
 from tui.screens.base import MQTT_HINT, HearthScreen
 from tui.transport import new_request_id
+from tui.widgets.day_plot import draw_day
 
 DAYS = 30
 BAR_WIDTH = 24
@@ -91,19 +97,62 @@ def totals_text(totals: Sequence[Record]) -> Text:
 
 class EnergyScreen(HearthScreen):
     MODE = "energy"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "reload", "Reload")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "reload", "Reload"),
+        Binding("d", "toggle_plot", "Day plot"),
+        Binding("left_square_bracket", "step_day(-1)", "Day before", key_display="["),
+        Binding("right_square_bracket", "step_day(1)", "Day after", key_display="]"),
+        Binding("left", "step_day(-1)", "Day before", show=False),
+        Binding("right", "step_day(1)", "Day after", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.today: date | None = None
+        """the controller's local today (the last day of its answer)"""
+        self.plot_day: date | None = None
+        """the day the plot shows; None while the days are shown"""
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="energy-today")
         with VerticalScroll(id="energy-box"):
             yield Static(id="energy-days")
             yield Static(id="energy-totals")
+        yield Static(id="energy-plot-status")
+        yield PlotextPlot(id="energy-plot")
 
     def on_mount(self) -> None:
+        self._show_plot(False)
         self._fetch()
 
     def action_reload(self) -> None:
         self._fetch()
+        if self.plot_day is not None:
+            self._fetch_day(self.plot_day)
+
+    def action_toggle_plot(self) -> None:
+        if self.plot_day is not None:
+            self.plot_day = None
+            self._show_plot(False)
+            return
+        self.plot_day = self.today or date.fromtimestamp(self.hearth.controller_now())
+        self._show_plot(True)
+        self._fetch_day(self.plot_day)
+
+    def action_step_day(self, step: int) -> None:
+        if self.plot_day is None:
+            return
+        wanted = self.plot_day + timedelta(days=step)
+        if self.today is not None and wanted > self.today:
+            self.notify("That is today: there is no day after it yet.", severity="warning", timeout=3)
+            return
+        self.plot_day = wanted
+        self._fetch_day(wanted)
+
+    def _show_plot(self, on: bool) -> None:
+        self.query_one("#energy-box").display = not on
+        self.query_one("#energy-plot-status").display = on
+        self.query_one("#energy-plot").display = on
 
     @work(exclusive=True, exit_on_error=False)
     async def _fetch(self) -> None:
@@ -119,6 +168,45 @@ class EnergyScreen(HearthScreen):
             )
             return
         days = answer.energy
+        if days:
+            self.today = date.fromisoformat(str(days[-1]["day"]))
         today.update(today_text(days[-1] if days else None))
         self.query_one("#energy-days", Static).update(days_text(days))
         self.query_one("#energy-totals", Static).update(totals_text(answer.energy_totals or []))
+
+    @work(group="day", exclusive=True, exit_on_error=False)
+    async def _fetch_day(self, day: date) -> None:
+        status = self.query_one("#energy-plot-status", Static)
+        status.update(Text(f"  asking the controller for {day.isoformat()}…", "italic"))
+        answer = await self.hearth.send(Request(id=new_request_id(), op="energy_day", day=day.isoformat()))
+        if not answer.ok or answer.energy_day is None:
+            error = answer.error or "no data"
+            status.update(
+                Text.assemble(
+                    "  ",
+                    (f"Day plot unavailable: {error}", "bold yellow"),
+                    (MQTT_HINT if "MQTT" in error else "", "dim"),
+                )
+            )
+            self.query_one("#energy-plot", PlotextPlot).plt.clear_figure()
+            return
+        record = answer.energy_day
+        status.update(day_status(record))
+        draw_day(self.query_one("#energy-plot", PlotextPlot), record)
+
+
+def day_status(record: Record) -> Text:
+    """The line above the plot: which day, how long it was, how much of it has data, and the keys."""
+    day = date.fromisoformat(str(record["day"]))
+    hours = (float(record["end"]) - float(record["start"])) / 3600.0
+    series = record.get("series", {})
+    elec = series.get("elec", {}).get("values", [])
+    covered = sum(1 for v in elec if v is not None)
+    coverage = f"{100 * covered / len(elec):.0f} % of it recorded" if elec else "no electricity meter"
+    length = "" if hours == 24 else f" ({hours:g} hours: daylight saving)"
+    return Text.assemble(
+        ("  ", ""),
+        (day.strftime("%A %Y-%m-%d"), "bold"),
+        (f"{length}, {coverage}, 5-minute means", ""),
+        ("   [ ] day before/after   d back to the days", "dim"),
+    )

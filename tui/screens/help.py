@@ -30,7 +30,9 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("", "enter", "plot the selected channel's history"),
     ("Actuators", "o / k / x", "override, keep alive or release the selected relay"),
     ("Events", "/", "filter; the newest event is at the bottom"),
-    ("History, Layout", "r", "ask the controller again"),
+    ("Energy", "d", "plot one day: electricity, heat, flow and temperatures (d again: the days)"),
+    ("", "[ / ]", "the day before / after in the plot (← → too)"),
+    ("History, Layout, Energy", "r", "ask the controller again"),
     ("Override dialog", "enter", "confirm (from a text field); escape closes"),
 )
 MODES = (
