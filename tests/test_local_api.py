@@ -34,7 +34,7 @@ from tests import fuzz_strategies
 ROOT = Path(__file__).resolve().parent.parent
 HEARTH = str(Path(sys.executable).parent / "hearth")
 NOBODY = 65534
-CHANNELS = 21  # layouts/demo.toml: nine temperatures, the flow, the heat-pump meter, the smart meter; heat, its register, COP
+CHANNELS = 21  # layouts/demo.toml: nine temperatures, flow, the heat-pump meter, the smart meter; heat, its kWh, COP
 
 Message = dict[str, Any]
 
