@@ -199,3 +199,43 @@ def test_charge_temperatures_follow_the_forecast_demand() -> None:
     assert bought == sorted(bought) and bought[-1] > bought[0] + 5.0, bought
     assert charged == sorted(charged) and charged[-1] > charged[1] + 10.0, charged
     assert charged[1] < PARAMS.tank.charge_target_c - 10, charged  # 12 °C outside: a cool tank
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    tank=st.floats(16, 60), house=st.floats(14, 24), outdoor=st.floats(-20, 15), gains=st.floats(0, 2000),
+    hp=st.sampled_from([0.0, 1.0]), aux=st.sampled_from([0.0, 1.0]), share=st.sampled_from([0.0, 1 / 3, 1.0]),
+)  # fmt: skip
+def test_a_step_is_affine_in_the_house_temperature(
+    tank: float, house: float, outdoor: float, gains: float, hp: float, aux: float, share: float
+) -> None:
+    """The backward pass uses each action's step as (tank, house) -> a + b x house per tank temperature; those
+    coefficients give exactly the step itself."""
+    c = MODEL.coefficients(one(tank), outdoor, gains, one(hp), one(aux), one(share))
+    r = MODEL.step(one(tank), one(house), outdoor, gains, one(hp), one(aux), one(share))
+    assert float(c.tank_a[0] + c.tank_b[0] * house) == pytest.approx(float(r.tank_c[0]), abs=1e-9)
+    assert float(c.house_a[0] + c.house_b[0] * house) == pytest.approx(float(r.house_c[0]), abs=1e-9)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    outdoor=st.floats(-12, 14),
+    prices=st.lists(st.floats(0.02, 0.8), min_size=8, max_size=8),
+    k=st.integers(0, 23),
+    tank_index=st.integers(0, 46),
+    house_index=st.integers(0, 30),
+    running=st.booleans(),
+)
+def test_the_tables_agree_with_a_decision_taken_at_a_grid_point(
+    outdoor: float, prices: list[float], k: int, tank_index: int, house_index: int, running: bool
+) -> None:
+    """The backward pass (vectorised over the grid) and a single decision from a measured state (the model's step
+    for one state) price the same best action at a grid point: the fast path is the same programme."""
+    f, _ = forecast(24, outdoor, [p for p in prices for _ in range(3)])
+    plan = plan_for(f)
+    tank = float(plan.grid.tank[tank_index])
+    house = float(plan.grid.house[min(house_index, len(plan.grid.house) - 1)])
+    q, hp = plan._q(k, np.array([tank]), np.array([house]))
+    best = float(np.min(q[:, 0] + np.where(hp & (not running), plan.start_cost, 0.0)))
+    table = float(plan.values[k, int(running), tank_index, min(house_index, len(plan.grid.house) - 1)])
+    assert table == pytest.approx(best, rel=1e-4, abs=1e-4)

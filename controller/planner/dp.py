@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.planner.forecast import Forecast
-from controller.planner.model import STEP_S, Array, Model
+from controller.planner.model import STEP_S, Array, Coefficients, Model
 
 COMFORT_PENALTY = 100.0  # currency per kelvin outside the comfort bounds per step: a constraint, not a price
 SHARES = (0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0)
@@ -80,6 +80,20 @@ def _actions(with_aux: bool) -> list[Action]:
     return actions
 
 
+_ACTIONS = {with_aux: _actions(with_aux) for with_aux in (False, True)}
+
+
+def _action_arrays(with_aux: bool, ndim: int) -> tuple[Array, Array, Array]:
+    """Heat pump, aux and emitter share of every action, shaped to broadcast over `ndim` state axes."""
+    actions = _ACTIONS[with_aux]
+    shape = (len(actions),) + (1,) * ndim
+    return (
+        np.array([float(a.heat_pump) for a in actions]).reshape(shape),
+        np.array([float(a.aux) for a in actions]).reshape(shape),
+        np.array([a.share for a in actions]).reshape(shape),
+    )
+
+
 class Plan:
     """Value tables over `forecast`'s steps, and what the plan assumed."""
 
@@ -93,6 +107,7 @@ class Plan:
         self.values = np.empty((n + 1, 2, nt, nh), dtype=np.float32)
         self._quads_step = -1
         self._quads_cache = np.empty((0, 4))
+        self._aux_offered = [self._offers_aux(k) for k in range(n)]
         tank, house = self.grid.tank[:, None], self.grid.house[None, :]  # broadcast: cheap per-tank terms
         self.values[n, :] = self._terminal(tank, house)
         for k in range(n - 1, -1, -1):
@@ -130,43 +145,61 @@ class Plan:
         return p.aux_w > 0 and (too_cold or float(self.model.capacity_w(f.outdoor_c[k], 35.0)) < AUX_MARGIN * loss)
 
     def _q(self, k: int, tank: Array, house: Array) -> tuple[Array, npt.NDArray[np.bool_]]:
-        """The cost-to-go of every action from every state in `tank` x `house` at step k (actions first)."""
-        f = self.forecast
-        actions = _actions(self._offers_aux(k))
-        hp = np.array([a.heat_pump for a in actions])
-        shape = (len(actions),) + (1,) * tank.ndim
-        result = self.model.step(
-            tank,
-            house,
-            float(f.outdoor_c[k]),
-            float(f.gains_w[k]),
-            hp.astype(float).reshape(shape),
-            np.array([float(a.aux) for a in actions]).reshape(shape),
-            np.array([a.share for a in actions]).reshape(shape),
-        )
-        end_house = result.house_c
-        outside = np.maximum(f.low_c[k] - end_house, 0.0) + np.maximum(end_house - f.high_c[k], 0.0)
-        aux_kwh = np.array([float(a.aux) for a in actions]).reshape(shape) * self.model.params.aux_w * STEP_S / 3.6e6
-        cost = float(f.price[k]) * result.electric_kwh + AUX_PREMIUM * aux_kwh + COMFORT_PENALTY * outside
-        cost = np.where(result.feasible & (result.tank_c <= TANK_MAX_C), cost, np.inf)
-        return cost + self._interpolate(k + 1, hp, result.tank_c, end_house), hp
+        q, hp, _ = self._q_steps(k, tank, house)
+        return q, hp
 
-    def _interpolate(self, k: int, hp: npt.NDArray[np.bool_], tank: Array, house: Array) -> Array:
-        """Bilinear interpolation of step k's values (the table of each action's compressor state)."""
+    def _q_steps(self, k: int, tank: Array, house: Array) -> tuple[Array, npt.NDArray[np.bool_], Coefficients]:
+        """The cost-to-go of every action from every state in `tank` x `house` at step k (actions first).
+
+        Each action's step is affine in the house temperature (`Model.coefficients`), and everything else is
+        computed in grid coordinates, so the full-size arrays (actions x tank x house) see few operations."""
+        f = self.forecast
+        hp, aux, share = _action_arrays(self._aux_offered[k], tank.ndim)
+        c = self.model.coefficients(tank, float(f.outdoor_c[k]), float(f.gains_w[k]), hp, aux, share)
+        g = self.grid
+        # Where each step ends, as fractional grid indices.
+        fi = (c.tank_a - g.tank[0]) * (1.0 / TANK_STEP_K) + c.tank_b * (1.0 / TANK_STEP_K) * house
+        fj = (c.house_a - g.house[0]) * (1.0 / HOUSE_STEP_K) + c.house_b * (1.0 / HOUSE_STEP_K) * house
+        # Kelvin outside the comfort bounds at the step's end, in grid units.
+        low = (float(f.low_c[k]) - g.house[0]) / HOUSE_STEP_K
+        high = (float(f.high_c[k]) - g.house[0]) / HOUSE_STEP_K
+        outside = np.maximum(low - fj, 0.0)
+        outside += np.maximum(fj - high, 0.0)
+        aux_kwh = aux * self.model.params.aux_w * STEP_S / 3.6e6
+        base = float(f.price[k]) * c.electric_kwh + AUX_PREMIUM * aux_kwh
+        base = np.where(c.feasible, base, np.inf)
+        cost = outside * (COMFORT_PENALTY * HOUSE_STEP_K)
+        cost += base
+        cost[fi > (TANK_MAX_C - g.tank[0]) / TANK_STEP_K] = np.inf
+        on = hp.reshape(-1).astype(bool)
+        cost += self._interpolate_at(k + 1, on, fi, fj)
+        return cost, on, c
+
+    def _interpolate_at(self, k: int, hp: npt.NDArray[np.bool_], fi: Array, fj: Array) -> Array:
+        """Bilinear interpolation of step k's values at fractional grid indices (clamped to the grid)."""
         g = self.grid
         nt, nh = len(g.tank), len(g.house)
         quads = self._quads(k)
-        fi = np.clip((tank - g.tank[0]) * (1.0 / TANK_STEP_K), 0.0, nt - 1.000001)
-        fj = np.clip((house - g.house[0]) * (1.0 / HOUSE_STEP_K), 0.0, nh - 1.000001)
+        fi = np.clip(fi, 0.0, nt - 1.000001)
+        fj = np.clip(fj, 0.0, nh - 1.000001)
         i = fi.astype(np.intp)
         j = fj.astype(np.intp)
         wi = fi - i
         wj = fj - j
-        base = (hp.astype(np.intp) * (nt - 1) * (nh - 1)).reshape((-1,) + (1,) * (tank.ndim - 1)) + i * (nh - 1) + j
-        corners = quads[base]  # (..., 4): v00, v01, v10, v11
-        low = corners[..., 0] + (corners[..., 1] - corners[..., 0]) * wj
-        high = corners[..., 2] + (corners[..., 3] - corners[..., 2]) * wj
-        return np.asarray(low + (high - low) * wi)
+        base = i * (nh - 1)
+        base += j
+        base += (hp.astype(np.intp) * (nt - 1) * (nh - 1)).reshape((-1,) + (1,) * (fi.ndim - 1))
+        corners = np.take(quads, base, axis=0)  # (..., 4): v00, v01, v10, v11 (take: far faster than [])
+        low = corners[..., 1] - corners[..., 0]
+        low *= wj
+        low += corners[..., 0]
+        high = corners[..., 3] - corners[..., 2]
+        high *= wj
+        high += corners[..., 2]
+        high -= low
+        high *= wi
+        high += low
+        return np.asarray(high)
 
     def _quads(self, k: int) -> Array:
         """Step k's table as the four corners of every grid cell, so one gather fetches a cell."""
@@ -180,29 +213,24 @@ class Plan:
 
     def decide(self, k: int, tank_c: float, house_c: float, running: bool) -> Decision:
         """The best action at step k from the measured state (compressor `running` or not)."""
-        tank = np.clip(np.array([tank_c]), TANK_MIN_C, TANK_MAX_C)
+        tank = np.array([min(max(tank_c, TANK_MIN_C), TANK_MAX_C)])
         house = np.array([house_c])
-        q, hp = self._q(k, tank, house)
+        q, hp, c = self._q_steps(k, tank, house)
         q = q[:, 0] + np.where(hp & (not running), self.start_cost, 0.0)
-        actions = _actions(self._offers_aux(k))
         best = int(np.argmin(q))
-        action = actions[best]
-        f = self.forecast
-        result = self.model.step(
-            tank, house, float(f.outdoor_c[k]), float(f.gains_w[k]),
-            np.array([float(action.heat_pump)]), np.array([float(action.aux)]), np.array([action.share]),
-        )  # fmt: skip
+        action = _ACTIONS[self._aux_offered[k]][best]
+        electric = float(c.electric_kwh[best, 0])
         cop = None
-        if action.heat_pump and result.electric_kwh[0] > 0:
+        if action.heat_pump and electric > 0:
             aux_kwh = float(action.aux) * self.model.params.aux_w * STEP_S / 3.6e6
-            cop = float(result.heat_pump_kwh[0]) / max(1e-9, float(result.electric_kwh[0]) - aux_kwh)
+            cop = float(c.heat_pump_kwh[best, 0]) / max(1e-9, electric - aux_kwh)
         return Decision(
             action=action,
-            tank_end_c=float(result.tank_c[0]),
-            house_end_c=float(result.house_c[0]),
-            price=float(f.price[k]),
+            tank_end_c=float(c.tank_a[best, 0] + c.tank_b[best, 0] * house_c),
+            house_end_c=float(c.house_a[best, 0] + c.house_b[best, 0] * house_c),
+            price=float(self.forecast.price[k]),
             cop=cop,
-            electric_kwh=float(result.electric_kwh[0]),
+            electric_kwh=electric,
         )
 
     def rollout(self, k: int, tank_c: float, house_c: float, running: bool, steps: int) -> list[Decision]:

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from controller.planner.base import STEP_S
 from controller.planner.params import PlannerParams
 
-__all__ = ["STEP_S", "Array", "Model", "StepResult"]
+__all__ = ["STEP_S", "Array", "Coefficients", "Model", "StepResult"]
 
 Array = npt.NDArray[np.float64]
 WATER_CP_J_PER_KG_K = 4186.0
@@ -32,6 +32,19 @@ WATER_KG_PER_L = 0.99
 KELVIN = 273.15
 J_PER_KWH = 3.6e6
 LEAVING_MARGIN_K = 1.0  # stay this far below the heat pump's own high limit
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """One step as affine functions of the house temperature: `tank_a + tank_b x house` and likewise the house."""
+
+    tank_a: Array
+    tank_b: Array
+    house_a: Array
+    house_b: Array
+    electric_kwh: Array
+    heat_pump_kwh: Array
+    feasible: npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,54 @@ class Model:
         lift = np.maximum(hot - cold, 1.0)
         return np.asarray(np.clip(p.hp_carnot_efficiency * hot / lift, 1.0, 6.5))
 
+    def coefficients(
+        self,
+        tank_c: Array,
+        outdoor_c: float,
+        gains_w: float,
+        heat_pump: Array,
+        aux: Array,
+        share: Array,
+    ) -> Coefficients:
+        """One step from `tank_c` as affine functions of the house temperature: with everything else held, the
+        tank and the house end at `a + b x house`. The heat pump's terms depend on the tank only, so the backward
+        pass computes them per tank temperature and action, and the house enters in two operations."""
+        p = self.params
+        dt = STEP_S
+        ct = self.tank_j_per_k
+        q_hp = heat_pump * self.capacity_w(outdoor_c, tank_c)
+        entering = tank_c + 0.5 * q_hp * dt / ct
+        leaving = entering + q_hp / self.store_flow_w_per_k
+        feasible = (heat_pump == 0) | (
+            (leaving <= p.hp_max_leaving_c - LEAVING_MARGIN_K) & (outdoor_c >= p.hp_min_outdoor_c)
+        )
+        electric_w = q_hp / self.cop(outdoor_c, leaving) + aux * p.aux_w
+        ua_loss = p.tank_loss_ua_w_per_k
+        conductance = share * self.emitter_w_per_k
+        decay = np.exp(-conductance * dt / ct)
+        # (1 - decay) / conductance, with its limit dt / ct where nothing flows.
+        gain = np.where(conductance > 0, (1.0 - decay) / np.maximum(conductance, 1e-12), dt / ct)
+        # The tank relaxes toward the house (emitters, exactly) while taking the heat made less its loss:
+        # tank_end = decay*tank + (1-decay)*house + gain*(q_made - loss*(tank - house)).
+        made_w = q_hp + aux * p.aux_w
+        tank_a = decay * tank_c + gain * (made_w - ua_loss * tank_c)
+        tank_b = (1.0 - decay) + gain * ua_loss
+        # The house takes what the tank did not keep, plus gains, less the envelope; the tank's loss is the
+        # house's gain, so it cancels: house_end = house + (made*dt - ct*(tank_end - tank) + (gains -
+        # envelope)*dt) / C.
+        c = p.house_capacitance_j_per_k
+        house_a = (dt * (made_w + gains_w + p.house_ua_w_per_k * outdoor_c) - ct * (tank_a - tank_c)) / c
+        house_b = 1.0 - (ct * tank_b + dt * p.house_ua_w_per_k) / c
+        return Coefficients(
+            tank_a=np.asarray(tank_a),
+            tank_b=np.asarray(tank_b),
+            house_a=np.asarray(house_a),
+            house_b=np.asarray(house_b),
+            electric_kwh=np.asarray(electric_w * dt / J_PER_KWH),
+            heat_pump_kwh=np.asarray(q_hp * dt / J_PER_KWH),
+            feasible=np.asarray(feasible),
+        )
+
     def step(
         self,
         tank_c: Array,
@@ -80,30 +141,11 @@ class Model:
         share: Array,
     ) -> StepResult:
         """One step from (tank, house) with heat pump / aux on (0 or 1) and the emitters at `share` of flow."""
-        p = self.params
-        dt = STEP_S
-        ct = self.tank_j_per_k
-        q_hp = heat_pump * self.capacity_w(outdoor_c, tank_c)
-        entering = tank_c + 0.5 * q_hp * dt / ct
-        leaving = entering + q_hp / self.store_flow_w_per_k
-        feasible = (heat_pump == 0) | (
-            (leaving <= p.hp_max_leaving_c - LEAVING_MARGIN_K) & (outdoor_c >= p.hp_min_outdoor_c)
-        )
-        electric_w = q_hp / self.cop(outdoor_c, leaving) + aux * p.aux_w
-        loss = p.tank_loss_ua_w_per_k * (tank_c - house_c)
-        q_in = q_hp + aux * p.aux_w - loss
-        conductance = share * self.emitter_w_per_k
-        decay = np.exp(-conductance * dt / ct)
-        # (1 - decay) / conductance, with its limit dt / ct where nothing flows.
-        gain = np.where(conductance > 0, (1.0 - decay) / np.maximum(conductance, 1e-12), dt / ct)
-        tank_end = decay * tank_c + (1.0 - decay) * house_c + gain * q_in
-        delivered_j = q_in * dt - ct * (tank_end - tank_c)
-        envelope_w = p.house_ua_w_per_k * (house_c - outdoor_c)
-        house_end = house_c + (delivered_j + (gains_w + loss - envelope_w) * dt) / p.house_capacitance_j_per_k
+        c = self.coefficients(tank_c, outdoor_c, gains_w, heat_pump, aux, share)
         return StepResult(
-            tank_c=tank_end,
-            house_c=house_end,
-            electric_kwh=electric_w * dt / J_PER_KWH,
-            heat_pump_kwh=q_hp * dt / J_PER_KWH,
-            feasible=np.asarray(feasible),
+            tank_c=c.tank_a + c.tank_b * house_c,
+            house_c=c.house_a + c.house_b * house_c,
+            electric_kwh=c.electric_kwh,
+            heat_pump_kwh=c.heat_pump_kwh,
+            feasible=c.feasible,
         )
