@@ -15,6 +15,7 @@ from controller import __version__
 from controller.atnsim.cli import add_parser as add_atn_sim
 from controller.atnsim.cli import run_cli as run_atn_sim
 from controller.energy.cli import add_parser as add_energy
+from controller.planner.fitting.cli import add_parser as add_model
 from controller.probe.cli import add_parser as add_probe
 from controller.probe.cli import run_cli as run_probe
 from controller.remote.cli import add_parser as add_keys
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_status(commands)
     add_keys(commands)
     add_energy(commands)
+    add_model(commands)
     layout = commands.add_parser(
         "layout", help="check or show a hardware layout", description="Work with layout files."
     )
@@ -275,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from controller.energy.cli import run_cli as run_energy
 
         return run_energy(args)
+    if args.command == "model":
+        from controller.planner.fitting.cli import run_cli as run_model
+
+        return run_model(args)
     if args.command == "layout":
         if args.layout_command == "check":
             return _cmd_layout_check(args.files)

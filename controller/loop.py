@@ -21,6 +21,7 @@ from controller.actuators import ActuatorBank
 from controller.clock import Clock, sleep_or_wake
 from controller.control import restart
 from controller.control.inbox import AtnInbox
+from controller.control.params import ControlParams
 from controller.control.restart import SavedStarts
 from controller.control.tick import ControlState, TickInputs, TickResult, control_tick, initial_state
 from controller.control.types import Event, Mode, Override, PriceForecast
@@ -91,6 +92,7 @@ class ControlLoop:
         self._previous_overrides: set[str] = set()
         self._wake: asyncio.Event | None = None
         self._planning: asyncio.Task[None] | None = None
+        self.plan_control: ControlParams | None = None  # the layout's control with a fitted model, if any
 
     def wake(self) -> None:
         """Decide now rather than at the next tick (a dispatch arrived)."""
@@ -194,7 +196,7 @@ class ControlLoop:
 
     async def _plan(self, request: local.PlanRequest) -> None:
         """Solve a re-plan in a worker thread and put it in force between two ticks."""
-        control = self.layout.control
+        control = self.plan_control or self.layout.control
         try:
             solved = await asyncio.to_thread(local.solve_request, request, control, self.layout.site.timezone)
             self.state = replace(self.state, planner=local.adopt(self.state.planner, solved))

@@ -348,7 +348,16 @@ Role = Literal["technician", "monitor"]
 class Request(Message):
     id: str = Field(min_length=1, max_length=64)
     op: Literal[
-        "subscribe", "override", "keepalive", "release", "ack_alarm", "layout", "history", "energy", "energy_day"
+        "subscribe",
+        "override",
+        "keepalive",
+        "release",
+        "ack_alarm",
+        "layout",
+        "history",
+        "energy",
+        "energy_day",
+        "model",
     ]
     target: str | None = Field(default=None, description="override: an actuator, or setpoint:comfort")
     value: bool | float | None = Field(default=None, description="override: on/off, or a setpoint in °C")
@@ -388,6 +397,11 @@ class Response(Message):
     )
     energy_day: dict[str, Any] | None = Field(
         default=None, description="energy_day: the day's curves in 5-minute means (controller.energy.dayplot)"
+    )
+    model: dict[str, Any] | None = Field(
+        default=None,
+        description="model: the planner's model fit (controller.planner.fitting.accepted.ModelFit.to_json) and "
+        "`in_use`, one line saying which parts are fitted and which come from the layout",
     )
 
 

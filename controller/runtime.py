@@ -25,6 +25,7 @@ from controller.actuators import ActuatorBank
 from controller.alarms import AlarmBoard
 from controller.clock import Clock, SimClock, StepWatch, clock_is_set
 from controller.control.inbox import AtnInbox
+from controller.control.params import ControlParams
 from controller.control.types import Event
 from controller.drivers.base import Buses
 from controller.energy.book import close_days
@@ -39,6 +40,7 @@ from controller.links.state import state_message
 from controller.loop import ControlLoop
 from controller.notify import Notifier, WatchdogGate
 from controller.overrides import OverrideBook, utc
+from controller.planner.fitting.keeper import ModelKeeper
 from controller.sampler import Sampler, summarise
 from controller.store import Store, StoreError, policies_for
 from controller.watch import frame
@@ -112,6 +114,7 @@ class Controller:
         self.house_link: HouseBrokerLink | None = None
         self.alarms = AlarmBoard()
         self.local_api: LocalApiServer | None = None
+        self.model: ModelKeeper | None = None
 
     def open_store(self) -> Store:
         storage = self.layout.storage
@@ -151,6 +154,9 @@ class Controller:
             self.layout, self.sampler, bank, self.clock, self.inbox, self.store, overrides=self.overrides
         )
         self.store.add_event(Event(ts=self.clock.now(), kind="start", message="controller started"))
+        self.model = ModelKeeper(self.layout, self.store, self.clock, on_change=self._use_model)
+        self.model.announce()
+        self.loop.plan_control = self.model.control
         self.alarms.sink = self.store
         local = self.layout.links.local
         self.local_api = LocalApiServer(
@@ -189,6 +195,7 @@ class Controller:
                     self.house_link = HouseBrokerLink(house, self.layout, self.clock, self.state_message)
                     group.create_task(self.house_link.run(), name="house-broker")
                 group.create_task(self.local_api.run(), name="local-api")
+                group.create_task(self.model.run(), name="model-fit")
                 for name, task in self.extra_tasks.items():
                     group.create_task(task(), name=name)
                 group.create_task(self._report(), name="reporter")
@@ -275,6 +282,10 @@ class Controller:
                 except sqlite3.Error as error:
                     log.error("store prune failed", error=str(error))
                 last_prune = now
+
+    def _use_model(self, control: ControlParams) -> None:
+        if self.loop is not None:
+            self.loop.plan_control = control
 
     async def _clock_watch(self) -> None:
         """Record every step of the wall clock as a `clock` event with its size and the readings it dated.

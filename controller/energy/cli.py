@@ -67,8 +67,8 @@ class NoAnswer(Exception):
     """The controller did not answer (not running, no permission, timeout) or refused."""
 
 
-def ask_controller(path: str, days: int, timeout_s: float) -> list[DayTotals]:
-    request = protocol.Request(id=uuid.uuid4().hex[:12], op="energy", days=days)
+def ask(path: str, request: protocol.Request, timeout_s: float) -> protocol.Response:
+    """One request to the running controller over its local socket, and its answer (pushes are skipped)."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout_s)
@@ -89,9 +89,14 @@ def ask_controller(path: str, days: int, timeout_s: float) -> list[DayTotals]:
                         continue
                     if not response.ok:
                         raise NoAnswer(f"the controller refused: {response.error}")
-                    return [DayTotals.from_row(row) for row in response.energy or []]
+                    return response
     except (OSError, TimeoutError) as error:
         raise NoAnswer(f"no controller answers on {path}: {error}") from error
+
+
+def ask_controller(path: str, days: int, timeout_s: float) -> list[DayTotals]:
+    request = protocol.Request(id=uuid.uuid4().hex[:12], op="energy", days=days)
+    return [DayTotals.from_row(row) for row in ask(path, request, timeout_s).energy or []]
 
 
 def read_store(store_path: str, layout_path: str, days: int) -> list[DayTotals]:

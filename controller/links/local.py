@@ -56,6 +56,7 @@ from controller.links.admission import Admission, SocketLimits
 from controller.links.config import LocalLink
 from controller.links.override_ops import carry_out
 from controller.overrides import OverrideBook, OverrideError
+from controller.planner.fitting.run import model_reply
 from controller.store import Store
 
 log = structlog.get_logger("hearth.local")
@@ -620,6 +621,8 @@ class LocalApiServer:
             return reply(energy=[day.row() for day in days], energy_totals=totals_rows(days))
         if op == "energy_day":
             return self._energy_day(request, peer)
+        if op == "model":
+            return reply(model=model_reply(self.store, self.layout))
         if op == "ack_alarm":
             if not request.alarm:
                 return self._refuse(request, peer, "ack_alarm needs `alarm`: the id of a current alarm")

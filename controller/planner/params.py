@@ -32,6 +32,12 @@ class PlannerParams(Strict):
     outdoor_error_k: float = Field(
         default=4.0, gt=0, le=20, description="re-plan when the outdoor air is this far off the plan's forecast"
     )
+    fit_model: bool = Field(
+        default=True,
+        description="fit the house and heat-pump models from the site's history; a part that passes its checks "
+        "replaces the values below (`hearth model show`)",
+    )
+    fit_days: int = Field(default=14, ge=4, le=60, description="how many days of history each daily fit uses")
     # House.
     house_ua_w_per_k: float = Field(default=180.0, gt=0, le=2000)
     house_capacitance_j_per_k: float = Field(default=20e6, gt=0, le=1e9)

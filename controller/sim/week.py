@@ -34,6 +34,7 @@ COMFORT_BELOW_K = 1.5  # occupied hours count as comfortable from setpoint - 1.5
 COMFORT_ABOVE_K = 2.0  # ... to setpoint + 2 K (the expensive-window relief is 1 K, the band 0.5 K)
 
 Strategy = Callable[[ControlState, TickInputs, Layout], tuple[ControlState, dict[str, Command]]]
+Observer = Callable[[Snapshot, Mapping[str, ActuatorState]], None]  # each tick's readings and actuators
 
 
 @dataclass
@@ -157,10 +158,12 @@ def simulate(
     failures: Mapping[str, float] | None = None,
     prices: PriceSource | None = None,
     planner: PlannerState | None = None,
+    observer: Observer | None = None,
 ) -> WeekReport:
     """Run `days` of plant and control. `failures` maps channel names to the day they fail (for good);
     `prices` is what energy costs and what the controller is told (the layout's time-of-use by default);
-    `planner` is a planner state to start from (the bench's perfect-foresight plan)."""
+    `planner` is a planner state to start from (the bench's perfect-foresight plan); `observer` sees each tick's
+    snapshot and the actuators' states after it (a recorded history, as a live site's store would hold)."""
     began = time.process_time()
     plant = Plant(PlantParams(weather=WEATHER_PRESETS[weather]), start_time=start, seed=seed, initial_house_c=20.0)
     now = start
@@ -190,6 +193,8 @@ def simulate(
                 check_switch(name, actuators[name], command.on, monotonic, layout, report)
                 actuators[name] = actuators[name].after(command.on, monotonic)
         state = replace(state, actuators=actuators)
+        if observer is not None:
+            observer(snapshot, actuators)
         plant_inputs = PlantInputs.from_mapping({relays.get(n, n): s.on for n, s in actuators.items()})
         electric_before = plant.heat_pump_electric_kwh
         aux_before = plant.aux_electric_kwh

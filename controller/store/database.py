@@ -362,6 +362,14 @@ class Store:
             for event_seq, ts, kind, message, data in rows
         ]
 
+    def events_of(self, kind: str, since: float, until: float) -> list[Event]:
+        """The events of one kind stamped in [since, until), in time order (the model fit's aux element)."""
+        rows = self._conn.execute(
+            "SELECT seq, ts, kind, message, data FROM events WHERE kind = ? AND ts >= ? AND ts < ? ORDER BY ts, seq",
+            (kind, since, until),
+        )
+        return [_event_from_row(seq, ts, k, message, data) for seq, ts, k, message, data in rows]
+
     # --- small records -----------------------------------------------------------------------------------
     def remember(self, key: str, value: object, synced: bool = False) -> bool:
         """Keep a small JSON value under `key` (the equipment starts, the heat register), committed at once;
