@@ -15,6 +15,10 @@ from controller import __version__
 from controller.atnsim.cli import add_parser as add_atn_sim
 from controller.atnsim.cli import run_cli as run_atn_sim
 from controller.energy.cli import add_parser as add_energy
+from controller.fleet.cli import add_parser as add_fleet
+from controller.fleet.cli import add_sim_parser as add_fleet_sim
+from controller.fleet.cli import run_cli as run_fleet
+from controller.fleet.cli import run_sim_cli as run_fleet_sim
 from controller.planner.fitting.cli import add_parser as add_model
 from controller.probe.cli import add_parser as add_probe
 from controller.probe.cli import run_cli as run_probe
@@ -91,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_tui(commands)
     add_atn_sim(commands)
     add_probe(commands)
+    add_fleet(commands)
+    add_fleet_sim(commands)
     add_status(commands)
     add_keys(commands)
     add_energy(commands)
@@ -267,6 +273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_atn_sim(args)
     if args.command == "tui":
         return run_tui(args)
+    if args.command == "fleet":
+        return run_fleet(args)
+    if args.command == "fleet-sim":
+        return run_fleet_sim(args)
     if args.command == "probe":
         return run_probe(args)
     if args.command == "status":

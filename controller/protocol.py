@@ -238,6 +238,21 @@ class EventAck(Message):
     upto_seq: int = Field(ge=0)
 
 
+class StateRequest(Message):
+    """Anyone watching (a monitor, the fleet view, Home Assistant, the ATN) asks for a fresh `state` and `status`
+    on `STATE_REQUEST_TOPIC`, so it never depends on retained messages: RabbitMQ keeps them per node and never
+    delivers them to a wildcard subscription. `site` asks one site; without it, every site answers, each after a
+    random delay of up to `STATE_REQUEST_SPREAD_S` so a fleet does not answer in one burst. A controller answers
+    at most once per `STATE_REQUEST_MIN_INTERVAL_S`; more requests meanwhile get that one answer."""
+
+    site: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[^/+#]+$")
+
+
+STATE_REQUEST_TOPIC = f"{PREFIX}/state-request"
+STATE_REQUEST_SPREAD_S = 2.0
+STATE_REQUEST_MIN_INTERVAL_S = 5.0
+
+
 # ---- topics ---------------------------------------------------------------------------------------------
 
 

@@ -72,6 +72,10 @@ ACL_CASES = [
     ("monitor", f"hearth/v1/{SITE}/atn/dispatch", SITE, False),
     ("monitor", "homeassistant/status", SITE, False),
     ("monitor", "hearth/v1/monitor/status", "atn", False),  # "monitor" is not a site
+    # a state request: anyone watching may ask, every controller hears it, a controller cannot send one
+    ("monitor", "hearth/v1/state-request", SITE, True),
+    ("atn", "hearth/v1/state-request", SITE, True),
+    (SITE, "hearth/v1/state-request", "other-site", False),
     # controller: its own topics only, and never the ATN's
     (SITE, f"hearth/v1/{SITE}/telemetry", "atn", True),
     (SITE, f"hearth/v1/{SITE}/atn/dispatch", "monitor", False),
@@ -92,6 +96,8 @@ ACL_CASES = [
     ("technician", f"hearth/v1/{SITE}/override/reply", "monitor", False),  # cannot forge the controller's answer
     ("technician", f"hearth/v1/{SITE}/atn/dispatch", SITE, False),
     ("technician", f"hearth/v1/{SITE}/state", "monitor", False),
+    ("technician", "hearth/v1/state-request", SITE, True),  # hearth tui --mqtt --key asks for a fresh state
+    (SITE, f"hearth/v1/{SITE}/telemetry", "technician", True),  # ... and shows History
     # only technicians publish override requests
     ("monitor", f"hearth/v1/{SITE}/override", SITE, False),
     ("atn", f"hearth/v1/{SITE}/override", SITE, False),

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from controller import protocol
 from controller.clock import ManualClock
 from controller.control.inbox import AtnInbox
-from controller.links.atn import AtnLinkRunner, backoff_delay
+from controller.links.atn import AtnLinkRunner
+from controller.links.brokers import backoff_delay
 from controller.links.config import AtnLink
 from controller.store import Store
 from tests.simhelpers import demo_layout

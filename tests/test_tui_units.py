@@ -12,6 +12,7 @@ from controller.protocol import ActuatorStateMsg, HistoryPoint, Request, Respons
 from tests.test_tui_helpers import T0, override, state
 from tui.cli import add_options, build_transport, run_cli
 from tui.demo import DemoTransport
+from tui.fleet.transport import FleetTransport
 from tui.format import (
     MIN_SPANS,
     age_text,
@@ -142,12 +143,17 @@ def test_cli_picks_the_transport(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert isinstance(mqtt, MqttTransport) and mqtt.read_only
     assert mqtt.description == "MQTT mqtts://broker:8883 site demo-house"
     assert isinstance(build_transport(parse("--demo")), DemoTransport)
+    fleet = build_transport(parse("--mqtt", "mqtts://mq1", "mqtts://mq2:8884"))  # no --site: the fleet view
+    assert isinstance(fleet, FleetTransport) and fleet.urls == ["mqtts://mq1:8883", "mqtts://mq2:8884"]
+    two = build_transport(parse("--mqtt", "mqtts://mq1", "mqtts://mq2", "--site", "demo-house"))
+    assert isinstance(two, MqttTransport)
+    assert two.description == "MQTT mqtts://mq1:8883 (1 of 2) site demo-house"
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--mqtt", "mqtts://broker"], "--mqtt needs --site ID"),
+        (["--mqtt", "mqtts://a", "mqtts://a:8883"], "listed twice"),
         (["--site", "demo-house"], "--site only makes sense with --mqtt URL"),
         (["--mqtt", "mqtt://broker.example.com", "--site", "x"], "TLS is required"),
         (["--mqtt", "mqtts://broker", "--site", "x", "--ca-file", "/nonexistent/ca.pem"], "no such file"),
@@ -161,8 +167,15 @@ def test_cli_bad_arguments_exit_2_with_a_clear_message(
 
 
 def test_the_tui_imports_nothing_but_the_protocol_from_the_controller() -> None:
-    # The protocol, and the client side of its signed requests (a technician's key file and signing, issue 16).
-    allowed = {"controller", "controller.protocol", "controller.remote.keys", "controller.remote.signing"}
+    # The protocol, the client side of its signed requests (a technician's key file and signing, issue 16), and the
+    # broker-list policy, shared with the controller's link (it imports nothing but the protocol).
+    allowed = {
+        "controller",
+        "controller.protocol",
+        "controller.remote.keys",
+        "controller.remote.signing",
+        "controller.links.brokers",
+    }
     for path in (Path(__file__).resolve().parent.parent / "tui").rglob("*.py"):
         for line in path.read_text().splitlines():
             words = line.split()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from tui.fleet.transport import FleetTransport
     from tui.transport import Transport
 
 DEFAULT_SOCKET = "/run/hearth/hearth.sock"
@@ -37,9 +38,15 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     """The TUI's options, shared by `hearth tui` and `python -m tui`."""
     add_socket_option(parser)
     parser.add_argument(
-        "--mqtt", metavar="URL", help="over MQTT instead: mqtts://host[:port]; read-only unless --key is given"
+        "--mqtt",
+        metavar="URL",
+        nargs="+",
+        help="over MQTT instead: mqtts://host[:port]; read-only unless --key is given; several URLs (the nodes of a "
+        "cluster) are tried in turn, the next one at once when a connection is lost",
     )
-    parser.add_argument("--site", metavar="ID", help="the site to watch over MQTT (required with --mqtt)")
+    parser.add_argument(
+        "--site", metavar="ID", help="the site to watch over MQTT; without it, --mqtt shows the fleet: every site"
+    )
     parser.add_argument("--username", metavar="USER", help="MQTT user (a monitor, or a technician with --key)")
     parser.add_argument(
         "--key",
@@ -68,7 +75,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_options(parser)
 
 
-def build_transport(args: argparse.Namespace) -> Transport:
+def build_transport(args: argparse.Namespace) -> Transport | FleetTransport:
     """The transport the arguments ask for; ValueError with a readable reason when they make no sense."""
     mqtt_only = [
         f"--{n.replace('_', '-')}"
@@ -87,13 +94,17 @@ def build_transport(args: argparse.Namespace) -> Transport:
         from tui.transport.local import LocalSocketTransport
 
         return LocalSocketTransport(args.socket)
-    if not args.site:
-        raise ValueError("--mqtt needs --site ID: the site whose topics to watch (the layout's site.id)")
     for option, path in (("--password-file", args.password_file), ("--ca-file", args.ca_file)):
         if path is not None and not Path(path).is_file():
             raise ValueError(f"{option} {path}: no such file")
     if args.password_file is not None and not os.access(args.password_file, os.R_OK):
         raise ValueError(f"--password-file {args.password_file}: not readable by this user")
+    if not args.site:
+        if args.key is not None:
+            raise ValueError("--key signs overrides for one site: give --site too")
+        from tui.fleet.transport import FleetTransport
+
+        return FleetTransport(args.mqtt, args.username, args.password_file, args.ca_file, insecure=args.insecure)
     signer = None
     if args.key is not None:
         from controller.remote.keys import KeyFileError, load_private
@@ -124,8 +135,20 @@ def run_cli(args: argparse.Namespace) -> int:
         logging.getLogger("tui").addHandler(logging.NullHandler())
         logging.getLogger("tui").propagate = False
     from tui.app import HearthApp
+    from tui.fleet.transport import FleetTransport
 
-    HearthApp(transport).run()
+    if not isinstance(transport, FleetTransport):
+        HearthApp(transport).run()
+        return EXIT_OK
+    from tui.fleet.app import FleetApp
+    from tui.fleet.model import FleetModel
+    from tui.transport.mqtt import MqttTransport
+
+    model = FleetModel()  # kept across visits to a site, so the table comes back at once
+    while (site := FleetApp(transport, model).run()) is not None:
+        HearthApp(
+            MqttTransport(transport.urls, site, args.username, args.password_file, args.ca_file, insecure=args.insecure)
+        ).run()
     return EXIT_OK
 
 

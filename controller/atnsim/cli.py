@@ -9,6 +9,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
+from controller.links.brokers import parse_broker_urls
 from controller.protocol import parse_broker_url
 
 if TYPE_CHECKING:
@@ -49,7 +50,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "each site, persists and acknowledges its telemetry in a SQLite ledger. SIGUSR1 pauses and resumes it "
         "(a silent cloud, for failover tests).",
     )
-    atn.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host[:port] or mqtts://host[:port]")
+    atn.add_argument(
+        "--broker",
+        dest="brokers",
+        action="append",
+        metavar="URL",
+        help="mqtt://host[:port] or mqtts://host[:port] (default mqtt://127.0.0.1:1883); repeat it, or give a "
+        "comma-separated list, for the nodes of a cluster: on a lost connection the next one is tried at once",
+    )
     atn.add_argument("--insecure", action="store_true", help="allow plain MQTT to a broker on another machine")
     atn.add_argument("--site", dest="sites", action="append", metavar="ID", help="a site to serve (repeatable)")
     atn.add_argument("--username", default="atn", help="broker user (default: atn)")
@@ -170,13 +178,15 @@ def _serve(args: argparse.Namespace) -> int:
         timezone,
     )
     from controller.atnsim.sim import AtnConfig
-    from controller.links.atn import read_secret
+    from controller.links.connection import read_secret
 
     if not args.sites:
         print("hearth atn-sim: --site is required (repeat it for several sites)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        host, port, tls = parse_broker(args.broker, insecure=args.insecure)
+        brokers = parse_broker_urls(args.brokers or ["mqtt://127.0.0.1:1883"], insecure=args.insecure)
+        if len({broker.tls for broker in brokers}) > 1:
+            raise ValueError("give every broker with mqtts://, or every one with mqtt://, not a mix")
         control, zone_name = _control(args.layout, args.timezone)
         tz = timezone(zone_name)
         if args.prices and args.dynamic_prices is not None:
@@ -191,9 +201,10 @@ def _serve(args: argparse.Namespace) -> int:
         password = read_secret(args.password_file) if args.password_file else None
         config = AtnConfig(
             sites=tuple(args.sites),
-            host=host,
-            port=port,
-            tls=tls,
+            host=brokers[0].host,
+            port=brokers[0].port,
+            tls=brokers[0].tls,
+            more_brokers=brokers[1:],
             ca_file=args.ca_file,
             username=args.username or None,
             password=password,

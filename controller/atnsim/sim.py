@@ -35,7 +35,7 @@ from controller.atnsim.planning import SitePlanner
 from controller.atnsim.prices import HORIZON_S, DailyProfile, PriceSeries, band_at, lease_actuators
 from controller.clock import Clock, SystemClock, sleep_or_wake
 from controller.control.params import ControlParams
-from controller.links.atn import backoff_delay
+from controller.links.brokers import BrokerRotation, Unanswered, describe_drop
 
 log = structlog.get_logger("hearth.atnsim")
 HANDBACK_AFTER_BEATS = 2.5
@@ -65,6 +65,12 @@ class AtnConfig:
     plan: bool = True  # plan leases with the controller's planner once a site's readings arrive; else bands
     control: ControlParams = field(default_factory=ControlParams)  # the sites' control parameters (a layout's)
     timezone: str = "UTC"
+    more_brokers: tuple[protocol.BrokerUrl, ...] = ()
+    """the other nodes of a cluster, tried in turn after host:port (same TLS setting each)"""
+
+    @property
+    def brokers(self) -> tuple[protocol.BrokerUrl, ...]:
+        return (protocol.BrokerUrl(self.host, self.port, self.tls), *self.more_brokers)
 
     def __post_init__(self) -> None:
         if not self.sites:
@@ -123,6 +129,8 @@ class AtnSim:
         self._due = dict.fromkeys(config.sites, 0.0)  # next lease renewal (clock.monotonic)
         self._handback: dict[str, float | None] = dict.fromkeys(config.sites)
         self.planners = {site: SitePlanner(config.control, config.timezone) for site in config.sites}
+        self.rotation = BrokerRotation(config.brokers, self.rng)
+        self.unanswered = Unanswered()
 
     # ---- pause / resume ----------------------------------------------------------------------------------------
 
@@ -296,12 +304,17 @@ class AtnSim:
     async def wait_connected(self, timeout_s: float = 5.0) -> None:
         await asyncio.wait_for(self._connected.wait(), timeout_s)
 
+    @property
+    def broker(self) -> str:
+        """The broker the ATN is on (or tries next)."""
+        return str(self.rotation.current)
+
     def _client(self) -> aiomqtt.Client:
-        config = self.config
-        tls = aiomqtt.TLSParameters(ca_certs=config.ca_file, cert_reqs=ssl.CERT_REQUIRED) if config.tls else None
+        config, broker = self.config, self.rotation.current
+        tls = aiomqtt.TLSParameters(ca_certs=config.ca_file, cert_reqs=ssl.CERT_REQUIRED) if broker.tls else None
         return aiomqtt.Client(
-            config.host,
-            config.port,
+            broker.host,
+            broker.port,
             socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),  # acks must not wait for Nagle
             username=config.username,
             password=config.password,
@@ -317,8 +330,7 @@ class AtnSim:
             "ATN starting",
             atn=self.config.name,
             sites=list(self.config.sites),
-            broker=f"{self.config.host}:{self.config.port}",
-            tls=self.config.tls,
+            brokers=[str(b) for b in self.config.brokers],
             heartbeat_s=self.config.heartbeat_s,
             lease_s=self.config.lease_s,
             ledger=self.ledger.path,
@@ -337,41 +349,47 @@ class AtnSim:
             self.resume()
 
     async def _connection(self) -> None:
-        attempt = 0
-        broker = f"{self.config.host}:{self.config.port}"
+        """Stay connected: on a lost connection, the next broker at once; a backoff once all have failed."""
         while True:
-            problem: str | None = None
+            problem, error = "", None
+            failed_at = self.rotation.current
             try:
-                async with self._client() as client:
-                    attempt = 0
+                self.unanswered.reset()
+                client = self._client()
+                self.unanswered.watch(client)
+                async with client:
+                    self.rotation.connected()
                     await self._session(client)
             except* aiomqtt.MqttError as group:
-                problem = "; ".join(str(error) for error in group.exceptions)
+                error = group.exceptions[0]
             except* OSError as group:  # a CA file that cannot be read, a TLS handshake that fails
-                problem = "; ".join(str(error) for error in group.exceptions)
+                problem = "; ".join(str(e) for e in group.exceptions)
             finally:
                 self.connected = False
                 self._connected.clear()
-            delay = backoff_delay(attempt, self.rng)
+            if error is not None:
+                problem = await describe_drop(error, failed_at, self.unanswered)
+            delay = self.rotation.failed()
             log.warning(
-                "ATN broker connection lost or refused" if attempt == 0 else "ATN broker still unreachable",
-                broker=broker,
+                "ATN broker still unreachable" if self.rotation.all_failed else "ATN broker connection lost or refused",
+                broker=str(failed_at),
                 error=problem,
+                next_broker=self.broker,
                 retry_in_s=round(delay, 1),
             )
-            attempt += 1
             await asyncio.sleep(delay)  # network backoff runs on real time
 
     async def _session(self, client: aiomqtt.Client) -> None:
         for site_topics in self.topics.values():
             for kind in KINDS:
-                await client.subscribe(getattr(site_topics, kind), qos=1)
+                with self.unanswered.waiting("subscribe to", getattr(site_topics, kind)):
+                    await client.subscribe(getattr(site_topics, kind), qos=1)
         while not self._outbox.empty():  # whatever was queued for an earlier connection is stale
             self._outbox.get_nowait()
         self.connected = True
         self._connected.set()
         self._schedule_handback(self.config.sites, immediate=True)
-        log.info("ATN connected", broker=f"{self.config.host}:{self.config.port}", sites=list(self.config.sites))
+        log.info("ATN connected", broker=self.broker, sites=list(self.config.sites))
         async with asyncio.TaskGroup() as group:
             group.create_task(self._receive(client), name="atnsim:receive")
             group.create_task(self._beat(client), name="atnsim:beat")
@@ -382,13 +400,17 @@ class AtnSim:
             raw = message.payload
             payload = bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw if raw is not None else "").encode()
             for topic, answer in self.handle(message.topic.value, payload, bool(message.retain)):
-                await client.publish(topic, answer, qos=1)
+                await self._publish(client, topic, answer)
 
     async def _send_outbox(self, client: aiomqtt.Client) -> None:
         while True:
             topic, payload = await self._outbox.get()
             if not self._paused:
-                await client.publish(topic, payload, qos=1)
+                await self._publish(client, topic, payload)
+
+    async def _publish(self, client: aiomqtt.Client, topic: str, payload: str | bytes) -> None:
+        with self.unanswered.waiting("publish to", topic):
+            await client.publish(topic, payload, qos=1)
 
     async def _beat(self, client: aiomqtt.Client) -> None:
         period = self.config.heartbeat_s
@@ -405,7 +427,7 @@ class AtnSim:
                 was_paused, next_beat = False, now
             if now >= next_beat:
                 for site, topics in self.topics.items():
-                    await client.publish(topics.heartbeat, self.heartbeat(site).to_json(), qos=1)
+                    await self._publish(client, topics.heartbeat, self.heartbeat(site).to_json())
                 next_beat += period
                 if next_beat <= now:
                     next_beat = now + period
@@ -413,7 +435,7 @@ class AtnSim:
                 handback = self._handback[site]
                 if now >= self._due[site] or (handback is not None and now >= handback):
                     dispatch = self.make_dispatch(site)
-                    await client.publish(topics.dispatch, dispatch.to_json(), qos=1)
+                    await self._publish(client, topics.dispatch, dispatch.to_json())
                     reason = self.planners[site].reason if self.config.plan else ""
                     log.info("lease sent", site=site, id=dispatch.id, actuators=dispatch.actuators, plan=reason)
                     self._due[site] = now + self.config.lease_s / 2

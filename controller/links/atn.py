@@ -1,6 +1,8 @@
 """The ATN link over MQTT (aiomqtt 2.x): leases and heartbeats in, telemetry from the store out.
 
-- Reconnects with full-jitter backoff between 1 and 60 s; on every connect it republishes its status (retained,
+- Takes a list of brokers (the nodes of a cluster): on a lost connection it moves to the next one at once and
+  backs off (full jitter, 1 to 60 s) only once all have failed in a row (`connection.BrokerConnection`, shared
+  with the house broker's link). On every connect it republishes its status (retained,
   with an offline last will), resubscribes and republishes its state (with its period, `every_s`). On a clean
   stop it publishes a retained `online: false` before it disconnects; the last will covers a crash.
 - Every command is acknowledged on the `ack` topic, accepted or rejected with a reason. Expired, duplicate,
@@ -20,15 +22,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
-import socket
-import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import aiomqtt
 import structlog
@@ -41,15 +39,15 @@ from controller.control.types import Lease, PriceForecast, PricePoint
 from controller.decode import MQTT_LIMITS
 from controller.layout.model import Layout, layout_summary
 from controller.links import homeassistant
-from controller.links.config import AtnLink, MqttLink
+from controller.links.config import AtnLink
+from controller.links.connection import BrokerConnection, publish_state, run_until_first_failure
+from controller.links.staterequest import StateRequests
 from controller.store import Store
 
 if TYPE_CHECKING:
     from controller.remote.handler import RemoteOverrides
 
 log = structlog.get_logger("hearth.atn")
-BACKOFF_MIN_S = 1.0
-BACKOFF_MAX_S = 60.0
 SEEN_IDS = 1000
 HISTORICAL_AFTER_S = 60.0  # a batch whose first reading is older than this is a replay
 POLL_S = 0.2
@@ -58,20 +56,6 @@ EVENTS_IN_FLIGHT = 100  # events sent and not yet acknowledged before the forwar
 PUBLISHES_IN_FLIGHT = 4  # outstanding telemetry with no acknowledgement progress for this long is sent again
 SETPOINT_LIMITS = {"comfort": (10.0, 28.0)}
 REMOTE_IN_FLIGHT = 4  # signed override requests carried out at once; more wait (each waits ~2 ticks for its verdict)
-
-
-def backoff_delay(attempt: int, rng: random.Random) -> float:
-    """Full jitter: uniform between the minimum and an exponentially growing cap, capped at a minute."""
-    cap = min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2**attempt)
-    return rng.uniform(BACKOFF_MIN_S, max(BACKOFF_MIN_S, cap))
-
-
-def read_secret(name: str) -> str:
-    """A secret from a file: absolute path, or a name under $CREDENTIALS_DIRECTORY (systemd LoadCredential=)."""
-    path = Path(name)
-    if not path.is_absolute() and os.environ.get("CREDENTIALS_DIRECTORY"):
-        path = Path(os.environ["CREDENTIALS_DIRECTORY"]) / name
-    return path.read_text(encoding="utf-8").strip()
 
 
 class AtnLinkRunner:
@@ -117,6 +101,13 @@ class AtnLinkRunner:
         self.remote = remote
         self._remote_slots = asyncio.Semaphore(REMOTE_IN_FLIGHT)
         self._remote_tasks: set[asyncio.Task[None]] = set()
+        self.connection = BrokerConnection("ATN link", config, self.site, clock, self.rng, logger=log)
+        self.state_requests = StateRequests(self.site, self.rng)
+
+    @property
+    def broker(self) -> str:
+        """The broker this link is on (or trying next): `mqtts://node2.example:8883`."""
+        return self.connection.broker
 
     # ---- what the state message says about the link ----------------------------------------------------
 
@@ -153,6 +144,9 @@ class AtnLinkRunner:
             if topic == self.topics.events_ack:
                 self._events_acked(protocol.parse(protocol.EventAck, payload).upto_seq)
                 return []
+            if topic == protocol.STATE_REQUEST_TOPIC:
+                self.state_requests.asked(protocol.parse(protocol.StateRequest, payload), self.clock.monotonic())
+                return []
             if topic == self.topics.dispatch:
                 if retained:
                     raise protocol.Rejected("commands must not be retained; a retained dispatch is stale")
@@ -160,6 +154,9 @@ class AtnLinkRunner:
             raise protocol.Rejected("this controller does not take messages on that topic")
         except protocol.Rejected as rejection:
             self.rejected += 1
+            if topic == protocol.STATE_REQUEST_TOPIC:  # anyone may ask: not worth an ack on this site's topic
+                log.info("state request ignored", reason=rejection.reason)
+                return []
             command_id = protocol.id_of(payload, MQTT_LIMITS)
             log.warning("message rejected", topic=topic, id=command_id, reason=rejection.reason)
             return [self._ack(now, topic, command_id, False, rejection.reason)]
@@ -225,53 +222,27 @@ class AtnLinkRunner:
 
     # ---- the connection -------------------------------------------------------------------------------------
 
-    def _client(self) -> aiomqtt.Client:
-        return mqtt_client(self.config, self.site, self.clock)
-
     async def run(self) -> None:
-        """Stay connected, forever."""
-        attempt = 0
-        while True:
-            trouble = ""
-            try:
-                async with self._client() as client:
-                    attempt = 0
-                    await self._session(client)
-            except* aiomqtt.MqttError as group:  # errors from the session's tasks arrive grouped
-                trouble = describe_mqtt_error(group.exceptions[0])
-            except* OSError as group:  # a secret or TLS file that cannot be read
-                trouble = f"misconfigured: {group.exceptions[0]}"
-            self.connected = False
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                # aiomqtt can turn a cancellation during connect or disconnect into an MqttError; a stopping
-                # controller must not take that for a dropped link and reconnect for ever.
-                raise asyncio.CancelledError
-            delay = backoff_delay(attempt, self.rng)
-            log.warning(
-                "ATN link down" if attempt == 0 else "ATN link still down",
-                broker=f"{self.config.host}:{self.config.port}",
-                error=trouble,
-                retry_in_s=round(delay, 1),
-            )
-            attempt += 1
-            await asyncio.sleep(delay)  # network backoff runs on real time
+        """Stay connected, forever: on a lost connection move to the next broker at once, and back off (full
+        jitter) only once every broker has failed in a row (`BrokerConnection`, `BrokerRotation`)."""
+        await self.connection.run(self._session, self._down)
+
+    def _down(self) -> None:
+        self.connected = False
 
     async def _session(self, client: aiomqtt.Client) -> None:
-        online = protocol.Status(site=self.site, online=True, ts=self.clock.now(), version=__version__)
-        await client.publish(self.topics.status, online.to_json(), qos=1, retain=True)
-        summary = protocol.LayoutSummary(site=self.site, ts=self.clock.now(), layout=layout_summary(self.layout))
-        await client.publish(self.topics.layout, summary.to_json(), qos=1, retain=True)
-        for topic in self.topics.from_atn:
-            await client.subscribe(topic, qos=1)
+        for topic, payload in self._introduction():
+            await self._publish(client, topic, payload, qos=1, retain=True)
+        for topic in (*self.topics.from_atn, protocol.STATE_REQUEST_TOPIC):
+            await self._subscribe(client, topic)
         if self.remote is not None:
-            await client.subscribe(self.topics.override, qos=1)
+            await self._subscribe(client, self.topics.override)
         if self.config.home_assistant:
             self._discovery_topics = await homeassistant.subscribe(client, self.layout)
         self.connected = True
         self.sent_upto = self.store.acked_seq()  # whatever was in flight and not acknowledged is sent again
         self.outstanding.clear()
-        log.info("ATN link up", broker=f"{self.config.host}:{self.config.port}", resume_from_seq=self.sent_upto)
+        log.info("ATN link up", broker=self.broker, resume_from_seq=self.sent_upto)
         await self._publish_state(client)
         try:
             await run_until_first_failure(
@@ -286,6 +257,14 @@ class AtnLinkRunner:
             await self._say_offline(client)
             raise
 
+    async def _publish(
+        self, client: aiomqtt.Client, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False
+    ) -> None:
+        await self.connection.publish(client, topic, payload, qos=qos, retain=retain)
+
+    async def _subscribe(self, client: aiomqtt.Client, topic: str) -> None:
+        await self.connection.subscribe(client, topic)
+
     async def _say_offline(self, client: aiomqtt.Client) -> None:
         """A clean stop disconnects cleanly, so the broker never sends the last will: say `online: false` (retained)
         first, or every monitor would show the last values as live for ever. Bounded: a stop never waits on a
@@ -293,7 +272,7 @@ class AtnLinkRunner:
         offline = protocol.Status(site=self.site, online=False, ts=self.clock.now(), version=__version__)
         try:
             async with asyncio.timeout(2.0):
-                await client.publish(self.topics.status, offline.to_json(), qos=1, retain=True)
+                await self._publish(client, self.topics.status, offline.to_json(), qos=1, retain=True)
         except (aiomqtt.MqttError, TimeoutError) as error:
             log.warning("could not say offline before stopping", error=str(error) or type(error).__name__)
         else:
@@ -313,7 +292,7 @@ class AtnLinkRunner:
                 task.add_done_callback(self._remote_tasks.discard)
                 continue
             for topic, answer in self.handle(message.topic.value, payload, bool(message.retain)):
-                await client.publish(topic, answer, qos=1)
+                await self._publish(client, topic, answer, qos=1)
 
     async def _remote(self, client: aiomqtt.Client, payload: bytes, retained: bool) -> None:
         """One signed override request, on a task of its own: its answer waits for a control decision, and the
@@ -322,7 +301,7 @@ class AtnLinkRunner:
         async with self._remote_slots:
             answer = await self.remote.handle(payload, retained)
         try:
-            await client.publish(self.topics.override_reply, answer.to_json(), qos=1)
+            await self._publish(client, self.topics.override_reply, answer.to_json(), qos=1)
         except aiomqtt.MqttError as error:
             log.warning("override reply not sent", id=answer.id, error=str(error))
 
@@ -331,10 +310,25 @@ class AtnLinkRunner:
         return self.state().model_copy(update={"every_s": self.config.state_every_s})
 
     async def _publish_state(self, client: aiomqtt.Client) -> None:
-        await client.publish(self.topics.state, self._state().to_json(), qos=1, retain=True)
+        await self._publish(client, self.topics.state, self._state().to_json(), qos=1, retain=True)
 
     async def _state_publisher(self, client: aiomqtt.Client) -> None:
-        await publish_state(client, self.topics.state, self._state, self.clock, self.config.state_every_s)
+        await publish_state(
+            self.connection,
+            client,
+            self.topics,
+            self._state,
+            self.clock,
+            self.config.state_every_s,
+            self.state_requests,
+            self._introduction,
+        )
+
+    def _introduction(self) -> list[tuple[str, str | bytes]]:
+        """What a reader needs besides the state (retained): sent on every connect and with a requested state."""
+        online = protocol.Status(site=self.site, online=True, ts=self.clock.now(), version=__version__)
+        summary = protocol.LayoutSummary(site=self.site, ts=self.clock.now(), layout=layout_summary(self.layout))
+        return [(self.topics.status, online.to_json()), (self.topics.layout, summary.to_json())]
 
     async def _forward_events(self, client: aiomqtt.Client) -> None:
         """Send events at least once, in seq order, from the acknowledged point: after a start or a reconnect that
@@ -356,7 +350,7 @@ class AtnLinkRunner:
                     message = protocol.EventMsg(
                         site=self.site, seq=seq, ts=event.ts, kind=event.kind, message=event.message, data=event.data
                     )
-                    await client.publish(self.topics.events, message.to_json(), qos=1)
+                    await self._publish(client, self.topics.events, message.to_json(), qos=1)
                     self.events_sent = seq
             await asyncio.sleep(POLL_S)
 
@@ -432,113 +426,10 @@ class AtnLinkRunner:
             payload = json.dumps(body, separators=(",", ":"))
             # Several publishes in flight: aiomqtt's publish waits for its PUBACK, and one at a time would make
             # the replay rate one batch per round trip. MQTT keeps them in order on the connection.
-            publish = asyncio.create_task(client.publish(self.topics.telemetry, payload, qos=1))
+            publish = asyncio.create_task(self._publish(client, self.topics.telemetry, payload, qos=1))
             self._in_flight.add(publish)
             publish.add_done_callback(self._in_flight.discard)
             self._published.append(publish)
             self.sent_upto = last[0]
             self.outstanding.append(last[0])
             await asyncio.sleep(0)  # let the control tick in between batches
-
-
-def mqtt_client(config: MqttLink, site: str, clock: Clock, role: str = "") -> aiomqtt.Client:
-    """A client for one of the site's brokers, with the site's offline status as its last will."""
-    password = read_secret(config.password_file) if config.password_file else None
-    tls = None
-    if config.tls:
-        tls = aiomqtt.TLSParameters(
-            ca_certs=config.ca_file,
-            certfile=config.client_cert,
-            keyfile=config.client_key,
-            cert_reqs=ssl.CERT_REQUIRED,
-        )
-    offline = protocol.Status(site=site, online=False, ts=clock.now(), version=__version__)
-    return aiomqtt.Client(
-        config.host,
-        config.port,
-        # Small QoS 1 messages and their PUBACKs must not wait for Nagle and delayed ACKs (~40 ms each).
-        socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
-        username=config.username,
-        password=password,
-        identifier=f"hearth-{site}{role}",
-        will=aiomqtt.Will(protocol.Topics(site).status, offline.to_json(), qos=1, retain=True),
-        tls_params=tls,
-        keepalive=config.keepalive_s,
-        timeout=10,
-    )
-
-
-async def publish_state(
-    client: aiomqtt.Client, topic: str, state: Callable[[], protocol.State], clock: Clock, every_s: float
-) -> None:
-    """Publish the state (retained) when what it says changes (mode, actuators, overrides) and every `every_s`."""
-    last_signature: Any = None
-    last_sent = clock.monotonic()
-    while True:
-        await asyncio.sleep(POLL_S)
-        current = state()
-        signature = (
-            current.mode,
-            current.reason,
-            {n: (a.on, a.source) for n, a in current.actuators.items()},
-            [o.id for o in current.overrides],
-        )
-        periodic = clock.monotonic() - last_sent >= every_s
-        if signature != last_signature or periodic:
-            await client.publish(topic, current.to_json(), qos=1, retain=True)
-            last_signature, last_sent = signature, clock.monotonic()
-
-
-async def run_until_first_failure(jobs: Mapping[str, Coroutine[Any, Any, None]]) -> None:
-    """Run named jobs together until the first one fails, then cancel the others and raise its error.
-
-    Not a TaskGroup: on Python 3.11 a TaskGroup whose child fails cancels the enclosing task and never takes
-    that back, so the reconnect loop around a session could no longer tell a dropped link from a stop.
-    """
-    tasks = [asyncio.create_task(job, name=name) for name, job in jobs.items()]
-    this = asyncio.current_task()
-    try:
-        while True:
-            done, _ = await asyncio.wait(tasks, timeout=1.0, return_when=asyncio.FIRST_EXCEPTION)
-            if done:
-                break
-            if this is not None and this.cancelling():  # a cancellation swallowed on the way (see _cancel_all)
-                raise asyncio.CancelledError
-    finally:
-        await _cancel_all(tasks)
-    for task in done:
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
-
-
-async def _cancel_all(tasks: list[asyncio.Task[None]], rounds: int = 10) -> None:
-    """Cancel `tasks` and wait until they have ended, cancelling again those that have not after a moment.
-
-    Again, because on Python 3.11 `asyncio.wait_for` (which aiomqtt uses for every publish) can swallow a
-    cancellation that arrives as the awaited operation completes: the task then carries on, and a stop waited on
-    it until the connection died by itself (15 s and more in the suite)."""
-    pending = set(tasks)
-    for _ in range(rounds):
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.2)
-        if not pending:
-            return
-    log.warning("session tasks did not end when cancelled", tasks=sorted(t.get_name() for t in pending))
-
-
-REFUSED_CODES = {
-    4: "bad user name or password",
-    5: "not authorised",
-    134: "bad user name or password",
-    135: "not authorised",
-}
-
-
-def describe_mqtt_error(error: BaseException) -> str:
-    """A sentence for the log: refused credentials said plainly, anything else as aiomqtt words it."""
-    code = getattr(error, "rc", None)
-    value = getattr(code, "value", code)
-    if isinstance(value, int) and value in REFUSED_CODES:
-        return f"the broker refused the connection: {REFUSED_CODES[value]} (check username and password_file)"
-    return str(error) or type(error).__name__

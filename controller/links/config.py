@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from pydantic import Field, model_validator
 
 from controller.layout.base import Strict
-from controller.protocol import is_loopback, parse_broker_url
+from controller.links.brokers import parse_broker_urls
+from controller.protocol import BrokerUrl, is_loopback
 
 __all__ = ["AtnLink", "HouseBroker", "Links", "LocalLink", "MqttLink", "TechnicianKey", "is_loopback"]
 
@@ -33,7 +32,10 @@ class TechnicianKey(Strict):
 class MqttLink(Strict):
     """An MQTT broker connection. Secrets are never written in the layout: name a file (or a systemd credential)."""
 
-    url: str = Field(description="mqtt://host:1883 or mqtts://host:8883")
+    url: str | list[str] = Field(
+        description="mqtts://host:8883, or a list of them (the nodes of a cluster): on a lost connection the link "
+        "moves to the next one at once"
+    )
     username: str | None = None
     password_file: str | None = Field(
         default=None, description="a file holding the password; relative names are looked up in $CREDENTIALS_DIRECTORY"
@@ -46,24 +48,15 @@ class MqttLink(Strict):
 
     @model_validator(mode="after")
     def _safe(self) -> MqttLink:
-        parse_broker_url(self.url, insecure=self.insecure, insecure_hint="set insecure = true")
+        parse_broker_urls(self.url, insecure=self.insecure, insecure_hint="set insecure = true")
         if (self.client_cert is None) != (self.client_key is None):
             raise ValueError("client_cert and client_key go together")
         return self
 
     @property
-    def host(self) -> str:
-        host = urlsplit(self.url).hostname
-        assert host is not None
-        return host
-
-    @property
-    def tls(self) -> bool:
-        return urlsplit(self.url).scheme == "mqtts"
-
-    @property
-    def port(self) -> int:
-        return urlsplit(self.url).port or (8883 if self.tls else 1883)
+    def brokers(self) -> tuple[BrokerUrl, ...]:
+        """Every broker of the link, in the order they are tried."""
+        return parse_broker_urls(self.url, insecure=self.insecure, insecure_hint="set insecure = true")
 
 
 class AtnLink(MqttLink):

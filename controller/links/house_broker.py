@@ -10,7 +10,6 @@ this broker reaches the control loop.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Callable
 
@@ -21,14 +20,15 @@ from controller import __version__, protocol
 from controller.clock import Clock
 from controller.layout.model import Layout
 from controller.links import homeassistant
-from controller.links.atn import backoff_delay, describe_mqtt_error, mqtt_client, publish_state, run_until_first_failure
 from controller.links.config import HouseBroker
+from controller.links.connection import BrokerConnection, publish_state, run_until_first_failure
 
 log = structlog.get_logger("hearth.house_broker")
 
 
 class HouseBrokerLink:
-    """Status, state and discovery on the house's broker; reconnects with the ATN link's backoff."""
+    """Status, state and discovery on the house's broker; stays connected like the ATN link (`BrokerConnection`:
+    a list of brokers, the next one at once, a backoff once all have failed)."""
 
     def __init__(
         self,
@@ -47,45 +47,28 @@ class HouseBrokerLink:
         self.rng = rng or random.Random()
         self.connected = False
         self._discovery: set[str] = set()
+        self.connection = BrokerConnection(
+            "house broker", config, self.site, clock, self.rng, role="-house", logger=log
+        )
 
     async def run(self) -> None:
-        attempt = 0
-        while True:
-            trouble = ""
-            try:
-                async with mqtt_client(self.config, self.site, self.clock, role="-house") as client:
-                    attempt = 0
-                    await self._session(client)
-            except* aiomqtt.MqttError as group:
-                trouble = describe_mqtt_error(group.exceptions[0])
-            except* OSError as group:  # a secret or TLS file that cannot be read
-                trouble = f"misconfigured: {group.exceptions[0]}"
-            self.connected = False
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError
-            delay = backoff_delay(attempt, self.rng)
-            log.warning(
-                "house broker down" if attempt == 0 else "house broker still down",
-                broker=f"{self.config.host}:{self.config.port}",
-                error=trouble,
-                retry_in_s=round(delay, 1),
-            )
-            attempt += 1
-            await asyncio.sleep(delay)
+        await self.connection.run(self._session, self._down)
+
+    def _down(self) -> None:
+        self.connected = False
 
     async def _session(self, client: aiomqtt.Client) -> None:
         online = protocol.Status(site=self.site, online=True, ts=self.clock.now(), version=__version__)
-        await client.publish(self.topics.status, online.to_json(), qos=1, retain=True)
-        await client.publish(self.topics.state, self._state().to_json(), qos=1, retain=True)
+        await self.connection.publish(client, self.topics.status, online.to_json(), qos=1, retain=True)
+        await self.connection.publish(client, self.topics.state, self._state().to_json(), qos=1, retain=True)
         self._discovery = await homeassistant.subscribe(client, self.layout)
         self.connected = True
-        log.info("house broker up", broker=f"{self.config.host}:{self.config.port}")
+        log.info("house broker up", broker=self.connection.broker)
         await run_until_first_failure(
             {
                 "house:receive": self._receive(client),
                 "house:state": publish_state(
-                    client, self.topics.state, self._state, self.clock, self.config.state_every_s
+                    self.connection, client, self.topics, self._state, self.clock, self.config.state_every_s
                 ),
             }
         )

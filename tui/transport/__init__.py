@@ -54,9 +54,12 @@ StatusCallback = Callable[[ConnectionStatus], None]
 class Transport(Protocol):
     """A connection to one controller."""
 
-    description: str
-    """for the header: `local socket /run/hearth/hearth.sock`, `MQTT mqtts://broker:8883 site demo-house`"""
     read_only: bool
+
+    @property
+    def description(self) -> str:
+        """for the header: `local socket /run/hearth/hearth.sock`, `MQTT mqtts://broker:8883 site demo-house`"""
+        ...
 
     async def run(self, on_state: StateCallback, on_event: EventCallback, on_status: StatusCallback) -> None:
         """Connect, subscribe and reconnect forever with backoff; never raise on a disconnect or a bad message."""

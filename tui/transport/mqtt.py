@@ -1,15 +1,18 @@
 """The site's MQTT topics: what a remote monitor sees, and with a technician's key, overrides.
 
-It subscribes to the retained `state`, `status` and `layout` topics and to `events` and `telemetry`. Without a key
-it never publishes anything, so a monitor account with a read-only ACL is all it needs, and the TUI shows no
-override controls. `request()` answers `layout` from the retained layout summary and `history` from the telemetry
-seen since it started (at most HISTORY_POINTS per channel).
+It subscribes to the retained `state`, `status` and `layout` topics and to `events` and `telemetry`, and on every
+connect publishes a state request for its site (docs/protocol.md, "State requests"), so it does not depend on
+retained messages (RabbitMQ keeps them on one node); a monitor account may publish that and nothing else. Without
+a key it publishes nothing more, and the TUI shows no override controls. `request()` answers `layout` from the
+layout summary and `history` from the telemetry seen since it started (at most HISTORY_POINTS per channel).
 
 With a technician's key (`--key FILE`, see controller/remote) an override, keep-alive or release becomes a
 `SignedOverride` on `hearth/v1/<site>/override`; the controller's `Response` comes back on `override/reply`,
 matched by the request's id. The broker account must be a technician's (only those may publish requests), and the
 site must list the key. Alarm acknowledgements are not available over MQTT; `request()` says so in a Response
 instead of sending anything.
+
+Several broker URLs (the nodes of a cluster) are tried in turn (`controller.links.brokers.BrokerRotation`).
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ import ssl
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from controller.links.brokers import BrokerRotation, Unanswered, describe_drop, parse_broker_urls
 from controller.protocol import (
     DEFAULT_STATE_EVERY_S,
     QUIET_AFTER_PERIODS,
+    STATE_REQUEST_TOPIC,
+    BrokerUrl,
     EventMsg,
     HistoryPoint,
     LayoutSummary,
@@ -34,11 +41,11 @@ from controller.protocol import (
     Request,
     Response,
     State,
+    StateRequest,
     Status,
     Telemetry,
     Topics,
     parse,
-    parse_broker_url,
 )
 from tui.transport import (
     READ_ONLY_OPS,
@@ -73,7 +80,7 @@ class MqttTransport:
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         site: str,
         username: str | None = None,
         password_file: str | None = None,
@@ -83,19 +90,20 @@ class MqttTransport:
         backoff: Backoff | None = None,
         signer: Signer | None = None,
     ) -> None:
-        self.broker = parse_broker_url(url, insecure=insecure)
+        self.brokers = parse_broker_urls(url, insecure=insecure)
         self.signer = signer
         self.read_only = signer is None
         self._client_now: aiomqtt.Client | None = None
         self._waiting: dict[str, asyncio.Future[Response]] = {}
         self.site = site
         self.topics = Topics(site)
-        self.description = f"MQTT {self.broker} site {site}"
         self.skipped = 0
         self._username = username
         self._password_file = password_file
         self._ca_file = ca_file
         self._backoff = backoff or Backoff()
+        self.rotation = BrokerRotation(self.brokers, backoff=self._backoff.delay)
+        self._unanswered = Unanswered()
         self._controller_online: bool | None = None
         self._state_ts: float | None = None
         self._state_every_s: float | None = None
@@ -103,21 +111,39 @@ class MqttTransport:
         self._layout: dict[str, Any] | None = None
         self._history: dict[str, deque[tuple[float, float | None, str]]] = {}
 
+    @property
+    def broker(self) -> str:
+        """The broker the TUI is on (or tries next)."""
+        return str(self.rotation.current)
+
+    @property
+    def description(self) -> str:
+        """For the header: which broker of the list it is on, so a failover shows."""
+        of = f" ({self.rotation.index + 1} of {len(self.brokers)})" if len(self.brokers) > 1 else ""
+        return f"MQTT {self.broker}{of} site {self.site}"
+
     async def run(self, on_state: StateCallback, on_event: EventCallback, on_status: StatusCallback) -> None:
         import aiomqtt  # here, not at import: the local-socket TUI starts faster without it
 
-        attempt = 0
         while True:
             on_status(ConnectionStatus("connecting"))
+            failed_at = self.rotation.current
+            self._unanswered.reset()
             try:
-                async with self._client() as client:
+                client = self._client()
+                self._unanswered.watch(client)
+                async with client:
                     topics = self.topics
                     wanted = [topics.status, topics.state, topics.events, topics.layout, topics.telemetry]
                     if self.signer is not None:
                         wanted.append(topics.override_reply)
                     for topic in wanted:
-                        await client.subscribe(topic, qos=1)
-                    attempt = 0
+                        with self._unanswered.waiting("subscribe to", topic):
+                            await client.subscribe(topic, qos=1)
+                    # Retained messages may not come (RabbitMQ keeps them on one node): ask for a fresh state.
+                    with self._unanswered.waiting("publish to", STATE_REQUEST_TOPIC):
+                        await client.publish(STATE_REQUEST_TOPIC, StateRequest(site=self.site).to_json(), qos=1)
+                    self.rotation.connected()
                     self._client_now = client
                     on_status(self._connected())
                     watcher = asyncio.create_task(self._watch_quiet(on_status), name="tui:quiet")
@@ -131,14 +157,17 @@ class MqttTransport:
                     finally:
                         self._client_now = None
                         watcher.cancel()
-                reason = "the broker closed the connection"
+                reason = f"{failed_at} closed the connection"
             except aiomqtt.MqttError as error:
-                reason = f"broker: {error}"
+                reason = f"{failed_at}: {await describe_drop(error, failed_at, self._unanswered)}"
             except OSError as error:  # the password file, the CA file
                 reason = str(error)
-            async for left in countdown(self._backoff.delay(attempt)):
+            delay = self.rotation.failed()
+            log.warning("MQTT connection lost (%s); next broker %s in %.1f s", reason, self.broker, delay)
+            if delay <= 0:
+                on_status(ConnectionStatus("reconnecting", detail=f"{reason}; trying {self.broker}"))
+            async for left in countdown(delay):
                 on_status(ConnectionStatus("reconnecting", detail=reason, retry_in_s=left))
-            attempt += 1
 
     async def request(self, request: Request, timeout_s: float = 5.0) -> Response:
         if request.op == "subscribe":
@@ -204,21 +233,7 @@ class MqttTransport:
         return response.model_copy(update={"id": request.id})
 
     def _client(self) -> aiomqtt.Client:
-        import aiomqtt
-
-        return aiomqtt.Client(
-            self.broker.host,
-            self.broker.port,
-            username=self._username,
-            password=_password(self._password_file),
-            identifier=f"hearth-tui-{uuid.uuid4().hex[:12]}",
-            # A signed request is one small publish: it must not wait behind Nagle for the ACK of our last PUBACK
-            # (the broker delays that ACK by up to 200 ms), as the controller's link does not either.
-            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
-            tls_context=ssl.create_default_context(cafile=self._ca_file) if self.broker.tls else None,
-            keepalive=30,
-            timeout=10,
-        )
+        return monitor_client(self.rotation.current, self._username, self._password_file, self._ca_file, "tui")
 
     def _connected(self) -> ConnectionStatus:
         online, detail = self._controller_online, ""
@@ -298,6 +313,27 @@ class MqttTransport:
         except Rejected as error:
             self.skipped += 1
             log.warning("skipped a message on %s: %s", topic, error.reason)
+
+
+def monitor_client(
+    broker: BrokerUrl, username: str | None, password_file: str | None, ca_file: str | None, kind: str
+) -> aiomqtt.Client:
+    """A watching client (the site view, the fleet view): a fresh client id, the password read now."""
+    import aiomqtt
+
+    return aiomqtt.Client(
+        broker.host,
+        broker.port,
+        username=username,
+        password=_password(password_file),
+        identifier=f"hearth-{kind}-{uuid.uuid4().hex[:12]}",
+        # A signed request is one small publish: it must not wait behind Nagle for the ACK of our last PUBACK
+        # (the broker delays that ACK by up to 200 ms), as the controller's link does not either.
+        socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+        tls_context=ssl.create_default_context(cafile=ca_file) if broker.tls else None,
+        keepalive=30,
+        timeout=10,
+    )
 
 
 def _password(path: str | None) -> str | None:

@@ -1,0 +1,160 @@
+"""`hearth fleet provision`: credentials, permissions and the link section for one site (or person)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fleet = subparsers.add_parser(
+        "fleet",
+        help="run many sites: provision a site's broker credentials and permissions",
+        description="Tools for an operator with many sites on one broker or a cluster.",
+    )
+    actions = fleet.add_subparsers(dest="fleet_command", metavar="ACTION", required=True)
+    provision = actions.add_parser(
+        "provision",
+        help="create a user with its role's permissions on mosquitto or RabbitMQ, and print the site's link",
+        description="Create (or replace) a broker user with a random password, give it the permissions of its "
+        "role (deploy/mosquitto/acl, deploy/rabbitmq/README.md), write the password to a private file and, for a "
+        "controller, print the [links.atn] section for the site's layout. The password never appears on a "
+        "command line: the broker gets a hash. mosquitto rereads its files on SIGHUP (systemctl reload "
+        "mosquitto); RabbitMQ takes the user at once, on every node.",
+    )
+    provision.add_argument(
+        "users", nargs="+", metavar="NAME", help="the site id for a controller, else the user's name (several at once)"
+    )
+    provision.add_argument(
+        "--role",
+        default="controller",
+        choices=["controller", "atn", "monitor", "technician", "homeassistant"],
+        help="default: controller",
+    )
+    broker = provision.add_mutually_exclusive_group(required=True)
+    broker.add_argument("--mosquitto", action="store_true", help="a mosquitto broker: give --passwd and --acl")
+    broker.add_argument("--rabbitmq", action="store_true", help="a RabbitMQ cluster, through rabbitmqctl")
+    provision.add_argument("--passwd", metavar="FILE", default="/etc/mosquitto/hearth/passwd", help="mosquitto")
+    provision.add_argument("--acl", metavar="FILE", default="/etc/mosquitto/hearth/acl", help="mosquitto")
+    provision.add_argument(
+        "--rabbitmqctl",
+        metavar="COMMAND",
+        default="rabbitmqctl",
+        help="how to run rabbitmqctl, e.g. 'rabbitmqctl -n rabbit@mq1' (default: rabbitmqctl)",
+    )
+    provision.add_argument("--secret-out", metavar="FILE", help="where to write the password, for one NAME (0600)")
+    provision.add_argument(
+        "--secret-dir",
+        default=".",
+        metavar="DIR",
+        help="where to write each NAME.mqtt-password (0600) when --secret-out is not given (default: .)",
+    )
+    provision.add_argument(
+        "--url",
+        dest="urls",
+        action="append",
+        metavar="URL",
+        help="a broker URL for the link section (repeat for each node, in the order the site should try them)",
+    )
+    provision.add_argument("--ca-file", metavar="FILE", help="CA certificate path for the link section")
+    provision.add_argument(
+        "--link-password-file",
+        metavar="NAME",
+        default="mqtt-password",
+        help="password_file in the link section: where the password will be on the Pi (default: mqtt-password, "
+        "a systemd credential)",
+    )
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    from controller.fleet.provision import ProvisionError, link_section, provision_mosquitto, provision_rabbitmq
+
+    if args.secret_out and len(args.users) > 1:
+        print("hearth fleet provision: --secret-out is for one NAME; use --secret-dir for several", file=sys.stderr)
+        return EXIT_USAGE
+    secrets = [
+        (user, Path(args.secret_out) if args.secret_out else Path(args.secret_dir) / f"{user}.mqtt-password")
+        for user in args.users
+    ]
+    try:
+        if args.mosquitto:
+            done = [
+                provision_mosquitto(
+                    user, args.role, password_file=Path(args.passwd), acl_file=Path(args.acl), secret_out=out
+                )
+                for user, out in secrets
+            ]
+            where = f"mosquitto ({args.passwd}, {args.acl}); reload it: systemctl reload mosquitto"
+        else:
+            done = provision_rabbitmq(secrets, args.role, rabbitmqctl=shlex.split(args.rabbitmqctl))
+            where = "RabbitMQ (every node)"
+    except (ProvisionError, OSError) as error:
+        print(f"hearth fleet provision: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    for one in done:
+        print(
+            f"# {one.role} {one.user} provisioned on {where}; password in {one.password_file} (0600)", file=sys.stderr
+        )
+        if one.role == "controller" and args.urls and len(done) == 1:
+            print(link_section(one.user, args.urls, args.link_password_file, args.ca_file), end="")
+    if args.role == "controller" and not args.urls:
+        print("# give --url (one per broker) to get the site's [links.atn] section", file=sys.stderr)
+    return EXIT_OK
+
+
+def add_sim_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sim = subparsers.add_parser(
+        "fleet-sim",
+        help="run N simulated houses in one process, each a whole controller with its own broker user",
+        description="N simulated houses in one process: each its own controller (sampler, control loop, store, "
+        "ATN link with its own user and password, local socket), emulated chips and plant. Site ids are "
+        "PREFIX001...; passwords come from PASSWORD_DIR/<site>.mqtt-password (hearth fleet provision --secret-out "
+        "writes them). Site n starts on broker n mod the number of brokers. Stop it with Ctrl-C or SIGTERM.",
+    )
+    sim.add_argument("--sites", type=int, required=True, metavar="N", help="how many houses")
+    sim.add_argument("--prefix", default="site-", help="site id prefix (default: site-)")
+    sim.add_argument(
+        "--broker", dest="brokers", action="append", required=True, metavar="URL", help="a broker URL (repeatable)"
+    )
+    sim.add_argument("--password-dir", required=True, metavar="DIR", help="where <site>.mqtt-password files are")
+    sim.add_argument("--state-dir", default="fleet-state", metavar="DIR", help="one directory per site under it")
+    sim.add_argument("--layout", default="layouts/demo.toml", metavar="FILE", help="a simulated layout (template)")
+    sim.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    sim.add_argument("--start-spread", type=float, default=10.0, metavar="S", help="spread the starts over S s")
+    sim.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    sim.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+
+
+def run_sim_cli(args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+    import signal
+
+    from controller import logs
+    from controller.fleet.sim import plan_fleet, run_fleet
+    from controller.layout.load import LayoutError
+
+    if args.sites < 1:
+        print("hearth fleet-sim: --sites must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        sites = plan_fleet(Path(args.layout), args.sites, args.brokers, Path(args.password_dir), Path(args.state_dir))
+    except (ValueError, OSError, LayoutError) as error:
+        print(f"hearth fleet-sim: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    logs.configure(args.log_level, json={"auto": None, "json": True, "console": False}[args.log_format])
+
+    async def main() -> None:
+        runner = asyncio.create_task(run_fleet(sites, args.duration, args.start_spread))
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, runner.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+
+    asyncio.run(main())
+    return EXIT_OK

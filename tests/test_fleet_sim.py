@@ -1,0 +1,84 @@
+"""`hearth fleet-sim`: several whole controllers in one process, each with its own broker user, served by the real
+`hearth atn-sim` through a private mosquitto. The 500-site run is bench/fleet.py's."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controller.fleet.provision import mosquitto_password_line, write_secret
+from controller.fleet.sim import plan_fleet, site_ids, site_layout_text
+from controller.layout.load import parse_text
+from tests.broker import Broker, start_broker
+from tests.test_atn_link import HEARTH, ROOT, Process, wait_for
+
+SITES = site_ids(3)
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    running = start_broker(tmp_path_factory.mktemp("broker"))
+    lines = (running.workdir / "passwd").read_text().splitlines()
+    for site in SITES:
+        running.users[site] = f"pw-{site}"
+        lines.append(mosquitto_password_line(site, running.users[site]))
+    (running.workdir / "passwd").write_text("\n".join(lines) + "\n")
+    running.restart()
+    yield running
+    running.stop()
+
+
+def test_site_layouts_spread_over_the_brokers() -> None:
+    template = (ROOT / "layouts/demo.toml").read_text()
+    urls = ["mqtt://127.0.0.1:1", "mqtt://127.0.0.1:2", "mqtt://127.0.0.1:3"]
+    layouts = [parse_text(site_layout_text(template, s, urls, Path("/pw"), i)) for i, s in enumerate(site_ids(4))]
+    assert [layout.site.id for layout in layouts] == ["site-001", "site-002", "site-003", "site-004"]
+    firsts = [str(layout.links.atn.brokers[0]) for layout in layouts if layout.links.atn]
+    assert firsts == [urls[0], urls[1], urls[2], urls[0]]
+    assert len({layout.sim.seed for layout in layouts if layout.sim}) == 4
+
+
+def test_a_missing_password_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"site-001\.mqtt-password: no password file"):
+        plan_fleet(ROOT / "layouts/demo.toml", 2, ["mqtt://127.0.0.1:1883"], tmp_path, tmp_path / "state")
+
+
+def test_three_houses_in_one_process_reach_the_atn_with_nothing_lost(broker: Broker, tmp_path: Path) -> None:
+    passwords = tmp_path / "passwords"
+    for site in SITES:
+        write_secret(passwords / f"{site}.mqtt-password", broker.users[site])
+    write_secret(tmp_path / "atn-password", broker.users["atn"])
+    url = f"mqtt://127.0.0.1:{broker.port}"
+    ledger = tmp_path / "ledger.sqlite"
+    sites = [argument for site in SITES for argument in ("--site", site)]
+    account = ["--username", "atn", "--password-file", str(tmp_path / "atn-password")]
+    atn = Process(
+        ["atn-sim", "--broker", url, *sites, *account, "--db", str(ledger), "--heartbeat", "1", "--log-format", "json"],
+        tmp_path / "atn.log",
+    )
+    logging = ["--log-format", "json", "--log-level", "info"]
+    where = ["--password-dir", str(passwords), "--state-dir", str(tmp_path / "state")]
+    fleet = Process(
+        ["fleet-sim", "--sites", "3", "--broker", url, *where, "--start-spread", "1", *logging],
+        tmp_path / "fleet.log",
+    )
+    try:
+        accepted = lambda: [e for e in atn.events() if e.get("event") == "controller accepted"]  # noqa: E731
+        wait_for(lambda: {e["site"] for e in accepted()} == set(SITES), 60, "every site to accept a lease")
+        ups = [e for e in fleet.events() if e.get("event") == "ATN link up"]
+        assert len(ups) == 3 and all(e["broker"] == url for e in ups)
+        time.sleep(2)
+    finally:
+        fleet_exit = fleet.stop()
+        time.sleep(1)
+        atn_exit = atn.stop()
+    assert (fleet_exit, atn_exit) == (0, 0)
+    for site in SITES:  # each its own store, in its own state directory
+        assert (tmp_path / "state" / site / "demo.sqlite").exists()
+    check = subprocess.run([HEARTH, "atn-sim", "check", "--db", str(ledger)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.count("no gaps") == 3, check.stdout
