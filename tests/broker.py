@@ -441,6 +441,11 @@ class Subscription:
         if any(reason.is_failure for reason in reasons):
             raise PermissionError(f"subscription to {topic} refused: {[str(reason) for reason in reasons]}")
 
+    def suback(self, mid: int) -> list[ReasonCode] | None:
+        """The reason codes of the SUBACK for `mid`, or None while none has come (see `subscribe`)."""
+        with self._changed:
+            return self._subacks.get(mid)
+
     def wait_for(self, count: int, timeout_s: float = 5.0) -> list[tuple[str, bytes]]:
         """The first `count` messages, waiting up to `timeout_s` for them; fewer if they did not all come."""
         with self._changed:

@@ -1,9 +1,11 @@
 """Hearth on a private 3-node RabbitMQ cluster (tests/rabbitmq.py): the short form of the node-loss bench.
 
-One cluster for the module (about 25 s to start on two cores). Two sites, each starting on its own node, and the
-reference ATN on the third; the sites' node is killed -9, then the ATN's. Every site must move to another node
-at once (no backoff while other nodes are up), come back to ATN mode, and lose no reading and no event
-(`hearth atn-sim check`). The full run with hundreds of sites is bench/cluster.py's.
+One cluster for the module (about 25 s to start on two cores, more under load). The permission cases run all
+at once, each on a connection of its own. Two sites, each starting on its own node, and the reference ATN on the
+third; the first site's node is killed -9: it must move to the next node at once (no backoff while other nodes
+are up), every site come back to ATN mode, and no reading or event be lost (`hearth atn-sim check`). Killing
+the ATN's node as well is the slow form (HEARTH_SLOW=1, about a minute more); hundreds of sites are
+bench/fleet.py's (`--cluster --kill`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,38 +130,62 @@ SUBSCRIBE_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("user", "topic", "allowed"), PUBLISH_CASES)
-def test_publish_permissions_mirror_the_mosquitto_acl(cluster: Cluster, user: str, topic: str, allowed: bool) -> None:
-    """A publish the role allows reaches a subscriber on another node; one it does not closes the connection
-    (RabbitMQ's answer to a denial) and reaches nobody."""
+def test_publish_permissions_mirror_the_mosquitto_acl(cluster: Cluster) -> None:
+    """Every case at once, each on a connection of its own (a denial closes it): a publish the role allows reaches
+    a subscriber on another node; one it does not closes the connection (RabbitMQ's answer) and reaches nobody."""
     with cluster.broker(1).subscribe("monitor", "hearth/v1/#") as watcher:
         watcher.subscribe("homeassistant/#")
-        client = cluster.broker(0).connect(user)
+        cases = []
         try:
-            client.publish(topic, b"probe", qos=1)
-            if allowed:
-                assert watcher.wait_until(lambda m: (topic, b"probe") in m, 5), f"{user} -> {topic} not delivered"
-                assert client.is_connected()
-            else:
-                wait_for(lambda: not client.is_connected(), 5, f"RabbitMQ to close {user}'s connection")
-                time.sleep(0.3)
-                assert (topic, b"probe") not in watcher.messages
+            for number, (user, topic, allowed) in enumerate(PUBLISH_CASES):
+                client = cluster.broker(0).connect(user)
+                payload = f"probe-{number}".encode()
+                client.publish(topic, payload, qos=1)
+                cases.append((user, topic, allowed, client, (topic, payload)))
+
+            def delivered(case: tuple[Any, ...]) -> bool:
+                return case[4] in watcher.messages
+
+            def settled() -> bool:
+                return all(delivered(c) if c[2] else not c[3].is_connected() for c in cases)
+
+            wait_for(settled, 15, "every allowed publish delivered and every denied one closed")
+            time.sleep(0.3)  # a denied publish that was delivered after all would show by now
+            wrong = [
+                (c[0], c[1], f"delivered={delivered(c)}", f"connected={c[3].is_connected()}")
+                for c in cases
+                if delivered(c) != c[2] or c[3].is_connected() != c[2]
+            ]
+            assert wrong == []
         finally:
-            disconnect(client)
+            for case in cases:
+                disconnect(case[3])
 
 
-@pytest.mark.parametrize(("user", "topic", "allowed"), SUBSCRIBE_CASES)
-def test_subscribe_permissions_mirror_the_mosquitto_acl(cluster: Cluster, user: str, topic: str, allowed: bool) -> None:
-    client = cluster.broker(2).connect(user)
+def test_subscribe_permissions_mirror_the_mosquitto_acl(cluster: Cluster) -> None:
+    """Every case at once, each on a connection of its own: an allowed subscription gets its SUBACK; a denied one
+    is refused (a failure code, or RabbitMQ closes the connection)."""
+    cases = []
     try:
-        subscription = Subscription(client)
-        if allowed:
-            subscription.subscribe(topic)
-        else:
-            with pytest.raises((PermissionError, TimeoutError, ConnectionError)):
-                subscription.subscribe(topic, timeout_s=3)
+        for user, topic, allowed in SUBSCRIBE_CASES:
+            client = cluster.broker(2).connect(user)
+            subscription = Subscription(client)
+            _, mid = client.subscribe(topic, 1)
+            cases.append((user, topic, allowed, client, subscription, mid))
+
+        def outcome(case: tuple[Any, ...]) -> str | None:
+            _, _, _, client, subscription, mid = case
+            reasons = subscription.suback(mid)
+            if reasons is not None:
+                return "refused" if any(reason.is_failure for reason in reasons) else "granted"
+            return None if client.is_connected() else "closed"
+
+        wait_for(lambda: all(outcome(case) is not None for case in cases), 15, "every subscription answered")
+        wrong = [(c[0], c[1], outcome(c)) for c in cases if (outcome(c) == "granted") != c[2]]
+        assert wrong == []
     finally:
-        disconnect(client)
+        for case in cases:
+            disconnect(case[3])
 
 
 def test_every_role_has_a_grant() -> None:
@@ -199,9 +226,36 @@ def test_a_denied_publish_closes_the_connection_and_hearth_says_not_authorised(
         assert hearth.stop() == 0
 
 
-def test_a_node_lost_then_the_atns_node_lost_nothing_lost(
-    cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
+def test_provision_a_site_on_the_cluster(cluster: Cluster, tmp_path: Path) -> None:
+    """`hearth fleet provision --rabbitmq`: the new site may publish its own topics on every node, no other's."""
+    node = cluster.nodes[1]
+    ctl = f"{CTL} -n {node.name}"
+    urls = [argument for url in cluster.urls for argument in ("--url", url)]
+    command = [HEARTH, "fleet", "provision", "third-site", "--rabbitmq", "--rabbitmqctl", ctl, *urls]
+    result = subprocess.run(
+        [*command, "--secret-out", str(tmp_path / "pw")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HOME": str(cluster.workdir)},  # the cluster's private Erlang cookie
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"url = {json.dumps(cluster.urls)}" in result.stdout
+    cluster.users["third-site"] = (tmp_path / "pw").read_text().strip()
+    with cluster.broker(0).subscribe("monitor", "hearth/v1/#") as watcher:
+        client = cluster.broker(2).connect("third-site")
+        try:
+            client.publish("hearth/v1/third-site/state", b"mine", qos=1).wait_for_publish(5)
+            assert watcher.wait_until(lambda m: ("hearth/v1/third-site/state", b"mine") in m, 5)
+            client.publish("hearth/v1/demo-house/state", b"forged", qos=1)
+            wait_for(lambda: not client.is_connected(), 5, "RabbitMQ to close third-site's connection")
+        finally:
+            disconnect(client)
+
+
+def node_loss(cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest, *, atn_node_too: bool) -> None:
+    """Two sites on nodes 0 and 1, the ATN on node 2; kill -9 demo-house's node (and then, once it is back, the
+    ATN's node); every site back in ATN mode, every reading and event in the ATN's ledger."""
     ledger_path = tmp_path / "ledger.sqlite"
     atn = atn_sim(cluster, tmp_path, ledger_path, first=2)
     request.addfinalizer(atn.stop)  # whatever fails below, nothing is left running
@@ -211,7 +265,8 @@ def test_a_node_lost_then_the_atns_node_lost_nothing_lost(
     }
     for process in sites.values():
         request.addfinalizer(process.stop)
-    request.addfinalizer(lambda: restart_dead_nodes(cluster))
+    if atn_node_too:
+        request.addfinalizer(lambda: restart_dead_nodes(cluster))
     try:
         for site, process in sites.items():
             wait_for(lambda p=process: current_mode(p) == "ATN", 40, f"{site} in ATN mode")  # type: ignore[misc]
@@ -227,23 +282,29 @@ def test_a_node_lost_then_the_atns_node_lost_nothing_lost(
             assert time.monotonic() - asked < 4.0
 
         cluster.nodes[0].kill()  # demo-house's node
-        killed = time.monotonic()
         demo = sites["demo-house"]
-        wait_for(lambda: len(links_up(demo)) >= 2, 20, "demo-house to reconnect")
-        moved_in = time.monotonic() - killed
-        assert links_up(demo)[-1] == cluster.urls[1]  # the next node at once, not a backoff on the dead one
-        assert moved_in < 10, f"demo-house took {moved_in:.1f} s to move to another node"
+        # The next node at once, not a backoff on the dead one. (How soon that node takes the client is
+        # RabbitMQ's business: when the dead node led the MQTT plugin's client-id Raft cluster, the others refuse
+        # or hang new clients until they have elected a new leader, seconds to tens of seconds under load.)
+        down = wait_for(lambda: [e for e in demo.events() if e.get("event") == "ATN link down"], 20, "the link down")
+        assert isinstance(down, list)
+        assert down[0]["broker"] == cluster.urls[0] and down[0]["next_broker"] == cluster.urls[1], down[0]
+        assert down[0]["retry_in_s"] == 0, down[0]
+        wait_for(lambda: len(links_up(demo)) >= 2, 60, "demo-house to reconnect")
+        assert links_up(demo)[-1] != cluster.urls[0]
 
-        # One node at a time: with two of three dead the last one is a minority and pauses (pause_minority), so
-        # the lost node comes back before the next one goes. (Losing a node can close connections on the others
-        # once, too: RabbitMQ 3.10 does when the client-id tracking's leader was on it; the ATN may have moved.)
-        cluster.start_node(0)
-        atn_node = cluster.urls.index(links_up(atn)[-1])
-        before = len(links_up(atn))
-        cluster.nodes[atn_node].kill()  # the ATN's node
-        wait_for(lambda: len(links_up(atn)) > before, 20, "the ATN to reconnect")
-        assert links_up(atn)[-1] != cluster.urls[atn_node]
-        time.sleep(3 * HEARTBEAT_S)
+        if atn_node_too:
+            # One node at a time: with two of three dead the last one is a minority and pauses (pause_minority),
+            # so the lost node comes back before the next one goes. (Losing a node can close connections on the
+            # others once, too: RabbitMQ 3.10 does when the client-id tracking's leader was on it; the ATN may
+            # have moved.)
+            cluster.start_node(0)
+            atn_node = cluster.urls.index(links_up(atn)[-1])
+            before = len(links_up(atn))
+            cluster.nodes[atn_node].kill()  # the ATN's node
+            wait_for(lambda: len(links_up(atn)) > before, 20, "the ATN to reconnect")
+            assert links_up(atn)[-1] != cluster.urls[atn_node]
+            time.sleep(3 * HEARTBEAT_S)
         for site, process in sites.items():
             wait_for(lambda p=process: current_mode(p) == "ATN", 40, f"{site} back in ATN mode")  # type: ignore[misc]
     finally:
@@ -272,7 +333,8 @@ def test_a_node_lost_then_the_atns_node_lost_nothing_lost(
                     again.stop()
     finally:
         assert atn.stop() == 0
-        restart_dead_nodes(cluster)
+        if atn_node_too:
+            restart_dead_nodes(cluster)
     assert stops == dict.fromkeys(SITES, 0)
     check = subprocess.run(
         [HEARTH, "atn-sim", "check", "--db", str(ledger_path)], capture_output=True, text=True, timeout=30
@@ -281,28 +343,16 @@ def test_a_node_lost_then_the_atns_node_lost_nothing_lost(
     assert check.stdout.count("no gaps") == 2 and check.stdout.count("no event gaps") == 2, check.stdout
 
 
-def test_provision_a_site_on_the_cluster(cluster: Cluster, tmp_path: Path) -> None:
-    """`hearth fleet provision --rabbitmq`: the new site may publish its own topics on every node, no other's."""
-    node = cluster.nodes[1]
-    ctl = f"{CTL} -n {node.name}"
-    urls = [argument for url in cluster.urls for argument in ("--url", url)]
-    command = [HEARTH, "fleet", "provision", "third-site", "--rabbitmq", "--rabbitmqctl", ctl, *urls]
-    result = subprocess.run(
-        [*command, "--secret-out", str(tmp_path / "pw")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "HOME": str(cluster.workdir)},  # the cluster's private Erlang cookie
-    )
-    assert result.returncode == 0, result.stderr
-    assert f"url = {json.dumps(cluster.urls)}" in result.stdout
-    cluster.users["third-site"] = (tmp_path / "pw").read_text().strip()
-    with cluster.broker(0).subscribe("monitor", "hearth/v1/#") as watcher:
-        client = cluster.broker(2).connect("third-site")
-        try:
-            client.publish("hearth/v1/third-site/state", b"mine", qos=1).wait_for_publish(5)
-            assert watcher.wait_until(lambda m: ("hearth/v1/third-site/state", b"mine") in m, 5)
-            client.publish("hearth/v1/demo-house/state", b"forged", qos=1)
-            wait_for(lambda: not client.is_connected(), 5, "RabbitMQ to close third-site's connection")
-        finally:
-            disconnect(client)
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("HEARTH_SLOW"), reason="slow (about a minute more): set HEARTH_SLOW=1")
+def test_a_node_lost_then_the_atns_node_lost_nothing_lost(
+    cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    node_loss(cluster, tmp_path, request, atn_node_too=True)
+
+
+def test_a_sites_node_lost_it_moves_on_at_once_and_nothing_is_lost(
+    cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The CI form: one node killed. Last in the module: node 0 stays dead (restarting it costs ~15 s)."""
+    node_loss(cluster, tmp_path, request, atn_node_too=False)

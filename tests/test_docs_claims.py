@@ -30,8 +30,9 @@ LINK = re.compile(r"\]\(((?!https?:)[^)#]+)\)")
 def command_lines() -> list[tuple[str, str]]:
     found = []
     for doc in DOCS:
-        for match in COMMAND.finditer(doc.read_text()):
-            line = match.group(1).strip()
+        # A shell line continued with a backslash is one command.
+        for match in COMMAND.finditer(re.sub(r"\\\n\s*", " ", doc.read_text())):
+            line = match.group(1).strip().removesuffix("&").strip()  # a command the docs start in the background
             if "..." in line or "<" in line:  # a pattern such as `hearth atn-sim --broker URL --site ID ...`
                 line = line.split("...")[0].split("<")[0].strip()
             found.append((doc.name, line))

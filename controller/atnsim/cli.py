@@ -59,7 +59,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "comma-separated list, for the nodes of a cluster: on a lost connection the next one is tried at once",
     )
     atn.add_argument("--insecure", action="store_true", help="allow plain MQTT to a broker on another machine")
-    atn.add_argument("--site", dest="sites", action="append", metavar="ID", help="a site to serve (repeatable)")
+    atn.add_argument(
+        "--site",
+        dest="sites",
+        action="append",
+        metavar="ID",
+        help="a site to serve (repeatable, or several separated by commas or spaces)",
+    )
     atn.add_argument("--username", default="atn", help="broker user (default: atn)")
     atn.add_argument("--password-file", metavar="FILE", help="file holding the password (or a systemd credential)")
     atn.add_argument("--ca-file", metavar="FILE", help="CA certificate for mqtts:// (default: the system's)")
@@ -200,7 +206,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
         password = read_secret(args.password_file) if args.password_file else None
         config = AtnConfig(
-            sites=tuple(args.sites),
+            sites=tuple(site for item in args.sites for site in item.replace(",", " ").split()),
             host=brokers[0].host,
             port=brokers[0].port,
             tls=brokers[0].tls,

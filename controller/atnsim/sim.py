@@ -35,7 +35,7 @@ from controller.atnsim.planning import SitePlanner
 from controller.atnsim.prices import HORIZON_S, DailyProfile, PriceSeries, band_at, lease_actuators
 from controller.clock import Clock, SystemClock, sleep_or_wake
 from controller.control.params import ControlParams
-from controller.links.brokers import BrokerRotation, Unanswered, describe_drop
+from controller.links.connection import BrokerConnection
 
 log = structlog.get_logger("hearth.atnsim")
 HANDBACK_AFTER_BEATS = 2.5
@@ -129,8 +129,7 @@ class AtnSim:
         self._due = dict.fromkeys(config.sites, 0.0)  # next lease renewal (clock.monotonic)
         self._handback: dict[str, float | None] = dict.fromkeys(config.sites)
         self.planners = {site: SitePlanner(config.control, config.timezone) for site in config.sites}
-        self.rotation = BrokerRotation(config.brokers, self.rng)
-        self.unanswered = Unanswered()
+        self.connection = BrokerConnection("ATN broker", config.brokers, self._client, self.rng, logger=log)
 
     # ---- pause / resume ----------------------------------------------------------------------------------------
 
@@ -307,10 +306,10 @@ class AtnSim:
     @property
     def broker(self) -> str:
         """The broker the ATN is on (or tries next)."""
-        return str(self.rotation.current)
+        return self.connection.broker
 
-    def _client(self) -> aiomqtt.Client:
-        config, broker = self.config, self.rotation.current
+    def _client(self, broker: protocol.BrokerUrl) -> aiomqtt.Client:
+        config = self.config
         tls = aiomqtt.TLSParameters(ca_certs=config.ca_file, cert_reqs=ssl.CERT_REQUIRED) if broker.tls else None
         return aiomqtt.Client(
             broker.host,
@@ -350,40 +349,16 @@ class AtnSim:
 
     async def _connection(self) -> None:
         """Stay connected: on a lost connection, the next broker at once; a backoff once all have failed."""
-        while True:
-            problem, error = "", None
-            failed_at = self.rotation.current
-            try:
-                self.unanswered.reset()
-                client = self._client()
-                self.unanswered.watch(client)
-                async with client:
-                    self.rotation.connected()
-                    await self._session(client)
-            except* aiomqtt.MqttError as group:
-                error = group.exceptions[0]
-            except* OSError as group:  # a CA file that cannot be read, a TLS handshake that fails
-                problem = "; ".join(str(e) for e in group.exceptions)
-            finally:
-                self.connected = False
-                self._connected.clear()
-            if error is not None:
-                problem = await describe_drop(error, failed_at, self.unanswered)
-            delay = self.rotation.failed()
-            log.warning(
-                "ATN broker still unreachable" if self.rotation.all_failed else "ATN broker connection lost or refused",
-                broker=str(failed_at),
-                error=problem,
-                next_broker=self.broker,
-                retry_in_s=round(delay, 1),
-            )
-            await asyncio.sleep(delay)  # network backoff runs on real time
+        await self.connection.run(self._session, self._down)
+
+    def _down(self) -> None:
+        self.connected = False
+        self._connected.clear()
 
     async def _session(self, client: aiomqtt.Client) -> None:
         for site_topics in self.topics.values():
             for kind in KINDS:
-                with self.unanswered.waiting("subscribe to", getattr(site_topics, kind)):
-                    await client.subscribe(getattr(site_topics, kind), qos=1)
+                await self.connection.subscribe(client, getattr(site_topics, kind))
         while not self._outbox.empty():  # whatever was queued for an earlier connection is stale
             self._outbox.get_nowait()
         self.connected = True
@@ -409,8 +384,7 @@ class AtnSim:
                 await self._publish(client, topic, payload)
 
     async def _publish(self, client: aiomqtt.Client, topic: str, payload: str | bytes) -> None:
-        with self.unanswered.waiting("publish to", topic):
-            await client.publish(topic, payload, qos=1)
+        await self.connection.publish(client, topic, payload)
 
     async def _beat(self, client: aiomqtt.Client) -> None:
         period = self.config.heartbeat_s

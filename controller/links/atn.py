@@ -101,7 +101,7 @@ class AtnLinkRunner:
         self.remote = remote
         self._remote_slots = asyncio.Semaphore(REMOTE_IN_FLIGHT)
         self._remote_tasks: set[asyncio.Task[None]] = set()
-        self.connection = BrokerConnection("ATN link", config, self.site, clock, self.rng, logger=log)
+        self.connection = BrokerConnection.for_link("ATN link", config, self.site, clock, self.rng, logger=log)
         self.state_requests = StateRequests(self.site, self.rng)
 
     @property

@@ -17,7 +17,7 @@ import os
 import random
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,28 +76,34 @@ def mqtt_client(
 
 
 class BrokerConnection:
-    """One link's connection to whichever of its brokers is up: `run(session)` for ever."""
+    """One link's connection to whichever of its brokers is up: `run(session)` for ever. Used by the controller's
+    ATN link, its house-broker link and `hearth atn-sim`."""
 
     def __init__(
         self,
         name: str,
-        config: MqttLink,
-        site: str,
-        clock: Clock,
+        brokers: Sequence[BrokerUrl],
+        client: Callable[[BrokerUrl], aiomqtt.Client],
         rng: random.Random,
         *,
-        role: str = "",
         logger: Any = None,
     ) -> None:
-        """`name` is what the log calls the link ("ATN link", "house broker"); `role` ends the client id."""
+        """`name` is what the log calls the link ("ATN link", "house broker"); `client(broker)` makes a client for
+        one broker (e.g. `mqtt_client` with the link's settings)."""
         self.name = name
-        self.config = config
-        self.site = site
-        self.clock = clock
-        self.role = role
+        self.client = client
         self.log = logger or log
-        self.rotation = BrokerRotation(config.brokers, rng)
+        self.rotation = BrokerRotation(brokers, rng)
         self.unanswered = Unanswered()
+
+    @classmethod
+    def for_link(
+        cls, name: str, config: MqttLink, site: str, clock: Clock, rng: random.Random, *, role: str = "", logger: Any
+    ) -> BrokerConnection:
+        """The connection of a controller's link: its brokers, credentials and last will (`mqtt_client`)."""
+        return cls(
+            name, config.brokers, lambda broker: mqtt_client(config, site, clock, role, broker), rng, logger=logger
+        )
 
     @property
     def broker(self) -> str:
@@ -122,7 +128,7 @@ class BrokerConnection:
             failed_at = self.rotation.current
             try:
                 self.unanswered.reset()
-                client = mqtt_client(self.config, self.site, self.clock, self.role, failed_at)
+                client = self.client(failed_at)
                 self.unanswered.watch(client)
                 async with client:
                     self.rotation.connected()
@@ -131,7 +137,8 @@ class BrokerConnection:
                 error = group.exceptions[0]
             except* OSError as group:  # a secret or TLS file that cannot be read
                 trouble = f"misconfigured: {group.exceptions[0]}"
-            down()
+            finally:
+                down()
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 # aiomqtt can turn a cancellation during connect or disconnect into an MqttError; a stopping

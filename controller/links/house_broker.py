@@ -47,7 +47,7 @@ class HouseBrokerLink:
         self.rng = rng or random.Random()
         self.connected = False
         self._discovery: set[str] = set()
-        self.connection = BrokerConnection(
+        self.connection = BrokerConnection.for_link(
             "house broker", config, self.site, clock, self.rng, role="-house", logger=log
         )
 

@@ -79,7 +79,7 @@ class FleetApp(App[str | None]):
 
     def _header(self, rows: list[Row] | None = None) -> None:
         transport, status = self.transport, self.connection
-        which = f" ({transport.rotation.index + 1} of {len(transport.brokers)})" if len(transport.brokers) > 1 else ""
+        which = transport.watch.which
         link = status.phase + (f": {status.detail}" if status.detail else "")
         if status.retry_in_s is not None:
             link += f" (retry in {status.retry_in_s} s)"

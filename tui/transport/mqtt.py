@@ -19,21 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import ssl
 import time
-import uuid
 from collections import deque
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controller.links.brokers import BrokerRotation, Unanswered, describe_drop, parse_broker_urls
 from controller.protocol import (
     DEFAULT_STATE_EVERY_S,
     QUIET_AFTER_PERIODS,
-    STATE_REQUEST_TOPIC,
-    BrokerUrl,
     EventMsg,
     HistoryPoint,
     LayoutSummary,
@@ -55,8 +48,8 @@ from tui.transport import (
     StateCallback,
     StatusCallback,
     TransportError,
-    countdown,
 )
+from tui.transport.watch import BrokerWatch
 
 if TYPE_CHECKING:
     import aiomqtt
@@ -90,7 +83,8 @@ class MqttTransport:
         backoff: Backoff | None = None,
         signer: Signer | None = None,
     ) -> None:
-        self.brokers = parse_broker_urls(url, insecure=insecure)
+        self.watch = BrokerWatch(url, username, password_file, ca_file, kind="tui", insecure=insecure, backoff=backoff)
+        self.brokers = self.watch.brokers
         self.signer = signer
         self.read_only = signer is None
         self._client_now: aiomqtt.Client | None = None
@@ -99,11 +93,6 @@ class MqttTransport:
         self.topics = Topics(site)
         self.skipped = 0
         self._username = username
-        self._password_file = password_file
-        self._ca_file = ca_file
-        self._backoff = backoff or Backoff()
-        self.rotation = BrokerRotation(self.brokers, backoff=self._backoff.delay)
-        self._unanswered = Unanswered()
         self._controller_online: bool | None = None
         self._state_ts: float | None = None
         self._state_every_s: float | None = None
@@ -114,60 +103,35 @@ class MqttTransport:
     @property
     def broker(self) -> str:
         """The broker the TUI is on (or tries next)."""
-        return str(self.rotation.current)
+        return self.watch.broker
 
     @property
     def description(self) -> str:
         """For the header: which broker of the list it is on, so a failover shows."""
-        of = f" ({self.rotation.index + 1} of {len(self.brokers)})" if len(self.brokers) > 1 else ""
-        return f"MQTT {self.broker}{of} site {self.site}"
+        return f"MQTT {self.broker}{self.watch.which} site {self.site}"
 
     async def run(self, on_state: StateCallback, on_event: EventCallback, on_status: StatusCallback) -> None:
-        import aiomqtt  # here, not at import: the local-socket TUI starts faster without it
+        topics = self.topics
+        wanted = [topics.status, topics.state, topics.events, topics.layout, topics.telemetry]
+        if self.signer is not None:
+            wanted.append(topics.override_reply)
 
-        while True:
-            on_status(ConnectionStatus("connecting"))
-            failed_at = self.rotation.current
-            self._unanswered.reset()
+        async def session(client: aiomqtt.Client) -> None:
+            self._client_now = client
+            on_status(self._connected())
+            watcher = asyncio.create_task(self._watch_quiet(on_status), name="tui:quiet")
             try:
-                client = self._client()
-                self._unanswered.watch(client)
-                async with client:
-                    topics = self.topics
-                    wanted = [topics.status, topics.state, topics.events, topics.layout, topics.telemetry]
-                    if self.signer is not None:
-                        wanted.append(topics.override_reply)
-                    for topic in wanted:
-                        with self._unanswered.waiting("subscribe to", topic):
-                            await client.subscribe(topic, qos=1)
-                    # Retained messages may not come (RabbitMQ keeps them on one node): ask for a fresh state.
-                    with self._unanswered.waiting("publish to", STATE_REQUEST_TOPIC):
-                        await client.publish(STATE_REQUEST_TOPIC, StateRequest(site=self.site).to_json(), qos=1)
-                    self.rotation.connected()
-                    self._client_now = client
-                    on_status(self._connected())
-                    watcher = asyncio.create_task(self._watch_quiet(on_status), name="tui:quiet")
-                    try:
-                        async for message in client.messages:
-                            payload = message.payload
-                            if isinstance(payload, bytearray):
-                                payload = bytes(payload)
-                            if isinstance(payload, bytes | str):
-                                self._dispatch(message.topic.value, payload, on_state, on_event, on_status)
-                    finally:
-                        self._client_now = None
-                        watcher.cancel()
-                reason = f"{failed_at} closed the connection"
-            except aiomqtt.MqttError as error:
-                reason = f"{failed_at}: {await describe_drop(error, failed_at, self._unanswered)}"
-            except OSError as error:  # the password file, the CA file
-                reason = str(error)
-            delay = self.rotation.failed()
-            log.warning("MQTT connection lost (%s); next broker %s in %.1f s", reason, self.broker, delay)
-            if delay <= 0:
-                on_status(ConnectionStatus("reconnecting", detail=f"{reason}; trying {self.broker}"))
-            async for left in countdown(delay):
-                on_status(ConnectionStatus("reconnecting", detail=reason, retry_in_s=left))
+                async for message in client.messages:
+                    payload = message.payload
+                    if isinstance(payload, bytearray):
+                        payload = bytes(payload)
+                    if isinstance(payload, bytes | str):
+                        self._dispatch(message.topic.value, payload, on_state, on_event, on_status)
+            finally:
+                self._client_now = None
+                watcher.cancel()
+
+        await self.watch.run(wanted, StateRequest(site=self.site), session, on_status)
 
     async def request(self, request: Request, timeout_s: float = 5.0) -> Response:
         if request.op == "subscribe":
@@ -231,9 +195,6 @@ class MqttTransport:
         finally:
             self._waiting.pop(signed.id, None)
         return response.model_copy(update={"id": request.id})
-
-    def _client(self) -> aiomqtt.Client:
-        return monitor_client(self.rotation.current, self._username, self._password_file, self._ca_file, "tui")
 
     def _connected(self) -> ConnectionStatus:
         online, detail = self._controller_online, ""
@@ -313,31 +274,3 @@ class MqttTransport:
         except Rejected as error:
             self.skipped += 1
             log.warning("skipped a message on %s: %s", topic, error.reason)
-
-
-def monitor_client(
-    broker: BrokerUrl, username: str | None, password_file: str | None, ca_file: str | None, kind: str
-) -> aiomqtt.Client:
-    """A watching client (the site view, the fleet view): a fresh client id, the password read now."""
-    import aiomqtt
-
-    return aiomqtt.Client(
-        broker.host,
-        broker.port,
-        username=username,
-        password=_password(password_file),
-        identifier=f"hearth-{kind}-{uuid.uuid4().hex[:12]}",
-        # A signed request is one small publish: it must not wait behind Nagle for the ACK of our last PUBACK
-        # (the broker delays that ACK by up to 200 ms), as the controller's link does not either.
-        socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
-        tls_context=ssl.create_default_context(cafile=ca_file) if broker.tls else None,
-        keepalive=30,
-        timeout=10,
-    )
-
-
-def _password(path: str | None) -> str | None:
-    """Read at every connect, so a rotated password file is picked up."""
-    if path is None:
-        return None
-    return Path(path).read_text().strip()
