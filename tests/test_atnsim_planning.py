@@ -3,6 +3,7 @@ readings it needs; before that (or with stale readings) it leases by price band.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,3 +72,30 @@ def test_bands_only_when_asked(tmp_path: Path, clock: ManualClock) -> None:
     sim.handle_telemetry(TOPICS.telemetry, readings(clock.now(), 25.0, 19.0))
     assert sim.make_dispatch(SITE).actuators == lease_actuators(Band.EXPENSIVE)
     sim.close()
+
+
+def test_with_a_plan_worker_the_event_loop_never_solves_and_the_plans_lease_follows(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """A re-plan is solved in a worker process (a second of CPU that held up every acknowledgement when solved in
+    the event loop): meanwhile the planner's present rules decide; once solved, the plan is in force and the
+    site is due for a fresh lease at once."""
+    clock.advance(3 * 3600)
+    sim = AtnSim(AtnConfig(sites=(SITE,), db=tmp_path / "atn.sqlite", plan_workers=1), clock)
+
+    async def scenario() -> None:
+        sim.handle_telemetry(TOPICS.telemetry, readings(clock.now() - 5, 25.0, 20.0))
+        sim.make_dispatch(SITE)
+        planner = sim.planners[SITE]
+        assert planner.wanted is not None and planner.state.plan is None  # asked of the worker, not solved here
+        await sim.wait_planned(60)
+        assert planner.wanted is None and planner.state.plan is not None
+        assert sim._due[SITE] <= clock.monotonic()  # the plan's lease goes out at once
+        dispatch = sim.make_dispatch(SITE)
+        assert dispatch.actuators == {"heat-pump": True, "store-pump": True}  # cheap night, cold tank: charge
+        assert planner.reason.startswith(("plan: ", "comfort: "))
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        sim.close()

@@ -89,6 +89,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     atn.add_argument(
         "--bands", action="store_true", help="lease by price band only; do not plan with the controller's planner"
     )
+    atn.add_argument(
+        "--plan-workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes that solve re-plans (default: 1); 0 solves them in the ATN's event loop, which holds "
+        "up every acknowledgement while it plans",
+    )
     atn.add_argument("--pause-after", type=_not_negative, metavar="S", help="go silent after S seconds")
     atn.add_argument("--pause-for", type=_positive, metavar="S", help="... for S seconds (default: until SIGUSR1)")
     atn.add_argument("--duration", type=_positive, metavar="S", help="stop cleanly after S seconds")
@@ -222,6 +230,7 @@ def _serve(args: argparse.Namespace) -> int:
             pause_after_s=args.pause_after,
             pause_for_s=args.pause_for,
             plan=not args.bands,
+            plan_workers=args.plan_workers,
             control=control,
             timezone=zone_name,
         )

@@ -7,6 +7,11 @@ ATN mode and LOCAL mode make the same decisions from the same readings; the ATN 
 
 Until the readings the planner needs have arrived (or when they are older than `READING_MAX_AGE_S`), it says
 nothing and the ATN falls back to its price-band leases.
+
+A re-plan (a full backward pass: about 0.2 s on a quiet machine, a second or more on a loaded one) is solved
+in the call (`inline=True`), or left in `wanted` for the caller to solve elsewhere and `adopt` (the ATN does it
+in worker processes, so its event loop keeps acknowledging telemetry meanwhile); until then the planner's
+present rules decide, as in the controller.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from controller.control.params import ControlParams
 from controller.control.tariff import Price, local_time
 from controller.control.types import PriceForecast, PricePoint
 from controller.planner import local
+from controller.planner.local import PlanRequest, Solved
 from controller.protocol import TelemetryRow
 
 READING_MAX_AGE_S = 600.0
@@ -51,7 +57,16 @@ class SitePlanner:
             return None
         return seen[1]
 
-    def actuators(self, now: float, prices: PriceSeries) -> dict[str, bool] | None:
+    @property
+    def wanted(self) -> PlanRequest | None:
+        """A re-plan asked of the caller (with `inline=False`), until adopted."""
+        return self.state.wanted
+
+    def adopt(self, solved: Solved) -> None:
+        """Put a plan solved elsewhere (`local.solve_request(self.wanted, ...)`) in force."""
+        self.state = local.adopt(self.state, solved)
+
+    def actuators(self, now: float, prices: PriceSeries, *, inline: bool = True) -> dict[str, bool] | None:
         """What the plan wants of the heat pump and store pump now, or None when it cannot plan."""
         params = self.params
         sensors = params.sensors
@@ -71,7 +86,9 @@ class SitePlanner:
         forecast = PriceForecast(
             received_at=now, points=tuple(PricePoint(start=s.start, end=s.end, price=s.price) for s in slots)
         )
-        self.state, decision = local.decide(self.state, self.rules, inputs, params, now, self.timezone, forecast)
+        self.state, decision = local.decide(
+            self.state, self.rules, inputs, params, now, self.timezone, forecast, inline=inline
+        )
         self.rules = decision.state
         roles = params.actuators
         self.reason = decision.commands[roles.heat_pump].reason

@@ -5,7 +5,11 @@
 - Every `heartbeat_s`: a `Heartbeat` per site (QoS 1, never retained). Every `lease_s / 2`: a `Dispatch` lease
   per site with the next 24 h of prices. Once the site's telemetry gives the readings it needs, the lease is the
   controller's own planner's decision for the heat pump and store pump (`planning.SitePlanner`); before that,
-  from the price band (charge when cheap, hold off when expensive, else leave it to the controller). After a
+  from the price band (charge when cheap, hold off when expensive, else leave it to the controller). With
+  `plan_workers` > 0 a re-plan is solved in a worker process, not in the event loop: a plan takes about a
+  second of CPU, and solved in the loop it held up every acknowledgement behind it (3 sites: dispatch -> ack of
+  7-13 s); meanwhile the planner's present rules decide, and the new plan's lease goes out as soon as it is
+  solved. After a
   (re)connect or a resume, and when a site comes online, one more lease follows 2.5 heartbeats later, so a
   controller that fell back to LOCAL can take the ATN back (it wants a couple of heartbeats in a row and then a
   fresh lease) without waiting for the next renewal.
@@ -18,11 +22,14 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import random
 import socket
 import ssl
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +42,8 @@ from controller.atnsim.planning import SitePlanner
 from controller.atnsim.prices import HORIZON_S, DailyProfile, PriceSeries, band_at, lease_actuators
 from controller.clock import Clock, SystemClock, sleep_or_wake
 from controller.control.params import ControlParams
-from controller.links.connection import BrokerConnection
+from controller.links.connection import BrokerConnection, run_until_first_failure
+from controller.planner.local import PlanRequest, solve_request
 
 log = structlog.get_logger("hearth.atnsim")
 HANDBACK_AFTER_BEATS = 2.5
@@ -63,6 +71,8 @@ class AtnConfig:
     pause_for_s: float | None = None
     keepalive_s: int = 30
     plan: bool = True  # plan leases with the controller's planner once a site's readings arrive; else bands
+    plan_workers: int = 0
+    """worker processes that solve re-plans; 0: in the call, in the event loop (tests, one site)"""
     control: ControlParams = field(default_factory=ControlParams)  # the sites' control parameters (a layout's)
     timezone: str = "UTC"
     more_brokers: tuple[protocol.BrokerUrl, ...] = ()
@@ -80,6 +90,8 @@ class AtnConfig:
                 raise ValueError(f"'{site}' is not a site id (one MQTT topic level: no '/', '+' or '#')")
         if len(set(self.sites)) != len(self.sites):
             raise ValueError("a site is listed twice")
+        if self.plan_workers < 0:
+            raise ValueError("--plan-workers cannot be negative")
         if self.heartbeat_s <= 0:
             raise ValueError("the heartbeat period must be positive")
         if not 0 < self.lease_s <= protocol.MAX_LEASE_S:
@@ -129,6 +141,12 @@ class AtnSim:
         self._due = dict.fromkeys(config.sites, 0.0)  # next lease renewal (clock.monotonic)
         self._handback: dict[str, float | None] = dict.fromkeys(config.sites)
         self.planners = {site: SitePlanner(config.control, config.timezone) for site in config.sites}
+        self._pool: ProcessPoolExecutor | None = None
+        if config.plan and config.plan_workers:
+            # spawn, not fork: this process has threads (paho's, SQLite's), which a fork must not copy mid-step
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=config.plan_workers, mp_context=context)
+        self._planning: dict[str, asyncio.Task[None]] = {}
         self.connection = BrokerConnection("ATN broker", config.brokers, self._client, self.rng, logger=log)
 
     # ---- pause / resume ----------------------------------------------------------------------------------------
@@ -176,7 +194,10 @@ class AtnSim:
             raise KeyError(f"this ATN does not serve site '{site}'")
         now = self.clock.now()
         prices = self.config.prices
-        planned = self.planners[site].actuators(now, prices) if self.config.plan else None
+        planner = self.planners[site]
+        planned = planner.actuators(now, prices, inline=self._pool is None) if self.config.plan else None
+        if planner.wanted is not None and self._pool is not None and site not in self._planning:
+            self._planning[site] = asyncio.create_task(self._solve(site, planner.wanted), name=f"atnsim:plan:{site}")
         dispatch = protocol.Dispatch(
             id=f"{self.config.name[:20]}-{uuid.uuid4().hex[:20]}",
             issued_at=now,
@@ -188,6 +209,28 @@ class AtnSim:
         stats.dispatches += 1
         stats.last_dispatch = dispatch
         return dispatch
+
+    async def _solve(self, site: str, request: PlanRequest) -> None:
+        """Solve `site`'s re-plan in a worker process, put it in force and send its lease at once."""
+        assert self._pool is not None
+        config = self.config
+        try:
+            loop = asyncio.get_running_loop()
+            solved = await loop.run_in_executor(self._pool, solve_request, request, config.control, config.timezone)
+            self.planners[site].adopt(solved)
+            log.info("plan made", site=site, in_s=round(self.clock.now() - request.now, 2), note=solved.note)
+            self._due[site] = self.clock.monotonic()
+            self._wake.set()
+        except BrokenProcessPool as error:  # a worker died (killed, out of memory): the present rules go on
+            log.error("planning failed: a worker process died", site=site, error=str(error))
+        finally:
+            self._planning.pop(site, None)
+
+    async def wait_planned(self, timeout_s: float) -> None:
+        """Until no re-plan is being solved (TimeoutError after `timeout_s`)."""
+        async with asyncio.timeout(timeout_s):
+            while self._planning:
+                await asyncio.wait(list(self._planning.values()))
 
     def dispatch_now(self, site: str) -> protocol.Dispatch:
         """Make a lease for `site` now and send it at once when connected and not paused; returns it."""
@@ -365,10 +408,15 @@ class AtnSim:
         self._connected.set()
         self._schedule_handback(self.config.sites, immediate=True)
         log.info("ATN connected", broker=self.broker, sites=list(self.config.sites))
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._receive(client), name="atnsim:receive")
-            group.create_task(self._beat(client), name="atnsim:beat")
-            group.create_task(self._send_outbox(client), name="atnsim:outbox")
+        # Not a TaskGroup: on Python 3.11 a failed child cancels this task for good, and the reconnect loop would
+        # take the dropped connection for a stop (`run_until_first_failure`).
+        await run_until_first_failure(
+            {
+                "atnsim:receive": self._receive(client),
+                "atnsim:beat": self._beat(client),
+                "atnsim:outbox": self._send_outbox(client),
+            }
+        )
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -427,3 +475,7 @@ class AtnSim:
 
     def close(self) -> None:
         self.ledger.close()
+        for task in self._planning.values():
+            task.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
