@@ -92,14 +92,15 @@ def verdict(ok: bool) -> str:
 class Tmux:
     """A tmux server of our own (-L NAME), with an idle session keeping it up; one session per TUI."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, width: int = WIDTH, height: int = HEIGHT) -> None:
         self.name = name
+        self.width, self.height = width, height
         # Without COLUMNS/LINES: Rich and Textual would take them over the terminal's real size.
         self.env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
         try:
-            size = ("-x", str(WIDTH), "-y", str(HEIGHT))
+            size = ("-x", str(width), "-y", str(height))
             self.run("-f", "/dev/null", "new-session", "-d", "-s", "idle", *size, "sleep 1d")
-            self.run("set-option", "-g", "default-size", f"{WIDTH}x{HEIGHT}")  # sessions come up at this size
+            self.run("set-option", "-g", "default-size", f"{width}x{height}")  # sessions come up at this size
             self.run("set-option", "-g", "status", "off")  # the whole pane for the TUI
         except BaseException:
             self.kill_server()
@@ -113,7 +114,7 @@ class Tmux:
 
     def spawn(self, session: str, command: list[str]) -> None:
         shell = "exec " + shlex.join(command)  # the pane's process is the TUI itself
-        self.run("new-session", "-d", "-s", session, "-x", str(WIDTH), "-y", str(HEIGHT), shell)
+        self.run("new-session", "-d", "-s", session, "-x", str(self.width), "-y", str(self.height), shell)
 
     def size(self, session: str) -> str:
         return self.run("display-message", "-p", "-t", session, "#{pane_width}x#{pane_height}").strip()

@@ -169,6 +169,19 @@ class EventMsg(Message):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class EnergySummary(Message):
+    """Retained on `energy`: the daily energy totals of the last `days` local days (oldest first, today so far
+    last; `controller.energy.daily.DayTotals.row`) and the month and heating-season totals of those days
+    (`controller.energy.rollup.totals_rows`): what the Energy screen shows, for monitors over MQTT. Published at
+    connect, when the site's local day changes, every `every_s`, and in answer to a state request."""
+
+    site: str
+    ts: float
+    every_s: float = Field(gt=0)
+    days: list[dict[str, Any]]
+    totals: list[dict[str, Any]]
+
+
 class LayoutSummary(Message):
     """Retained on `layout`: what the site is made of (site, buses, devices, channels, actuators, control), for
     monitors over MQTT. The `links` and `storage` sections are left out: brokers, users and paths stay local."""
@@ -268,6 +281,7 @@ class Topics:
         self.events = f"{base}/events"
         self.ack = f"{base}/ack"
         self.layout = f"{base}/layout"
+        self.energy = f"{base}/energy"  # the daily energy totals, month and season (EnergySummary), retained
         self.heartbeat = f"{base}/atn/heartbeat"
         self.dispatch = f"{base}/atn/dispatch"
         self.telemetry_ack = f"{base}/atn/telemetry-ack"

@@ -165,3 +165,12 @@ def test_day_plot_snapshot(snap_compare: Any, size: tuple[int, int]) -> None:
         await settle(pilot, lambda: "2026-03-30" in text_of(status))
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_the_plotted_days_totals_put_the_meters_counter_beside_the_integrated_electricity() -> None:
+    from tui.screens.energy import day_totals_text
+
+    row = {"heat_kwh": 18.8, "elec_kwh": 6.28, "cop": 2.99, "meter_kwh": 6.3, "meter_difference_pct": -0.3175}
+    assert day_totals_text(row).plain == "  heat 18.80 kWh  electricity 6.28 kWh (meter 6.30 kWh, -0.32 %)  COP 2.99"
+    assert "meter" not in day_totals_text({**row, "meter_kwh": None}).plain
+    assert "no daily totals" in day_totals_text(None).plain

@@ -26,6 +26,7 @@ from tui.widgets.day_plot import draw_day
 
 DAYS = 30
 BAR_WIDTH = 24
+FIXED_COLUMNS = 56  # a day line without its two bars: date, two figures, COP, starts, run h, cover
 HEAT_STYLE, ELEC_STYLE = "bold red", "bold cyan"
 Record = Mapping[str, Any]
 
@@ -41,6 +42,19 @@ def _cop(value: float | None) -> str:
     return f"{value:4.2f}" if value is not None else "  — "
 
 
+def bar_width(columns: int) -> int:
+    """The width of each bar that fits a day's line in `columns` (6 to BAR_WIDTH)."""
+    return max(6, min(BAR_WIDTH, (columns - FIXED_COLUMNS) // 2))
+
+
+def meter_text(day: Record) -> str:
+    """The heat-pump meter's own counter over the day next to the integrated figure, or '' without a meter."""
+    meter, difference = day.get("meter_kwh"), day.get("meter_difference_pct")
+    if meter is None:
+        return ""
+    return f" (meter {meter:.2f} kWh" + (f", {difference:+.2f} %)" if difference is not None else ")")
+
+
 def today_text(day: Record | None) -> Text:
     if day is None:
         return Text("  No energy figures yet.", "italic")
@@ -49,28 +63,46 @@ def today_text(day: Record | None) -> Text:
         ("heat ", HEAT_STYLE),
         f"{day['heat_kwh']:.1f} kWh  ",
         ("electricity ", ELEC_STYLE),
-        f"{day['elec_kwh']:.1f} kWh  ",
+        f"{day['elec_kwh']:.2f} kWh{meter_text(day)}  ",
         ("COP ", "bold"),
         _cop(day.get("cop")).strip(),
         f"  {day['starts']} starts  {day['running_h']:.1f} h running  coverage {day['coverage_pct']:.0f} %",
     )
 
 
-def days_text(days: Sequence[Record]) -> Text:
-    """One line per day, newest first: heat and electricity bars on one scale, then the figures."""
+def day_totals_text(day: Record | None) -> Text:
+    """The plotted day's totals, the meter's counter beside the electricity integrated from its power."""
+    if day is None:
+        return Text("  no daily totals for this day (older than the last 30, or not recorded)", "dim")
+    return Text.assemble(
+        "  ",
+        ("heat ", HEAT_STYLE),
+        f"{day['heat_kwh']:.2f} kWh  ",
+        ("electricity ", ELEC_STYLE),
+        f"{day['elec_kwh']:.2f} kWh{meter_text(day)}  ",
+        ("COP ", "bold"),
+        _cop(day.get("cop")).strip(),
+    )
+
+
+def days_text(days: Sequence[Record], width: int = BAR_WIDTH) -> Text:
+    """One line per day, newest first: heat and electricity bars (`width` cells) on one scale, then the figures."""
     scale = max((max(d["heat_kwh"], d["elec_kwh"]) for d in days), default=0.0)
     text = Text.assemble(
         ("  day         ", "dim"),
-        ("heat".ljust(BAR_WIDTH + 7), HEAT_STYLE),
-        ("electricity".ljust(BAR_WIDTH + 7), ELEC_STYLE),
+        ("heat".ljust(width + 7), HEAT_STYLE),
+        ("electricity".ljust(width + 7), ELEC_STYLE),
         (" COP  starts  run h  cover", "dim"),
     )
     for day in reversed(days):
         short = day["hours"] != 24
         text.append(f"\n  {day['day']}{'*' if short else ' '} ")
-        text.append(bar(day["heat_kwh"], scale), HEAT_STYLE)
+        if not day["coverage_pct"] and day.get("meter_kwh") is None:
+            text.append("nothing recorded", "dim")
+            continue
+        text.append(bar(day["heat_kwh"], scale, width), HEAT_STYLE)
         text.append(f"{day['heat_kwh']:6.1f} ")
-        text.append(bar(day["elec_kwh"], scale), ELEC_STYLE)
+        text.append(bar(day["elec_kwh"], scale, width), ELEC_STYLE)
         text.append(f"{day['elec_kwh']:6.1f} ")
         text.append(f"{_cop(day.get('cop'))}  {day['starts']:6d}  {day['running_h']:5.1f}  {day['coverage_pct']:4.0f}%")
     if any(d["hours"] != 24 for d in days):
@@ -112,6 +144,8 @@ class EnergyScreen(HearthScreen):
         """the controller's local today (the last day of its answer)"""
         self.plot_day: date | None = None
         """the day the plot shows; None while the days are shown"""
+        self.days: Sequence[Record] = []
+        """the daily totals of the last answer, oldest first"""
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="energy-today")
@@ -119,6 +153,7 @@ class EnergyScreen(HearthScreen):
             yield Static(id="energy-days")
             yield Static(id="energy-totals")
         yield Static(id="energy-plot-status")
+        yield Static(id="energy-plot-totals")
         yield PlotextPlot(id="energy-plot")
 
     def on_mount(self) -> None:
@@ -150,8 +185,10 @@ class EnergyScreen(HearthScreen):
         self._fetch_day(wanted)
 
     def _show_plot(self, on: bool) -> None:
+        self.query_one("#energy-today").display = not on
         self.query_one("#energy-box").display = not on
         self.query_one("#energy-plot-status").display = on
+        self.query_one("#energy-plot-totals").display = on
         self.query_one("#energy-plot").display = on
 
     @work(exclusive=True, exit_on_error=False)
@@ -167,17 +204,28 @@ class EnergyScreen(HearthScreen):
                 )
             )
             return
-        days = answer.energy
+        days = self.days = answer.energy
         if days:
             self.today = date.fromisoformat(str(days[-1]["day"]))
         today.update(today_text(days[-1] if days else None))
-        self.query_one("#energy-days", Static).update(days_text(days))
+        self._show_days()
         self.query_one("#energy-totals", Static).update(totals_text(answer.energy_totals or []))
+
+    def _show_days(self) -> None:
+        self.query_one("#energy-days", Static).update(days_text(self.days, bar_width(self.size.width)))
+
+    def on_resize(self) -> None:
+        if self.days:
+            self._show_days()
+
+    def totals_of(self, day: date) -> Record | None:
+        return next((d for d in self.days if d["day"] == day.isoformat()), None)
 
     @work(group="day", exclusive=True, exit_on_error=False)
     async def _fetch_day(self, day: date) -> None:
         status = self.query_one("#energy-plot-status", Static)
         status.update(Text(f"  asking the controller for {day.isoformat()}…", "italic"))
+        self.query_one("#energy-plot-totals", Static).update(day_totals_text(self.totals_of(day)))
         answer = await self.hearth.send(Request(id=new_request_id(), op="energy_day", day=day.isoformat()))
         if not answer.ok or answer.energy_day is None:
             error = answer.error or "no data"
@@ -202,11 +250,11 @@ def day_status(record: Record) -> Text:
     series = record.get("series", {})
     elec = series.get("elec", {}).get("values", [])
     covered = sum(1 for v in elec if v is not None)
-    coverage = f"{100 * covered / len(elec):.0f} % of it recorded" if elec else "no electricity meter"
+    coverage = f"{100 * covered / len(elec):.0f} % recorded" if elec else "no electricity meter"
     length = "" if hours == 24 else f" ({hours:g} hours: daylight saving)"
     return Text.assemble(
         ("  ", ""),
         (day.strftime("%A %Y-%m-%d"), "bold"),
-        (f"{length}, {coverage}, 5-minute means", ""),
-        ("   [ ] day before/after   d back to the days", "dim"),
+        (f"{length}, {coverage}, 5-min means", ""),
+        ("   [ ] other days  d back", "dim"),
     )
