@@ -32,7 +32,9 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import controller  # noqa: F401  (Blinka check off)
@@ -47,12 +49,12 @@ TARGET_PCT = 0.5
 SHOWN = re.compile(r"electricity\s+([\d.]+)\s+kWh\s+\(meter\s+([\d.]+)\s+kWh,\s+([+-][\d.]+)\s+%\)")
 
 
-def controller_now(sock_path: Path) -> float:
-    """The controller's clock: the `ts` of the State it pushes after `subscribe` on its local socket."""
+def ask(sock_path: Path, request: dict[str, Any], wanted: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """Send `request` on the controller's local socket; the first message `wanted` accepts."""
     with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(10)
+        sock.settimeout(30)
         sock.connect(str(sock_path))
-        sock.sendall(b'{"v": 1, "id": "bench", "op": "subscribe"}\n')
+        sock.sendall(json.dumps({"v": 1, "id": "bench", **request}).encode() + b"\n")
         buffer = b""
         while True:
             chunk = sock.recv(1 << 16)
@@ -61,9 +63,15 @@ def controller_now(sock_path: Path) -> float:
             buffer += chunk
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
-                message = json.loads(line)
-                if message.get("push") == "state":
-                    return float(message["state"]["ts"])
+                message: dict[str, Any] = json.loads(line)
+                if wanted(message):
+                    return message
+
+
+def controller_now(sock_path: Path) -> float:
+    """The controller's clock: the `ts` of the State it pushes after `subscribe` on its local socket."""
+    state = ask(sock_path, {"op": "subscribe"}, lambda m: m.get("push") == "state")
+    return float(state["state"]["ts"])
 
 
 def counter_at(samples: list[Sample], t: float) -> float:
@@ -129,6 +137,8 @@ def main() -> None:
         found = SHOWN.search(" ".join(screen.split()))
         assert found is not None
         shown_elec, shown_meter, shown_pct = (float(g) for g in found.groups())
+        answer = ask(sock, {"op": "energy", "days": 3}, lambda m: m.get("id") == "bench")
+        row = next(d for d in answer["energy"] if d["day"] == wanted)
         tmux.keys(session, "q")
         deadline = time.monotonic() + 30
         while sock.exists() and time.monotonic() < deadline:
@@ -141,6 +151,9 @@ def main() -> None:
         print(f"day {wanted}: Energy screen electricity {shown_elec:.2f} kWh (it shows meter {shown_meter:.2f} kWh, "
               f"{shown_pct:+.2f} %)")  # fmt: skip
         print(f"the meter's own counter over the day (store, interpolated at the midnights): {meter:.3f} kWh")
+        print(f"the day's data: coverage {row['coverage_pct']:.1f} %, gaps {row['gap_s']:.0f} s (an interval of "
+              f"the stored power longer than 1.5 keep-alives is a gap, not filled), {row['starts']} starts, heat "
+              f"{row['heat_kwh']:.2f} kWh, COP {row['cop']:.2f}")  # fmt: skip
         ok = abs(error) <= TARGET_PCT
         print(f"energy integrated vs the meter's counter: {error:+.3f} %  (target within {TARGET_PCT} %)  "
               f"{'ok' if ok else 'MISSED'}")  # fmt: skip

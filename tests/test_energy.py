@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.energy.daily import ELEC, HEAT, METER_KWH, OUTDOOR_C, daily_totals
+from controller.energy.daily import ELEC, HEAT, METER_KWH, OUTDOOR_C, counter_delta, daily_totals
 from controller.energy.days import day_bounds
 from controller.energy.integrate import Gap, Sample, integrate, ordered, split_at
 from controller.energy.physics import heat_or_none, heat_w, water_cp, water_density
@@ -252,3 +252,21 @@ def test_cop_now_is_undefined_when_the_compressor_is_off() -> None:
     assert cop_now(elec, heat, window_s=30, now=59) == pytest.approx(3.5)
     assert cop_now(elec, heat, window_s=30, now=60) is None
     assert cop_now([], heat, window_s=30, now=60) is None
+
+
+COUNTER_CASES = [
+    # (what, (t s, value kWh) ..., the counter's increase)
+    ("a steady counter", [(0, 1000.0), (3600, 1002.0), (7200, 1004.5)], 4.5),
+    ("a meter swapped (a step back) counts nothing", [(0, 1000.0), (3600, 1002.0), (3630, 0.1), (7200, 1.1)], 3.0),
+    ("a misread value (the power read as the counter) counts nothing, nor does the step back from it",
+     [(0, 1525.40), (2832, 1525.83), (2862, 2308.29), (3155, 1526.26), (3600, 1526.50)], 0.43 + 0.24),
+    ("a misread low value counts nothing either", [(0, 1525.4), (30, 2.3), (60, 1525.5), (90, 1525.6)], 0.1),
+    ("a fault in between is skipped", [(0, 10.0), (30, None), (60, 10.1)], 0.1),
+    ("one value: no increase known", [(0, 10.0)], None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("what", "points", "delta"), COUNTER_CASES, ids=[c[0] for c in COUNTER_CASES])
+def test_counter_delta(what: str, points: list[tuple[float, float | None]], delta: float | None) -> None:
+    result = counter_delta([Sample(t, v) for t, v in points])
+    assert result == (pytest.approx(delta) if delta is not None else None)

@@ -24,7 +24,7 @@ from pymodbus.pdu.register_message import ReadInputRegistersRequest, ReadInputRe
 
 from controller.emulators.serial_port import EmulatedSerialPort
 
-ModbusFault = Literal["timeout", "crc", "wrong-id", "exception"]
+ModbusFault = Literal["timeout", "crc", "wrong-id", "exception", "late"]
 MODBUS_FAULTS: tuple[str, ...] = ("timeout", "crc", "wrong-id", "exception")
 MAX_REGISTERS = 60  # Eastron: at most 30 parameters per request, else an exception
 REGISTER_SPACE = 0x0200  # input registers a meter answers for; above, exception 2 (illegal data address)
@@ -72,6 +72,8 @@ class ModbusSlaveEmulator:
         self.timing = timing
         self.meters: dict[int, RegisterBank] = {}
         self.faults: dict[int, ModbusFault | None] = {}
+        self.late_s = 0.5
+        """how late a `late` meter answers"""
         self.requests = 0
         self._framer = FramerRTU(DecodePDU(True))
         self._stop = threading.Event()
@@ -137,6 +139,8 @@ class ModbusSlaveEmulator:
         if self.timing:
             # The request's own characters, the 3.5-character end of frame, the meter's turnaround, the reply.
             time.sleep(self.wire_s(8) + self.wire_s(3.5) + self.turnaround_s + self.wire_s(len(frame)))
+        if fault == "late":  # a meter (or a loaded emulator) that answers after the client gave up
+            time.sleep(self.late_s)
         self.port.write(frame)
 
 

@@ -128,13 +128,24 @@ def cost_of(samples: Sequence[Sample], max_gap_s: float, price: PriceAt, hold: b
     return total if priced else None
 
 
-def counter_delta(samples: Sequence[Sample]) -> float | None:
-    """A cumulative counter's increase over `samples`: the sum of its non-negative steps (a step back, a meter
-    swapped or reset, counts nothing); None with fewer than two values."""
-    values = [s.value for s in samples if s.value is not None]
-    if len(values) < 2:
+COUNTER_MAX_KW = 100.0
+"""No household meter counts faster (an SDM630 at 3 x 100 A is ~70 kW): a faster step is a misread value."""
+
+
+def counter_delta(samples: Sequence[Sample], max_kw: float = COUNTER_MAX_KW) -> float | None:
+    """A cumulative counter's increase over `samples`: the sum of its steps between values. A step back (a meter
+    swapped or reset) counts nothing, and so does a step up faster than `max_kw` (a misread value: a reply taken for
+    another register's; the step back from it then counts nothing either); None with fewer than two values."""
+    known = [s for s in samples if s.value is not None]
+    if len(known) < 2:
         return None
-    return sum(max(0.0, b - a) for a, b in itertools.pairwise(values))
+    total = 0.0
+    for a, b in itertools.pairwise(known):
+        assert a.value is not None and b.value is not None
+        step, hours = b.value - a.value, (b.t - a.t) / 3600.0
+        if step > 0 and hours > 0 and step <= max_kw * hours:
+            total += step
+    return total
 
 
 def _mean(integral: Integral) -> float | None:

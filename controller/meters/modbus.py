@@ -182,7 +182,12 @@ class ModbusPort:
             try:
                 response = await client.read_input_registers(start, count=count, device_id=device_id)
             except ModbusIOException as error:
-                raise SensorError(self._diagnose(device_id, start, count)) from error
+                reason = self._diagnose(device_id, start, count)
+                # RTU replies carry no request id: a reply that comes after the timeout, while the next request
+                # (same function, same size) waits, would be taken for that one's answer (a counter read as the
+                # power). Let it arrive now, with no request waiting, so pymodbus drops it as unrequested.
+                await asyncio.sleep(self.line.timeout_s)
+                raise SensorError(reason) from error
             except (ConnectionException, OSError) as error:
                 self._drop()
                 raise SensorError(port_gone(self.line)) from error
