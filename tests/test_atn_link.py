@@ -537,6 +537,11 @@ def test_home_assistant_discovery_looks_native_is_resent_and_clears_what_the_lay
             assert pump["name"] == "Heat pump"
             broker.pub("homeassistant", "homeassistant/status", "online")  # Home Assistant restarted
             wait_for(lambda: len(configs.messages) >= 2 * expected, 5, "discovery sent again")
+        with broker.subscribe("monitor", TOPICS.energy) as energy:  # what `hearth tui --mqtt` shows as Energy
+            wait_for(lambda: energy.messages, 10, "the retained energy summary")
+            published = protocol.parse(protocol.EnergySummary, energy.messages[0][1])
+            assert published.site == SITE and len(published.days) == 30 and published.every_s == 900
+            assert {row["kind"] for row in published.totals} == {"month", "season"}
         with broker.subscribe("monitor", TOPICS.layout) as layouts:  # what `hearth tui --mqtt` shows as Layout
             wait_for(lambda: layouts.messages, 5, "the retained layout summary")
             summary = protocol.parse(protocol.LayoutSummary, layouts.messages[0][1])

@@ -15,6 +15,7 @@ import pytest
 
 from controller.protocol import (
     ActuatorStateMsg,
+    EnergySummary,
     EventMsg,
     HistoryPoint,
     LayoutSummary,
@@ -381,3 +382,34 @@ def test_a_quiet_controller_is_shown_unavailable_not_live() -> None:
     shown = statuses[-1]  # T0 is long past: quiet now
     assert shown.controller_online is False and shown.detail.startswith("quiet: no state for")
     assert "controller offline (quiet: no state for" in status_text("MQTT", shown, True).plain
+
+
+def test_mqtt_energy_comes_from_the_controllers_summary_and_the_day_plot_says_why_not(
+    broker: Broker, tmp_path: Path
+) -> None:
+    topics = Topics("demo-house")
+    password = tmp_path / "monitor.password"
+    password.write_text(broker.users["monitor"] + "\n")
+    days = [{"day": f"2026-03-{d:02d}", "heat_kwh": 30.0 + d, "elec_kwh": 10.0} for d in range(1, 31)]
+    totals = [{"kind": "month", "name": "2026-03", "days": 30}]
+    summary = EnergySummary(site="demo-house", ts=T0, every_s=900, days=days, totals=totals)
+
+    async def scenario() -> None:
+        transport = MqttTransport(f"mqtt://127.0.0.1:{broker.port}", "demo-house", "monitor", str(password),
+                                  backoff=FAST)  # fmt: skip
+        async with running(transport) as seen:
+            await seen.until(lambda: seen.statuses and seen.statuses[-1].phase == "connected")
+            before = await transport.request(Request(id="r", op="energy", days=30))
+            assert not before.ok and "not published its energy summary" in (before.error or "")
+            # published by the controller's own account: the ACL lets a site write its energy topic
+            await asyncio.to_thread(broker.pub, "demo-house", topics.energy, summary.to_json(), retain=True)
+            await seen.until(lambda: transport._energy is not None)
+            answer = await transport.request(Request(id="r", op="energy", days=7))
+            assert answer.ok and answer.energy == days[-7:] and answer.energy_totals == totals
+            plot = await transport.request(Request(id="r", op="energy_day", day="2026-03-30"))
+            assert (
+                not plot.ok and "not available over MQTT" in (plot.error or "") and "local socket" in (plot.error or "")
+            )
+        broker.pub("demo-house", topics.energy, b"", retain=True)
+
+    asyncio.run(scenario())

@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import aiomqtt
 import structlog
@@ -37,6 +38,7 @@ from controller.control.authority import hold_lease
 from controller.control.inbox import AtnInbox
 from controller.control.types import Lease, PriceForecast, PricePoint
 from controller.decode import MQTT_LIMITS
+from controller.energy.summary import SummarySchedule, energy_summary
 from controller.layout.model import Layout, layout_summary
 from controller.links import homeassistant
 from controller.links.config import AtnLink
@@ -51,6 +53,7 @@ log = structlog.get_logger("hearth.atn")
 SEEN_IDS = 1000
 HISTORICAL_AFTER_S = 60.0  # a batch whose first reading is older than this is a replay
 POLL_S = 0.2
+ENERGY_POLL_S = 1.0  # how often the energy publisher looks whether its summary is due
 RESEND_AFTER_S = 5.0
 EVENTS_IN_FLIGHT = 100  # events sent and not yet acknowledged before the forwarder waits
 PUBLISHES_IN_FLIGHT = 4  # outstanding telemetry with no acknowledgement progress for this long is sent again
@@ -101,6 +104,7 @@ class AtnLinkRunner:
         self.remote = remote
         self._remote_slots = asyncio.Semaphore(REMOTE_IN_FLIGHT)
         self._remote_tasks: set[asyncio.Task[None]] = set()
+        self.energy_schedule = SummarySchedule(ZoneInfo(layout.site.timezone))
         self.connection = BrokerConnection.for_link("ATN link", config, self.site, clock, self.rng, logger=log)
         self.state_requests = StateRequests(self.site, self.rng)
 
@@ -251,6 +255,7 @@ class AtnLinkRunner:
                     "atn:telemetry": self._forward_telemetry(client),
                     "atn:state": self._state_publisher(client),
                     "atn:events": self._forward_events(client),
+                    "atn:energy": self._energy_publisher(client),
                 }
             )
         except asyncio.CancelledError:
@@ -305,6 +310,19 @@ class AtnLinkRunner:
         except aiomqtt.MqttError as error:
             log.warning("override reply not sent", id=answer.id, error=str(error))
 
+    async def _energy_publisher(self, client: aiomqtt.Client) -> None:
+        """The energy summary for monitors (`EnergySummary`, retained on `energy`): at connect, at each local day
+        change, every `SUMMARY_EVERY_S` (real time: a demo at speed would otherwise send it every second) and when
+        someone asks for a fresh state."""
+        schedule = self.energy_schedule
+        schedule.connected()
+        while True:
+            if schedule.due(self.clock.now(), time.monotonic()):
+                summary = energy_summary(self.store, self.layout, self.clock.now())
+                await self._publish(client, self.topics.energy, summary.to_json(), qos=1, retain=True)
+                schedule.sent(self.clock.now(), time.monotonic())
+            await asyncio.sleep(ENERGY_POLL_S)
+
     def _state(self) -> protocol.State:
         """The state as published: with its period, so a reader can tell a quiet controller from a live one."""
         return self.state().model_copy(update={"every_s": self.config.state_every_s})
@@ -325,7 +343,9 @@ class AtnLinkRunner:
         )
 
     def _introduction(self) -> list[tuple[str, str | bytes]]:
-        """What a reader needs besides the state (retained): sent on every connect and with a requested state."""
+        """What a reader needs besides the state (retained): sent on every connect and with a requested state. The
+        energy summary goes with them too, from its own task (it queries the store): this marks it due."""
+        self.energy_schedule.asked = True
         online = protocol.Status(site=self.site, online=True, ts=self.clock.now(), version=__version__)
         summary = protocol.LayoutSummary(site=self.site, ts=self.clock.now(), layout=layout_summary(self.layout))
         return [(self.topics.status, online.to_json()), (self.topics.layout, summary.to_json())]

@@ -1,10 +1,13 @@
 """The site's MQTT topics: what a remote monitor sees, and with a technician's key, overrides.
 
-It subscribes to the retained `state`, `status` and `layout` topics and to `events` and `telemetry`, and on every
-connect publishes a state request for its site (docs/protocol.md, "State requests"), so it does not depend on
-retained messages (RabbitMQ keeps them on one node); a monitor account may publish that and nothing else. Without
-a key it publishes nothing more, and the TUI shows no override controls. `request()` answers `layout` from the
-layout summary and `history` from the telemetry seen since it started (at most HISTORY_POINTS per channel).
+It subscribes to the retained `state`, `status`, `layout` and `energy` topics and to `events` and `telemetry`, and
+on every connect publishes a state request for its site (docs/protocol.md, "State requests"), so it does not depend
+on retained messages (RabbitMQ keeps them on one node); a monitor account may publish that and nothing else.
+Without a key it publishes nothing more, and the TUI shows no override controls. `request()` answers `layout` from
+the layout summary, `history` from the telemetry seen since it started (at most HISTORY_POINTS per channel) and
+`energy` from the controller's energy summary (the last 30 days, month and season). The Energy screen's day plot
+(`energy_day`) is not published: it is a query of the store's readings for any day, and the controller answers it
+on its local socket only.
 
 With a technician's key (`--key FILE`, see controller/remote) an override, keep-alive or release becomes a
 `SignedOverride` on `hearth/v1/<site>/override`; the controller's `Response` comes back on `override/reply`,
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from controller.protocol import (
     DEFAULT_STATE_EVERY_S,
     QUIET_AFTER_PERIODS,
+    EnergySummary,
     EventMsg,
     HistoryPoint,
     LayoutSummary,
@@ -66,6 +70,10 @@ HISTORY_SCOPE = "telemetry seen since this TUI started"
 
 
 SIGNED_OPS = frozenset({"override", "keepalive", "release"})
+ENERGY_DAY_OVER_MQTT = (
+    "energy_day is not available over MQTT: a day's plot is a query of the store's readings, answered on the "
+    "controller's local socket"
+)
 
 
 class MqttTransport:
@@ -98,6 +106,7 @@ class MqttTransport:
         self._state_every_s: float | None = None
         self.history_scope = HISTORY_SCOPE
         self._layout: dict[str, Any] | None = None
+        self._energy: EnergySummary | None = None
         self._history: dict[str, deque[tuple[float, float | None, str]]] = {}
 
     @property
@@ -112,7 +121,7 @@ class MqttTransport:
 
     async def run(self, on_state: StateCallback, on_event: EventCallback, on_status: StatusCallback) -> None:
         topics = self.topics
-        wanted = [topics.status, topics.state, topics.events, topics.layout, topics.telemetry]
+        wanted = [topics.status, topics.state, topics.events, topics.layout, topics.telemetry, topics.energy]
         if self.signer is not None:
             wanted.append(topics.override_reply)
 
@@ -144,11 +153,28 @@ class MqttTransport:
             return Response(
                 id=request.id, ok=True, role="monitor", history=self.history(request.channel, request.hours)
             )
+        if request.op == "energy":
+            return self._energy_answer(request)
+        if request.op == "energy_day":
+            return Response(id=request.id, ok=False, error=ENERGY_DAY_OVER_MQTT)
         if self.signer is not None and request.op in SIGNED_OPS:
             return await self._signed(self.signer, request, timeout_s)
         if request.op in READ_ONLY_OPS and self.signer is None:
             return Response(id=request.id, ok=False, error="read-only over MQTT")
         return Response(id=request.id, ok=False, error=f"{request.op} is not available over MQTT")
+
+    def _energy_answer(self, request: Request) -> Response:
+        """The daily totals from the controller's energy summary (its last `days`), with its month/season rows."""
+        summary = self._energy
+        if summary is None:
+            return Response(
+                id=request.id,
+                ok=False,
+                error="the controller has not published its energy summary over MQTT yet (it does at connect, at "
+                "each local day change and every 15 min)",
+            )
+        days = summary.days[-request.days :] if request.days else summary.days
+        return Response(id=request.id, ok=True, role="monitor", energy=days, energy_totals=summary.totals)
 
     def history(self, channel: str, hours: float | None) -> list[HistoryPoint]:
         """The telemetry of `channel` seen so far, in time order, within `hours` of the newest."""
@@ -258,6 +284,9 @@ class MqttTransport:
                     if points is None:
                         points = self._history[channel] = deque(maxlen=HISTORY_POINTS)
                     points.append((ts, value, quality))
+            elif topic == self.topics.energy:
+                if payload:
+                    self._energy = parse(EnergySummary, payload)
             elif topic == self.topics.layout:
                 if payload:
                     self._layout = parse(LayoutSummary, payload).layout
