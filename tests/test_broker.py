@@ -98,6 +98,11 @@ ACL_CASES = [
     ("technician", f"hearth/v1/{SITE}/state", "monitor", False),
     ("technician", "hearth/v1/state-request", SITE, True),  # hearth tui --mqtt --key asks for a fresh state
     (SITE, f"hearth/v1/{SITE}/telemetry", "technician", True),  # ... and shows History
+    # the energy summary: a site publishes its own, monitors and technicians read it (the Energy screen)
+    (SITE, f"hearth/v1/{SITE}/energy", "monitor", True),
+    (SITE, f"hearth/v1/{SITE}/energy", "technician", True),
+    (SITE, "hearth/v1/other-site/energy", "monitor", False),
+    ("monitor", f"hearth/v1/{SITE}/energy", "technician", False),
     # only technicians publish override requests
     ("monitor", f"hearth/v1/{SITE}/override", SITE, False),
     ("atn", f"hearth/v1/{SITE}/override", SITE, False),

@@ -97,6 +97,8 @@ PUBLISH_CASES = [
     ("demo-house", "hearth/v1/demo-house/state", True),
     ("demo-house", "hearth/v1/demo-house/telemetry", True),
     ("demo-house", "hearth/v1/demo-house/layout", True),  # the layout summary (issue 16's Layout screen over MQTT)
+    ("demo-house", "hearth/v1/demo-house/energy", True),  # the energy summary (the Energy screen over MQTT)
+    ("demo-house", "hearth/v1/other-site/energy", False),
     ("demo-house", "homeassistant/sensor/demo-house/tank-top/config", True),
     ("demo-house", "hearth/v1/other-site/state", False),  # another site
     ("demo-house", "hearth/v1/demo-house/atn/dispatch", False),  # only the ATN commands a site
@@ -125,6 +127,7 @@ SUBSCRIBE_CASES = [
     ("technician", "hearth/v1/+/state", True),
     ("technician", "hearth/v1/+/override/reply", True),
     ("technician", "hearth/v1/+/telemetry", True),  # the TUI's History with --key
+    ("technician", "hearth/v1/+/energy", True),  # the TUI's Energy screen with --key
     ("technician", "hearth/v1/+/atn/#", False),
     ("demo-house", "hearth/v1/demo-house/override", True),
 ]

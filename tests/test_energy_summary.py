@@ -69,3 +69,30 @@ def test_the_summary_holds_the_days_and_rollups_and_fits_an_mqtt_message(tmp_pat
     wire = summary.to_json()
     assert len(wire) < MQTT_LIMITS.max_bytes
     assert protocol.parse(protocol.EnergySummary, wire) == summary
+
+
+@pytest.mark.parametrize(
+    ("role", "user", "routing_key", "write", "read"),
+    [
+        ("controller", "demo-house", "hearth.v1.demo-house.energy", True, True),
+        ("controller", "demo-house", "hearth.v1.other-site.energy", False, False),
+        ("technician", "tech-anna", "hearth.v1.*.energy", False, True),
+        ("monitor", "monitor", "hearth.v1.*.energy", False, True),
+        ("atn", "atn", "hearth.v1.demo-house.energy", False, False),
+    ],
+)
+def test_rabbitmq_grants_for_the_energy_topic(role: str, user: str, routing_key: str, write: bool, read: bool) -> None:
+    """The RabbitMQ topic permissions (controller/fleet/rabbitmq.py) mirror the mosquitto ACL for `energy`; the
+    cluster test (tests/test_cluster.py) checks them against a running RabbitMQ."""
+    import re
+
+    from controller.fleet.rabbitmq import grant_for
+
+    grant = grant_for(role, user)  # type: ignore[arg-type]
+    assert (
+        re.match(grant.topic_write, routing_key) is not None,
+        re.match(grant.topic_read, routing_key) is not None,
+    ) == (
+        write,
+        read,
+    )

@@ -66,8 +66,8 @@ def grant_for(role: Role, user: str) -> Grant:
             configure=_SUBSCRIPTION_QUEUES,
             write=publishes,
             read=publishes,
-            topic_write=rf"^(hearth\.v1\.{site}\.({_SITE_TOPICS[1:-1]}|override\.reply)|homeassistant\.[^.]+\.{site}\..+)$",
-            topic_read=rf"^(hearth\.v1\.{site}\.({_SITE_TOPICS[1:-1]}|override|override\.reply)|hearth\.v1\.{site}\.atn\..+"
+            topic_write=rf"^(hearth\.v1\.{site}\.({_SITE_TOPICS[1:-1]}|override\.reply|energy)|homeassistant\.[^.]+\.{site}\..+)$",
+            topic_read=rf"^(hearth\.v1\.{site}\.({_SITE_TOPICS[1:-1]}|override|override\.reply|energy)|hearth\.v1\.{site}\.atn\..+"
             r"|homeassistant\.status|hearth\.v1\.state-request)$",
         )
     if role == "atn":
@@ -86,7 +86,7 @@ def grant_for(role: Role, user: str) -> Grant:
             write=publishes,
             read=readers.read,
             topic_write=rf"^(hearth\.v1\.{_ANY_SITE}\.override|hearth\.v1\.state-request)$",
-            topic_read=rf"^hearth\.v1\.{_ANY_SITE}\.(override\.reply|status|state|events|layout|telemetry)$",
+            topic_read=rf"^hearth\.v1\.{_ANY_SITE}\.(override\.reply|status|state|events|layout|telemetry|energy)$",
         )
     if role == "homeassistant":  # reads like a monitor, and publishes its birth/last will
         return Grant(
