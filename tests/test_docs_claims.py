@@ -16,6 +16,7 @@ from controller import cli
 from tui.app import HearthApp
 from tui.screens.actuators import ActuatorsScreen
 from tui.screens.channels import ChannelsScreen
+from tui.screens.energy import EnergyScreen
 from tui.screens.events import EventsScreen
 from tui.screens.overview import OverviewScreen
 
@@ -103,8 +104,10 @@ def test_every_key_the_readme_names_is_bound_where_it_says() -> None:
         "Overview, Actuators": (OverviewScreen, ActuatorsScreen),
         "Overview": (OverviewScreen,),
         "Channels, Events": (ChannelsScreen, EventsScreen),
+        "Energy": (EnergyScreen,),
     }
-    names = {"?": "question_mark", "/": "slash", "Ctrl-C": "ctrl+c"}
+    names = {"?": "question_mark", "/": "slash", "Ctrl-C": "ctrl+c", "[": "left_square_bracket",
+             "]": "right_square_bracket"}  # fmt: skip
     for keys, place, _what in rows:
         owners = where[place.strip()]
         wanted = re.findall(r"`([^`]+)`", keys) + (["Ctrl-C"] if "Ctrl-C" in keys else [])
