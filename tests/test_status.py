@@ -59,7 +59,7 @@ def test_running_controller_answers_in_json(controller: Path) -> None:
     assert (answer["reachable"], answer["site"], answer["mode"]) == (True, "demo-house", "LOCAL")
     assert answer["decision"].startswith("LOCAL: ")
     assert answer["link"] is None and answer["alarms"] == []
-    assert sum(answer["readings"].values()) == 20  # the 18 channels of the demo layout, and heat and COP
+    assert sum(answer["readings"].values()) == 21  # the 18 channels of the demo layout; heat, its kWh register, COP
 
 
 def test_running_controller_answers_in_text(controller: Path) -> None:
