@@ -14,6 +14,7 @@ from typing import Literal
 import pytest
 
 from controller.protocol import (
+    STATE_REQUEST_TOPIC,
     ActuatorStateMsg,
     EnergySummary,
     EventMsg,
@@ -25,6 +26,7 @@ from controller.protocol import (
     Response,
     Role,
     State,
+    StateRequest,
     Status,
     Telemetry,
     Topics,
@@ -387,6 +389,8 @@ def test_a_quiet_controller_is_shown_unavailable_not_live() -> None:
 def test_mqtt_energy_comes_from_the_controllers_summary_and_the_day_plot_says_why_not(
     broker: Broker, tmp_path: Path
 ) -> None:
+    """Energy over MQTT: each ask publishes a state request for this site (the controller answers with a fresh
+    summary, at most every few seconds) and answers from the newest summary; the day plot says why it is not there."""
     topics = Topics("demo-house")
     password = tmp_path / "monitor.password"
     password.write_text(broker.users["monitor"] + "\n")
@@ -395,21 +399,24 @@ def test_mqtt_energy_comes_from_the_controllers_summary_and_the_day_plot_says_wh
     summary = EnergySummary(site="demo-house", ts=T0, every_s=900, days=days, totals=totals)
 
     async def scenario() -> None:
-        transport = MqttTransport(f"mqtt://127.0.0.1:{broker.port}", "demo-house", "monitor", str(password),
-                                  backoff=FAST)  # fmt: skip
-        async with running(transport) as seen:
-            await seen.until(lambda: seen.statuses and seen.statuses[-1].phase == "connected")
-            before = await transport.request(Request(id="r", op="energy", days=30))
-            assert not before.ok and "not published its energy summary" in (before.error or "")
-            # published by the controller's own account: the ACL lets a site write its energy topic
-            await asyncio.to_thread(broker.pub, "demo-house", topics.energy, summary.to_json(), retain=True)
-            await seen.until(lambda: transport._energy is not None)
-            answer = await transport.request(Request(id="r", op="energy", days=7))
-            assert answer.ok and answer.energy == days[-7:] and answer.energy_totals == totals
-            plot = await transport.request(Request(id="r", op="energy_day", day="2026-03-30"))
-            assert (
-                not plot.ok and "not available over MQTT" in (plot.error or "") and "local socket" in (plot.error or "")
-            )
+        transport = MqttTransport(
+            f"mqtt://127.0.0.1:{broker.port}", "demo-house", "monitor", str(password), backoff=FAST
+        )
+        with broker.subscribe("demo-house", STATE_REQUEST_TOPIC) as requests:  # what the controller hears
+            async with running(transport) as seen:
+                await seen.until(lambda: seen.statuses and seen.statuses[-1].phase == "connected")
+                before = await transport.request(Request(id="r", op="energy", days=30), timeout_s=0.3)
+                assert not before.ok and "not published its energy summary" in (before.error or "")
+                # published by the controller's own account: the ACL lets a site write its energy topic
+                await asyncio.to_thread(broker.pub, "demo-house", topics.energy, summary.to_json(), retain=True)
+                await seen.until(lambda: transport._energy is not None)
+                answer = await transport.request(Request(id="r", op="energy", days=7), timeout_s=0.3)
+                assert answer.ok and answer.energy == days[-7:] and answer.energy_totals == totals
+                plot = await transport.request(Request(id="r", op="energy_day", day="2026-03-30"))
+                error = plot.error or ""
+                assert not plot.ok and "not available over MQTT" in error and "store's readings" in error
+            asked = [parse(StateRequest, payload) for _topic, payload in requests.messages]
+            assert len(asked) >= 3 and all(request.site == "demo-house" for request in asked)  # connect + 2 asks
         broker.pub("demo-house", topics.energy, b"", retain=True)
 
     asyncio.run(scenario())

@@ -38,6 +38,11 @@ def bar(value: float, scale: float, width: int = BAR_WIDTH) -> str:
     return ("█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")).ljust(width)
 
 
+def kwh(value: float, digits: int = 1) -> str:
+    """`value` with `digits` decimals, never `-0.0` (a day of a little defrost heat and nothing else)."""
+    return f"{value + 0.0:.{digits}f}" if round(value, digits) != 0 else f"{0.0:.{digits}f}"
+
+
 def _cop(value: float | None) -> str:
     return f"{value:4.2f}" if value is not None else "  — "
 
@@ -61,7 +66,7 @@ def today_text(day: Record | None) -> Text:
     return Text.assemble(
         "  Today so far: ",
         ("heat ", HEAT_STYLE),
-        f"{day['heat_kwh']:.1f} kWh  ",
+        f"{kwh(day['heat_kwh'])} kWh  ",
         ("electricity ", ELEC_STYLE),
         f"{day['elec_kwh']:.2f} kWh{meter_text(day)}  ",
         ("COP ", "bold"),
@@ -77,7 +82,7 @@ def day_totals_text(day: Record | None) -> Text:
     return Text.assemble(
         "  ",
         ("heat ", HEAT_STYLE),
-        f"{day['heat_kwh']:.2f} kWh  ",
+        f"{kwh(day['heat_kwh'], 2)} kWh  ",
         ("electricity ", ELEC_STYLE),
         f"{day['elec_kwh']:.2f} kWh{meter_text(day)}  ",
         ("COP ", "bold"),
@@ -101,7 +106,7 @@ def days_text(days: Sequence[Record], width: int = BAR_WIDTH) -> Text:
             text.append("nothing recorded", "dim")
             continue
         text.append(bar(day["heat_kwh"], scale, width), HEAT_STYLE)
-        text.append(f"{day['heat_kwh']:6.1f} ")
+        text.append(f"{kwh(day['heat_kwh']):>6} ")
         text.append(bar(day["elec_kwh"], scale, width), ELEC_STYLE)
         text.append(f"{day['elec_kwh']:6.1f} ")
         text.append(f"{_cop(day.get('cop'))}  {day['starts']:6d}  {day['running_h']:5.1f}  {day['coverage_pct']:4.0f}%")
@@ -118,7 +123,7 @@ def totals_text(totals: Sequence[Record]) -> Text:
             Text.assemble(
                 f"\n  {str(r['kind']).capitalize()} {r['name']} ({r['days']} days): ",
                 ("heat ", HEAT_STYLE),
-                f"{r['heat_kwh']:.0f} kWh, ",
+                f"{kwh(r['heat_kwh'], 0)} kWh, ",
                 ("electricity ", ELEC_STYLE),
                 f"{r['elec_kwh']:.0f} kWh, COP {_cop(r.get('cop')).strip()}, {r['starts']} starts, "
                 f"{r['running_h']:.0f} h running{cost}",

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from controller.protocol import (
     DEFAULT_STATE_EVERY_S,
     QUIET_AFTER_PERIODS,
+    STATE_REQUEST_TOPIC,
     EnergySummary,
     EventMsg,
     HistoryPoint,
@@ -70,10 +71,8 @@ HISTORY_SCOPE = "telemetry seen since this TUI started"
 
 
 SIGNED_OPS = frozenset({"override", "keepalive", "release"})
-ENERGY_DAY_OVER_MQTT = (
-    "energy_day is not available over MQTT: a day's plot is a query of the store's readings, answered on the "
-    "controller's local socket"
-)
+ENERGY_WAIT_S = 3.0  # how long the Energy screen waits for a fresh summary after asking for one
+ENERGY_DAY_OVER_MQTT = "energy_day is not available over MQTT: a day's plot is a query of the store's readings"
 
 
 class MqttTransport:
@@ -107,6 +106,7 @@ class MqttTransport:
         self.history_scope = HISTORY_SCOPE
         self._layout: dict[str, Any] | None = None
         self._energy: EnergySummary | None = None
+        self._energy_came = asyncio.Event()
         self._history: dict[str, deque[tuple[float, float | None, str]]] = {}
 
     @property
@@ -154,6 +154,7 @@ class MqttTransport:
                 id=request.id, ok=True, role="monitor", history=self.history(request.channel, request.hours)
             )
         if request.op == "energy":
+            await self._fresh_energy(min(timeout_s, ENERGY_WAIT_S))
             return self._energy_answer(request)
         if request.op == "energy_day":
             return Response(id=request.id, ok=False, error=ENERGY_DAY_OVER_MQTT)
@@ -162,6 +163,23 @@ class MqttTransport:
         if request.op in READ_ONLY_OPS and self.signer is None:
             return Response(id=request.id, ok=False, error="read-only over MQTT")
         return Response(id=request.id, ok=False, error=f"{request.op} is not available over MQTT")
+
+    async def _fresh_energy(self, timeout_s: float) -> None:
+        """Ask the controller for a fresh state (its energy summary goes out with it) and wait a little for the
+        summary; without an answer in time (another reader asked a moment ago: the controller answers at most once
+        every few seconds) the last one stands."""
+        client = self._client_now
+        if client is None:
+            return
+        self._energy_came.clear()
+        try:
+            await client.publish(STATE_REQUEST_TOPIC, StateRequest(site=self.site).to_json(), qos=1)
+            async with asyncio.timeout(timeout_s):
+                await self._energy_came.wait()
+        except TimeoutError:
+            pass
+        except Exception as error:  # aiomqtt.MqttError: imported lazily; the last summary stands
+            log.warning("state request not sent: %s", error)
 
     def _energy_answer(self, request: Request) -> Response:
         """The daily totals from the controller's energy summary (its last `days`), with its month/season rows."""
@@ -287,6 +305,7 @@ class MqttTransport:
             elif topic == self.topics.energy:
                 if payload:
                     self._energy = parse(EnergySummary, payload)
+                    self._energy_came.set()
             elif topic == self.topics.layout:
                 if payload:
                     self._layout = parse(LayoutSummary, payload).layout
