@@ -156,6 +156,7 @@ class ControlLoop:
                 lease=lease,
                 overrides=overrides,
                 forecast=forecast,
+                weather=self.inbox.weather,
                 critical_fault=self.alarm,
                 plan_inline=False,  # a re-plan (~0.2 s here, ~1 s on a Pi) runs in a thread, not in the tick
             ),

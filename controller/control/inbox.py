@@ -1,4 +1,4 @@
-"""What the ATN link hands the control loop: heartbeats, leases and price forecasts, taken once per tick.
+"""What the ATN link hands the control loop: heartbeats, leases, price and weather forecasts, taken once per tick.
 
 It is the internal interface the MQTT link feeds; tests and the reference ATN can feed it directly. Arrival
 times are on the monotonic clock (see `controller.control.authority`).
@@ -7,7 +7,7 @@ times are on the monotonic clock (see `controller.control.authority`).
 from __future__ import annotations
 
 from controller.control.authority import HeldLease
-from controller.control.types import PriceForecast
+from controller.control.types import PriceForecast, WeatherForecast
 
 
 class AtnInbox:
@@ -15,6 +15,7 @@ class AtnInbox:
         self._heartbeats: list[float] = []
         self._lease: HeldLease | None = None
         self.forecast: PriceForecast | None = None
+        self.weather: WeatherForecast | None = None
 
     def heartbeat(self, at: float) -> None:
         """A heartbeat arrived at `at` (monotonic)."""

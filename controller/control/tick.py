@@ -21,7 +21,7 @@ from controller.control.authority import AuthorityInputs, AuthorityState, HeldLe
 from controller.control.interlocks import ActuatorState, Hold, SafetyInputs, apply_interlocks
 from controller.control.params import ControlParams
 from controller.control.tariff import local_time, price_band
-from controller.control.types import Command, Event, Mode, Override, PriceForecast, Source, clock_text
+from controller.control.types import Command, Event, Mode, Override, PriceForecast, Source, WeatherForecast, clock_text
 from controller.energy.solar import SolarState, solar_step
 from controller.energy.starts import follow_power
 from controller.layout.model import Layout
@@ -50,6 +50,7 @@ class TickInputs:
     lease: HeldLease | None = None
     overrides: Sequence[Override] = ()  # those in force now
     forecast: PriceForecast | None = None
+    weather: WeatherForecast | None = None  # the ATN's weather forecast, for the planner
     critical_fault: str | None = None
     plan_inline: bool = True  # False: a re-plan is left in state.planner.wanted for the caller to solve
 
@@ -193,6 +194,7 @@ def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> Tic
         layout.site.timezone,
         inputs.forecast,
         inline=inputs.plan_inline,
+        weather=inputs.weather,
     )
 
     requests: dict[str, Command] = {}

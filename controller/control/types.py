@@ -94,6 +94,20 @@ class PriceForecast(Frozen):
     points: tuple[PricePoint, ...]
 
 
+class WeatherPoint(Frozen):
+    start: float
+    end: float
+    outdoor_c: float = Field(description="outdoor air temperature over [start, end), °C")
+
+
+class WeatherForecast(Frozen):
+    """A weather forecast the ATN sent (`atn/weather`); the planner uses it while it is fresh."""
+
+    received_at: float
+    issued_at: float
+    points: tuple[WeatherPoint, ...]
+
+
 class Command(Frozen):
     """One actuator's wanted state, who wants it and why."""
 

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from controller.control import policy
 from controller.control.params import ControlParams
 from controller.control.tariff import FORECAST_MAX_AGE_S
-from controller.control.types import Command, PriceForecast, Source
+from controller.control.types import Command, PriceForecast, Source, WeatherForecast
 from controller.planner.base import STEP_S, OutdoorHistory, comfort_floor_c
 
 if TYPE_CHECKING:  # numpy comes with these: imported where a plan is solved, off the control tick's start-up
@@ -69,6 +69,7 @@ class PlanRequest:
     tank_c: float
     house_c: float
     running: bool
+    weather: WeatherForecast | None = None  # the ATN's weather forecast, if any (used while fresh)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Solved:
     plan: Plan
     preview: tuple[PlanPoint, ...]
     note: str
+    weather_note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ class PlannerState:
     history: OutdoorHistory = field(default_factory=OutdoorHistory)
     replans: int = 0
     wanted: PlanRequest | None = None  # a re-plan asked of the caller (deferred planning), until adopted
+    weather_used: float | None = None  # received_at of the ATN weather forecast the plan used (None: persistence)
+    weather_note: str = ""  # where the plan's outdoor air came from
 
 
 def degraded(inputs: policy.PolicyInputs, params: ControlParams) -> str | None:
@@ -121,26 +125,43 @@ def solve(
     history: OutdoorHistory,
     price_forecast: PriceForecast | None,
     setpoint_c: float | None,
+    weather: WeatherForecast | None = None,
 ) -> Plan:
     """A fresh plan from the slot holding `now` over the layout's horizon."""
+    return _solve(now, params, timezone, outdoor_c, history, price_forecast, setpoint_c, weather)[0]
+
+
+def _solve(
+    now: float,
+    params: ControlParams,
+    timezone: str,
+    outdoor_c: float,
+    history: OutdoorHistory,
+    price_forecast: PriceForecast | None,
+    setpoint_c: float | None,
+    weather: WeatherForecast | None,
+) -> tuple[Plan, str]:
     from controller.planner import forecast as fc
+    from controller.planner import weather as outdoor_air
     from controller.planner.dp import Plan
     from controller.planner.model import Model
 
     steps = round(params.planner.horizon_h * 3600 / STEP_S)
-    outdoor = fc.outdoor_forecast(fc.step_times(now, steps), now, outdoor_c, history)
+    outdoor, note = outdoor_air.outdoor(fc.step_times(now, steps), now, outdoor_c, history, weather)
     forecast = fc.build(
         now, params, timezone, outdoor=outdoor, price_forecast=price_forecast, setpoint_c=setpoint_c, steps=steps
     )
-    return Plan(Model(params.planner), forecast, params.planner.start_cost)
+    return Plan(Model(params.planner), forecast, params.planner.start_cost), note
 
 
 def solve_request(request: PlanRequest, params: ControlParams, timezone: str) -> Solved:
     """Solve a re-plan and roll it out from the state it was asked at (pure: safe in a worker thread)."""
     r = request
-    plan = solve(r.now, params, timezone, r.outdoor_c, r.history, r.price_forecast, r.setpoint_c)
+    plan, weather_note = _solve(
+        r.now, params, timezone, r.outdoor_c, r.history, r.price_forecast, r.setpoint_c, r.weather
+    )
     points = preview(plan, plan.step_at(r.now) or 0, r.tank_c, r.house_c, r.running)
-    return Solved(r, plan, points, peak_note(points[:PREVIEW_STEPS], timezone))
+    return Solved(r, plan, points, peak_note(points[:PREVIEW_STEPS], timezone), weather_note)
 
 
 def adopt(state: PlannerState, solved: Solved) -> PlannerState:
@@ -155,7 +176,16 @@ def adopt(state: PlannerState, solved: Solved) -> PlannerState:
         peak_note=solved.note,
         replans=state.replans + 1,
         wanted=None,
+        weather_used=fresh_weather(solved.request.weather, solved.request.now),
+        weather_note=solved.weather_note,
     )
+
+
+def fresh_weather(weather: WeatherForecast | None, now: float) -> float | None:
+    """The received_at of the ATN's weather forecast if the planner may use it now, else None."""
+    from controller.planner.weather import freshness
+
+    return weather.received_at if weather is not None and freshness(weather, now) is None else None
 
 
 def preview(plan: Plan, k: int, tank_c: float, house_c: float, running: bool) -> tuple[PlanPoint, ...]:
@@ -188,7 +218,12 @@ def peak_note(points: tuple[PlanPoint, ...], timezone: str) -> str:
 
 
 def _needs_plan(
-    state: PlannerState, inputs: policy.PolicyInputs, params: ControlParams, now: float, prices_changed: bool
+    state: PlannerState,
+    inputs: policy.PolicyInputs,
+    params: ControlParams,
+    now: float,
+    prices_changed: bool,
+    weather: WeatherForecast | None = None,
 ) -> bool:
     plan = state.plan
     if plan is None:
@@ -204,6 +239,8 @@ def _needs_plan(
     ):
         return True
     if prices_changed or inputs.setpoint_c != state.setpoint_c:
+        return True
+    if fresh_weather(weather, now) != state.weather_used:  # a new ATN forecast, or the one used went stale
         return True
     assert inputs.outdoor_c is not None
     return abs(inputs.outdoor_c - float(plan.forecast.outdoor_c[k])) > planner.outdoor_error_k
@@ -237,6 +274,7 @@ def decide(
     timezone: str,
     price_forecast: PriceForecast | None,
     inline: bool = True,
+    weather: WeatherForecast | None = None,
 ) -> tuple[PlannerState, policy.PolicyDecision]:
     """The local policy's decision: the plan's, or the present rules' when the planner cannot plan.
 
@@ -262,9 +300,9 @@ def decide(
     changed = _prices_changed(state, price_forecast, params, timezone, now)
     if price_forecast is not None and price_forecast.received_at != state.forecast_seen:
         state = replace(state, forecast_seen=price_forecast.received_at)
-    if _needs_plan(state, inputs, params, now, changed):
+    if _needs_plan(state, inputs, params, now, changed, weather):
         request = PlanRequest(
-            now, inputs.outdoor_c, state.history, price_forecast, inputs.setpoint_c, tank, house, running
+            now, inputs.outdoor_c, state.history, price_forecast, inputs.setpoint_c, tank, house, running, weather
         )
         if inline:
             state = adopt(state, solve_request(request, params, timezone))
@@ -280,7 +318,8 @@ def decide(
     if slot != state.slot or decision is None:  # a new step, a new plan, or back from the present rules
         decision = current.decide(step, tank, house, running)
         state = replace(state, slot=slot, decision=decision)
-    return state, execute(decision, rules_state, inputs, params, state.peak_note)
+    note = "; ".join(n for n in (state.peak_note, state.weather_note) if n)
+    return state, execute(decision, rules_state, inputs, params, note)
 
 
 def comfort_floor(inputs: policy.PolicyInputs, params: ControlParams) -> float:
