@@ -270,3 +270,16 @@ COUNTER_CASES = [
 def test_counter_delta(what: str, points: list[tuple[float, float | None]], delta: float | None) -> None:
     result = counter_delta([Sample(t, v) for t, v in points])
     assert result == (pytest.approx(delta) if delta is not None else None)
+
+
+def test_cop_now_weighs_time_not_samples() -> None:
+    """Samples bunched while the heat pump runs (a loaded bus catching up) must not outweigh the quiet minutes
+    before: the meter read every 30 s, the heat twice while off and every second once running, the compressor
+    at COP 3 from about 200 s. A mean of samples says 8; time-weighted, the window's heat over its electricity
+    is near 3 (the ramps between sparse samples are drawn straight)."""
+    elec = [Sample(t, 0.0 if t < 200 else 2000.0) for t in range(0, 301, 30)]
+    heat = [Sample(0, 0.0), Sample(150, 0.0)] + [Sample(t, 6000.0) for t in range(200, 301)]
+    assert cop_now(elec, heat, window_s=300, now=300) == pytest.approx(3.0, abs=0.6)
+    steady_e = [Sample(t, 2000.0) for t in range(0, 301, 30)]
+    steady_h = [Sample(t, 6000.0) for t in range(0, 301)]
+    assert cop_now(steady_e, steady_h, window_s=300, now=300) == pytest.approx(3.0)

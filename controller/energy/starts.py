@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from controller.energy.integrate import Sample
+from controller.energy.integrate import Sample, integrate, ordered
 
 STARTING_W = 100.0
 HOUR_S = 3600.0
@@ -70,12 +70,24 @@ def count_starts(samples: Sequence[Sample], starting_w: float = STARTING_W) -> i
 def cop_now(
     elec: Sequence[Sample], heat: Sequence[Sample], window_s: float, now: float, starting_w: float = STARTING_W
 ) -> float | None:
-    """COP over the last `window_s` seconds: mean heat / mean electrical power over the known samples in the
-    window. None (undefined, never infinite) when the compressor is off now or nothing is known."""
-    recent_e = [s.value for s in elec if s.value is not None and now - window_s <= s.t <= now]
-    recent_h = [s.value for s in heat if s.value is not None and now - window_s <= s.t <= now]
+    """COP over the last `window_s` seconds: the heat over the electricity of the same stretch of time, each the
+    time-weighted mean of its samples (trapezoids; a sample without a value is a gap), so a meter read every 30 s
+    and a flow probe read every second weigh the same minutes alike. None (undefined, never infinite) when the
+    compressor is off now or nothing is known."""
     latest = next((s.value for s in reversed(elec) if s.value is not None and s.t <= now), None)
-    if not recent_e or not recent_h or latest is None or latest < starting_w:
+    if latest is None or latest < starting_w:
         return None
-    mean_e = sum(recent_e) / len(recent_e)
-    return (sum(recent_h) / len(recent_h)) / mean_e if mean_e > 0 else None
+    mean_e, mean_h = _window_mean(elec, now - window_s, now), _window_mean(heat, now - window_s, now)
+    if mean_e is None or mean_h is None or mean_e <= 0:
+        return None
+    return mean_h / mean_e
+
+
+def _window_mean(samples: Sequence[Sample], start: float, end: float) -> float | None:
+    """The time-weighted mean of the samples within [start, end]; a lone sample is its own mean."""
+    inside = ordered(s for s in samples if start <= s.t <= end)
+    integral = integrate(inside, max_gap_s=end - start)
+    if integral.covered_s > 0:
+        return integral.area / integral.covered_s
+    known = [s.value for s in inside if s.value is not None]
+    return known[-1] if known else None
