@@ -37,7 +37,7 @@ from tests import fuzz_strategies as fuzz  # noqa: E402
 from tests.simhelpers import demo_layout  # noqa: E402
 
 TOPICS = protocol.Topics("demo-house")
-TOPIC_OF = dict(zip(("heartbeat", "dispatch", "telemetry-ack", "events-ack"), TOPICS.from_atn, strict=True))
+TOPIC_OF = dict(zip(("heartbeat", "dispatch", "telemetry-ack", "events-ack", "weather"), TOPICS.from_atn, strict=True))
 
 
 class Tally:

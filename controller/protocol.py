@@ -241,6 +241,44 @@ class Dispatch(Message):
         return self
 
 
+MAX_WEATHER_SLOTS = 400  # 96 h of hours, or four days of quarter-hours
+MAX_WEATHER_SLOT_S = 6 * 3600.0
+MAX_WEATHER_SPAN_S = 10 * 86400.0
+MAX_WEATHER_AGE_S = 12 * 3600.0  # a forecast issued longer ago is stale: refused, and no longer planned with
+
+
+class WeatherSlot(Message):
+    start: float
+    end: float
+    outdoor_c: float = Field(ge=-60, le=60, description="outdoor air over [start, end), °C")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WeatherSlot:
+        if self.end <= self.start:
+            raise ValueError("a weather slot must end after it starts")
+        if self.end - self.start > MAX_WEATHER_SLOT_S:
+            raise ValueError(f"a weather slot lasts at most {MAX_WEATHER_SLOT_S / 3600:g} h")
+        return self
+
+
+class Weather(Message):
+    """A weather forecast for the site (`atn/weather`): the outdoor air over time slots. The planner uses it
+    instead of its persistence forecast while it is at most `MAX_WEATHER_AGE_S` old and covers the present."""
+
+    id: str = Field(min_length=1, max_length=64)
+    issued_at: float
+    points: list[WeatherSlot] = Field(min_length=1, max_length=MAX_WEATHER_SLOTS)
+
+    @model_validator(mode="after")
+    def _sane(self) -> Weather:
+        for before, after in zip(self.points, self.points[1:], strict=False):
+            if after.start < before.end:
+                raise ValueError(f"weather slots must be in time order without overlap (at start {after.start:g})")
+        if self.points[-1].end - self.points[0].start > MAX_WEATHER_SPAN_S:
+            raise ValueError(f"a weather forecast spans at most {MAX_WEATHER_SPAN_S / 86400:g} days")
+        return self
+
+
 class TelemetryAck(Message):
     upto_seq: int = Field(ge=0)
 
@@ -286,12 +324,13 @@ class Topics:
         self.dispatch = f"{base}/atn/dispatch"
         self.telemetry_ack = f"{base}/atn/telemetry-ack"
         self.events_ack = f"{base}/atn/events-ack"
+        self.weather = f"{base}/atn/weather"  # the ATN's weather forecast (Weather)
         self.override = f"{base}/override"  # a technician's signed request (SignedOverride)
         self.override_reply = f"{base}/override/reply"  # the controller's answer (Response)
 
     @property
-    def from_atn(self) -> tuple[str, str, str, str]:
-        return self.heartbeat, self.dispatch, self.telemetry_ack, self.events_ack
+    def from_atn(self) -> tuple[str, str, str, str, str]:
+        return self.heartbeat, self.dispatch, self.telemetry_ack, self.events_ack, self.weather
 
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}

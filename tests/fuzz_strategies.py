@@ -74,6 +74,8 @@ DISPATCH = _message(
         "prices": st.lists(PRICE, max_size=3) | SCALARS,
     }
 )
+WEATHER_SLOT = _message({"start": NUMBERS, "end": NUMBERS, "outdoor_c": NUMBERS})
+WEATHER = _message({"id": IDS, "issued_at": NUMBERS, "points": st.lists(WEATHER_SLOT, max_size=3) | SCALARS})
 REQUEST = _message(
     {
         "id": IDS,
@@ -119,6 +121,7 @@ PAYLOADS: dict[str, st.SearchStrategy[bytes]] = {
     "dispatch": _mangled(DISPATCH),
     "telemetry-ack": _mangled(ACK_UPTO),
     "events-ack": _mangled(ACK_UPTO),
+    "weather": _mangled(WEATHER),
 }
 REQUEST_LINES = _mangled(REQUEST)
 EVENT_PAYLOADS = _mangled(EVENT)
@@ -134,7 +137,13 @@ def hostile(now: float = T0) -> list[tuple[str, str, bytes]]:
         "actuators": {"aux-element": True},
     }
     cases: list[tuple[str, str, bytes]] = []
-    for kind in ("heartbeat", "dispatch", "telemetry-ack", "events-ack", "request"):
+    weather = {
+        "v": 1,
+        "id": "w",
+        "issued_at": now - 1,
+        "points": [{"v": 1, "start": now, "end": now + 3600, "outdoor_c": 2.0}],
+    }
+    for kind in ("heartbeat", "dispatch", "telemetry-ack", "events-ack", "weather", "request"):
         cases += [
             (f"{kind}: 200,000 [", kind, b"[" * 200_000),
             (f"{kind}: 60,000 {{", kind, b'{"a":' * 60_000),
@@ -150,6 +159,7 @@ def hostile(now: float = T0) -> list[tuple[str, str, bytes]]:
         "dispatch": (lease, ["issued_at", "valid_until"]),
         "telemetry-ack": ({"v": 1, "upto_seq": 1}, ["upto_seq"]),
         "events-ack": ({"v": 1, "upto_seq": 1}, ["upto_seq"]),
+        "weather": (weather, ["issued_at"]),
         "request": ({"v": 1, "id": "r", "op": "override", "target": "aux-element", "duration_s": 60}, ["duration_s"]),
     }
     for kind, (body, fields) in numeric.items():
@@ -165,6 +175,29 @@ def hostile(now: float = T0) -> list[tuple[str, str, bytes]]:
         ),
         ("dispatch: stale (10 min old)", "dispatch", encode({**lease, "issued_at": now - 600})),
         ("dispatch: unknown actuator", "dispatch", encode({**lease, "actuators": {"boiler": True}})),
+        (
+            "weather: outdoor NaN",
+            "weather",
+            encode({**weather, "points": [{"v": 1, "start": now, "end": now + 3600, "outdoor_c": Raw("NaN")}]}),
+        ),
+        ("weather: stale (13 h old)", "weather", encode({**weather, "issued_at": now - 13 * 3600})),
+        (
+            "weather: 200 °C",
+            "weather",
+            encode({**weather, "points": [{"v": 1, "start": now, "end": now + 3600, "outdoor_c": 200}]}),
+        ),
+        (
+            "weather: overlapping slots",
+            "weather",
+            encode({**weather, "points": [{"start": now, "end": now + 7200, "outdoor_c": 1}] * 2}),
+        ),
+        (
+            "weather: 100,000 slots",
+            "weather",
+            encode(
+                {**weather, "points": [{"start": now + i, "end": now + i + 1, "outdoor_c": 1} for i in range(100_000)]}
+            ),
+        ),
         (
             "request: override value NaN",
             "request",

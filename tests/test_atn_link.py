@@ -432,7 +432,7 @@ def fuzz_target(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Ite
     assert hearth.stop() == 0
 
 
-TOPIC_OF = dict(zip(("heartbeat", "dispatch", "telemetry-ack", "events-ack"), TOPICS.from_atn, strict=True))
+TOPIC_OF = dict(zip(("heartbeat", "dispatch", "telemetry-ack", "events-ack", "weather"), TOPICS.from_atn, strict=True))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

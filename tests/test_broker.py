@@ -90,6 +90,13 @@ ACL_CASES = [
     ("atn", f"hearth/v1/{SITE}/atn/dispatch", SITE, True),
     ("atn", "hearth/v1/other-site/atn/dispatch", SITE, False),  # delivered, but not to demo-house
     ("atn", f"hearth/v1/{SITE}/state", "monitor", False),
+    # the weather forecast: only the ATN sends it, each site reads its own
+    ("atn", f"hearth/v1/{SITE}/atn/weather", SITE, True),
+    ("atn", "hearth/v1/other-site/atn/weather", SITE, False),
+    ("other-site", f"hearth/v1/{SITE}/atn/weather", SITE, False),
+    (SITE, f"hearth/v1/{SITE}/atn/weather", "monitor", False),
+    ("technician", f"hearth/v1/{SITE}/atn/weather", SITE, False),
+    ("monitor", f"hearth/v1/{SITE}/atn/weather", SITE, False),
     # technician: publishes override requests (the controller still checks their signatures), reads the answers
     ("technician", f"hearth/v1/{SITE}/override", SITE, True),
     (SITE, f"hearth/v1/{SITE}/override/reply", "technician", True),

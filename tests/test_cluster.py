@@ -104,6 +104,9 @@ PUBLISH_CASES = [
     ("demo-house", "hearth/v1/demo-house/atn/dispatch", False),  # only the ATN commands a site
     ("demo-house", "homeassistant/sensor/other-site/x/config", False),
     ("atn", "hearth/v1/demo-house/atn/dispatch", True),
+    ("atn", "hearth/v1/demo-house/atn/weather", True),  # the weather forecast: only the ATN sends it
+    ("demo-house", "hearth/v1/demo-house/atn/weather", False),
+    ("technician", "hearth/v1/demo-house/atn/weather", False),
     ("atn", "hearth/v1/demo-house/state", False),  # cannot forge a site's own topics
     ("monitor", "hearth/v1/demo-house/state", False),  # read-only ...
     ("monitor", "hearth/v1/state-request", True),  # ... but for asking every site for a fresh state
@@ -118,6 +121,8 @@ PUBLISH_CASES = [
 ]
 SUBSCRIBE_CASES = [
     ("demo-house", "hearth/v1/demo-house/atn/#", True),
+    ("demo-house", "hearth/v1/demo-house/atn/weather", True),
+    ("demo-house", "hearth/v1/other-site/atn/weather", False),
     ("demo-house", "hearth/v1/other-site/state", False),
     ("demo-house", "hearth/v1/+/state", False),
     ("atn", "hearth/v1/+/telemetry", True),

@@ -15,6 +15,7 @@ from controller.protocol import parse_broker_url
 if TYPE_CHECKING:
     from controller.atnsim.ledger import Ledger
     from controller.atnsim.sim import AtnConfig
+    from controller.atnsim.weather import WeatherFeed
     from controller.control.params import ControlParams
 
 EXIT_OK, EXIT_GAPS, EXIT_USAGE = 0, 1, 2
@@ -85,6 +86,20 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--layout",
         metavar="FILE",
         help="the site's layout: its [control] parameters (comfort, planner model) and time zone for planning",
+    )
+    atn.add_argument(
+        "--weather",
+        choices=["mild", "cold", "freezing", "none"],
+        default=None,
+        help="send each site a 48-h hourly weather forecast (atn/weather) from this simulated weather, hourly; "
+        "default: the --layout's [sim] weather (the one its simulated plant feels), else none",
+    )
+    atn.add_argument(
+        "--weather-seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="its seed (default: the --layout's [sim] seed, or 1)",
     )
     atn.add_argument(
         "--bands", action="store_true", help="lease by price band only; do not plan with the controller's planner"
@@ -202,6 +217,7 @@ def _serve(args: argparse.Namespace) -> int:
         if len({broker.tls for broker in brokers}) > 1:
             raise ValueError("give every broker with mqtts://, or every one with mqtt://, not a mix")
         control, zone_name = _control(args.layout, args.timezone)
+        weather = _weather(args.layout, args.weather, args.weather_seed)
         tz = timezone(zone_name)
         if args.prices and args.dynamic_prices is not None:
             raise ValueError("--prices and --dynamic-prices are alternatives; give one")
@@ -233,6 +249,7 @@ def _serve(args: argparse.Namespace) -> int:
             plan_workers=args.plan_workers,
             control=control,
             timezone=zone_name,
+            weather=weather,
         )
     except PriceFileError as error:
         print(f"hearth atn-sim: {error}", file=sys.stderr)
@@ -256,6 +273,19 @@ def _control(layout: str | None, zone: str) -> tuple[ControlParams, str]:
     except LayoutError as error:
         raise ValueError(f"--layout {layout}: {error}") from error
     return loaded.control, loaded.site.timezone
+
+
+def _weather(layout: str | None, preset: str | None, seed: int | None) -> WeatherFeed | None:
+    """The weather feed: --weather, else the layout's simulated weather; --weather none sends none."""
+    from controller.atnsim.weather import WeatherFeed
+    from controller.layout.load import load_layout
+
+    sim = load_layout(layout).sim if layout is not None else None
+    if preset == "none" or (preset is None and sim is None):
+        return None
+    return WeatherFeed(
+        preset or (sim.weather if sim else "cold"), seed if seed is not None else (sim.seed if sim else 1)
+    )
 
 
 async def _main(config: AtnConfig, duration_s: float | None) -> int:

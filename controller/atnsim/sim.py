@@ -40,6 +40,7 @@ from controller import protocol
 from controller.atnsim.ledger import Ledger
 from controller.atnsim.planning import SitePlanner
 from controller.atnsim.prices import HORIZON_S, DailyProfile, PriceSeries, band_at, lease_actuators
+from controller.atnsim.weather import WEATHER_EVERY_S, WeatherFeed
 from controller.clock import Clock, SystemClock, sleep_or_wake
 from controller.control.params import ControlParams
 from controller.links.connection import BrokerConnection, run_until_first_failure
@@ -77,6 +78,9 @@ class AtnConfig:
     timezone: str = "UTC"
     more_brokers: tuple[protocol.BrokerUrl, ...] = ()
     """the other nodes of a cluster, tried in turn after host:port (same TLS setting each)"""
+    weather: WeatherFeed | None = None
+    """a weather forecast to send each site on atn/weather (every (re)connect, then every `weather_every_s`)"""
+    weather_every_s: float = WEATHER_EVERY_S
 
     @property
     def brokers(self) -> tuple[protocol.BrokerUrl, ...]:
@@ -436,7 +440,7 @@ class AtnSim:
 
     async def _beat(self, client: aiomqtt.Client) -> None:
         period = self.config.heartbeat_s
-        next_beat = self.clock.monotonic()
+        next_beat = next_weather = self.clock.monotonic()
         was_paused = False
         while True:
             self._wake.clear()
@@ -453,6 +457,13 @@ class AtnSim:
                 next_beat += period
                 if next_beat <= now:
                     next_beat = now + period
+            feed = self.config.weather
+            if feed is not None and now >= next_weather:
+                forecast = feed.message(self.clock.now(), self.config.name)
+                for topics in self.topics.values():
+                    await self._publish(client, topics.weather, forecast.to_json())
+                log.info("weather sent", id=forecast.id, slots=len(forecast.points), sites=len(self.topics))
+                next_weather = now + self.config.weather_every_s
             for site, topics in self.topics.items():
                 handback = self._handback[site]
                 if now >= self._due[site] or (handback is not None and now >= handback):
@@ -464,6 +475,8 @@ class AtnSim:
                     if handback is not None and now >= handback:
                         self._handback[site] = None
             wakes = [next_beat, *self._due.values(), *(h for h in self._handback.values() if h is not None)]
+            if feed is not None:
+                wakes.append(next_weather)
             await self._nap(min(wakes) - self.clock.monotonic())
 
     async def _nap(self, seconds: float) -> None:

@@ -26,6 +26,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -36,7 +37,7 @@ from controller import __version__, protocol
 from controller.clock import Clock
 from controller.control.authority import hold_lease
 from controller.control.inbox import AtnInbox
-from controller.control.types import Lease, PriceForecast, PricePoint
+from controller.control.types import Lease, PriceForecast, PricePoint, WeatherForecast, WeatherPoint
 from controller.decode import MQTT_LIMITS
 from controller.energy.summary import SummarySchedule, energy_summary
 from controller.layout.model import Layout, layout_summary
@@ -151,6 +152,8 @@ class AtnLinkRunner:
             if topic == protocol.STATE_REQUEST_TOPIC:
                 self.state_requests.asked(protocol.parse(protocol.StateRequest, payload), self.clock.monotonic())
                 return []
+            if topic == self.topics.weather:
+                return [self._ack(now, topic, *self._weather(payload, now))]
             if topic == self.topics.dispatch:
                 if retained:
                     raise protocol.Rejected("commands must not be retained; a retained dispatch is stale")
@@ -215,6 +218,25 @@ class AtnLinkRunner:
             self.store.save_forecast(forecast)
         self.wake()
         return dispatch.id
+
+    def _weather(self, payload: bytes, now: float) -> tuple[str, bool, str]:
+        """Take a weather forecast for the planner (retained or not: its age decides)."""
+        weather = protocol.parse(protocol.Weather, payload)
+        if weather.issued_at > now + protocol.MAX_CLOCK_SKEW_S:
+            raise protocol.Rejected(f"weather {weather.id} is issued {weather.issued_at - now:.0f} s in the future")
+        age = now - weather.issued_at
+        if age > protocol.MAX_WEATHER_AGE_S:
+            raise protocol.Rejected(
+                f"stale weather {weather.id}: issued {age / 3600:.1f} h ago (at most "
+                f"{protocol.MAX_WEATHER_AGE_S / 3600:g} h); the planner keeps its persistence forecast"
+            )
+        self.inbox.weather = WeatherForecast(
+            received_at=now,
+            issued_at=weather.issued_at,
+            points=tuple(WeatherPoint(start=p.start, end=p.end, outdoor_c=p.outdoor_c) for p in weather.points),
+        )
+        end = datetime.fromtimestamp(weather.points[-1].end, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return weather.id, True, f"weather accepted: {len(weather.points)} slots up to {end}"
 
     def _telemetry_acked(self, upto: int) -> None:
         self.store.atn_holds_upto(upto)  # beyond what this store ever issued: it lost commits; move past them

@@ -1,7 +1,7 @@
 """The outdoor air a plan assumes: the ATN's weather forecast while it is fresh, else persistence.
 
 The ATN may send a weather forecast (`atn/weather`, docs/protocol.md): outdoor temperatures over time slots. The
-planner uses it while it was received at most `WEATHER_MAX_AGE_S` ago and covers the present; the forecast's
+planner uses it while it was issued at most `WEATHER_MAX_AGE_S` ago and covers the present; the forecast's
 offset from the outdoor sensor now (a forecast is for a grid cell, the sensor is on this wall) fades over
 `OFFSET_FADE_S`. Steps beyond the forecast's end, and every step when it is stale or absent, take the
 persistence forecast from the outdoor sensor (`controller.planner.forecast.outdoor_forecast`). The note says
@@ -20,8 +20,9 @@ from controller.control.types import WeatherForecast, WeatherPoint
 from controller.planner.base import STEP_S, OutdoorHistory
 from controller.planner.forecast import outdoor_forecast
 from controller.planner.model import Array
+from controller.protocol import MAX_WEATHER_AGE_S
 
-WEATHER_MAX_AGE_S = 12 * 3600.0  # forecasts are re-issued every few hours; half a day old is stale
+WEATHER_MAX_AGE_S = MAX_WEATHER_AGE_S  # forecasts are re-issued every few hours; half a day old is stale
 OFFSET_FADE_S = 6 * 3600.0
 
 
@@ -29,7 +30,7 @@ def freshness(weather: WeatherForecast | None, now: float) -> str | None:
     """Why the ATN's forecast cannot be used now (None: it can)."""
     if weather is None:
         return "no ATN weather forecast"
-    age = now - weather.received_at
+    age = now - min(weather.issued_at, weather.received_at)  # the ATN's clock may be a little ahead
     if age > WEATHER_MAX_AGE_S:
         return f"the ATN's weather forecast is {age / 3600:.0f} h old (at most {WEATHER_MAX_AGE_S / 3600:.0f} h)"
     if not any(p.start <= now < p.end for p in weather.points):
