@@ -34,6 +34,7 @@ TOPIC_OF = {
     "dispatch": TOPICS.dispatch,
     "telemetry-ack": TOPICS.telemetry_ack,
     "events-ack": TOPICS.events_ack,
+    "weather": TOPICS.weather,
 }
 FUZZ = settings(max_examples=fuzz.EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 
