@@ -223,3 +223,14 @@ def test_templates_render_a_number_or_none_against_a_real_state(
             assert rendered[name] in {"ON", "OFF"}, name
         elif config.get("state_class") and rendered[name] != "None":
             assert math.isfinite(float(rendered[name])), name
+
+
+@pytest.mark.parametrize(
+    ("name", "reads"),
+    [("tank-top", "Tank top"), ("hp-power", "Heat pump power"), ("dist-supply", "Distribution supply"),
+     ("grid-import-t1", "Grid import tariff 1"), ("hp-cop", "Heat pump COP")],
+)  # fmt: skip
+def test_a_layout_name_reads_as_words(name: str, reads: str) -> None:
+    from controller.links.homeassistant import readable
+
+    assert readable(name) == reads

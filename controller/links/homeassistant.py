@@ -62,7 +62,15 @@ def value_template(name: str) -> str:
     return f"{{{{ (value_json.readings.get('{name}') or {{}}).get('value') }}}}"
 
 
-ABBREVIATIONS = {"hp": "heat pump", "dhw": "hot water", "cop": "COP", "pv": "PV"}
+ABBREVIATIONS = {
+    "hp": "heat pump",
+    "dhw": "hot water",
+    "cop": "COP",
+    "pv": "PV",
+    "dist": "distribution",
+    "t1": "tariff 1",
+    "t2": "tariff 2",
+}
 
 
 def readable(name: str) -> str:
