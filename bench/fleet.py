@@ -1,17 +1,22 @@
 """A fleet through a broker: `hearth fleet-sim --sites N` and the real `hearth atn-sim` serving them all, on a
 private mosquitto or a private 3-node RabbitMQ cluster (the tests' own, tests/broker.py and tests/rabbitmq.py).
 
-Prints, for the run: messages/s through the broker (counted from the ATN's ledger: telemetry, events; and the
-leases and acks it logged), CPU (% of one core) and RSS of the simulator, the ATN and the broker(s), per site;
+The meters start once every site has accepted a lease (so the start-up, when every site plans its first day,
+is not in the figures; its length is printed). Prints, for the metered run: messages/s published through the
+broker (counted by a `monitor` subscribed to hearth/v1/# for the first minute only, then gone, so it does not
+double the broker's deliveries for the rest), readings/s reaching the ATN's ledger, CPU (% of one core) and
+peak RSS of the simulator (all its worker processes), the ATN and the broker(s), per site; the load average;
 dispatch -> ack p50/p99 (the ATN's "lease sent" to its "controller accepted" for the same id, both in its log);
 and `hearth atn-sim check` on the ledger (readings and events lost: must be 0).
 
-With --kill (cluster only): after a third of the run, kill -9 the node the first third of the sites start on,
-start it again once every site is back in ATN mode, then kill -9 the ATN's node; prints the time until every
-site's link is up again and the ATN serves them, and then the ledger check.
+With --kill (cluster only): after a third of the run, kill -9 the node the first third of the sites start on;
+once every site is back (link up and in ATN mode, from the fleet's log, each line of which names its site) start
+it again, then kill -9 the ATN's node. For each kill: how many sites lost their link or left ATN mode, and the
+time from the kill until the last of them was back (link up, mode ATN); for the ATN's node also how long the
+ATN took to reconnect.
 
-    .venv/bin/python bench/fleet.py --sites 50 --duration 120                # mosquitto
-    .venv/bin/python bench/fleet.py --sites 50 --duration 120 --cluster --kill
+    flock /work/heavy.lock .venv/bin/python bench/fleet.py --sites 500 --duration 600            # mosquitto
+    flock /work/heavy.lock .venv/bin/python bench/fleet.py --sites 500 --duration 600 --cluster --kill
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +41,7 @@ if str(ROOT) not in sys.path:
 import controller  # noqa: E402, F401  (Blinka check off)
 from controller.fleet.provision import mosquitto_password_line, write_secret  # noqa: E402
 from controller.fleet.sim import site_ids  # noqa: E402
-from tests.broker import start_broker  # noqa: E402
+from tests.broker import Broker, start_broker  # noqa: E402
 from tests.rabbitmq import Cluster, start_cluster  # noqa: E402
 
 HEARTH = str(Path(sys.executable).parent / "hearth")
@@ -50,6 +57,88 @@ def cpu_and_rss(pid: int) -> tuple[float, int]:
     except (FileNotFoundError, ProcessLookupError):
         return 0.0, 0
     return (int(fields[11]) + int(fields[12])) / TICK, rss
+
+
+def with_children(pid: int) -> list[int]:
+    """`pid` and its children (fleet-sim's worker processes)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return [pid]
+    return [pid, *(int(child) for child in children)]
+
+
+def log_entries(data: bytes) -> list[dict[str, object]]:
+    """The JSON lines of a log; two worker processes writing to one file can leave two entries on one line."""
+    entries = []
+    for line in data.replace(b"}{", b"}\n{").splitlines():
+        if line.startswith(b"{"):
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by the other process: the bench is a reader, not a judge of the log
+    return entries
+
+
+def log_time(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+class FleetWatch:
+    """Each site's link (up/down) and mode, read incrementally from the fleet's JSON log."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.offset = 0
+        self.up: dict[str, bool] = {}
+        self.mode: dict[str, str] = {}
+        self.changed: dict[str, float] = {}  # when the site last became healthy or unhealthy (log time)
+
+    def read(self) -> None:
+        with self.log.open("rb") as stream:
+            stream.seek(self.offset)
+            data = stream.read()
+        end = data.rfind(b"\n") + 1
+        self.offset += end
+        for entry in log_entries(data[:end]):
+            site, event = entry.get("site"), entry.get("event")
+            if not isinstance(site, str):
+                continue
+            before = self.healthy(site)
+            if event == "ATN link up":
+                self.up[site] = True
+            elif event in ("ATN link down", "ATN link still down"):
+                self.up[site] = False
+            elif event == "mode" and "to" in entry:
+                self.mode[site] = str(entry["to"])
+            else:
+                continue
+            if self.healthy(site) != before:
+                self.changed[site] = log_time(str(entry["timestamp"]))
+
+    def healthy(self, site: str) -> bool:
+        return self.up.get(site, False) and self.mode.get(site) == "ATN"
+
+    def unhealthy(self) -> list[str]:
+        return [site for site in self.up if not self.healthy(site)]
+
+
+def count_messages(broker: Broker, seconds: float) -> threading.Thread:
+    """In a thread: a monitor subscribed to hearth/v1/# for `seconds`; prints messages/s."""
+
+    def run() -> None:
+        counted = [0]
+        client = broker.connect("monitor")
+        client.on_message = lambda _c, _u, _m: counted.__setitem__(0, counted[0] + 1)
+        client.subscribe("hearth/v1/#", qos=0)
+        time.sleep(seconds)
+        client.disconnect()
+        client.loop_stop()
+        print(f"  messages published on hearth/v1/# (a monitor, first {seconds:.0f} s): {counted[0] / seconds:.0f}/s")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 class Meter:
@@ -99,18 +188,36 @@ class Meter:
         return lines
 
 
-def lease_latencies(log: Path) -> list[float]:
+def settle(atn_log: Path, sites: set[str], limit_s: float) -> float:
+    """Wait until every site has accepted a lease from the ATN (or `limit_s`); how long that took."""
+    began = time.monotonic()
+    accepted: set[str] = set()
+    offset = 0
+    while accepted != sites and time.monotonic() - began < limit_s:
+        time.sleep(2)
+        with atn_log.open("rb") as stream:
+            stream.seek(offset)
+            data = stream.read()
+        end = data.rfind(b"\n") + 1
+        offset += end
+        for entry in log_entries(data[:end]):
+            if entry.get("event") == "controller accepted":
+                accepted.add(str(entry["site"]))
+    if accepted != sites:
+        print(f"  {len(sites - accepted)} site(s) had taken no lease after {limit_s:.0f} s")
+    return time.monotonic() - began
+
+
+def lease_latencies(log: Path, after: float = 0.0) -> list[float]:
     sent: dict[str, float] = {}
     latencies = []
-    for line in log.read_text().splitlines():
-        if not line.startswith("{"):
+    for entry in log_entries(log.read_bytes()):
+        event, ident, stamp = entry.get("event"), entry.get("id"), entry.get("timestamp")
+        if not isinstance(ident, str) or not isinstance(stamp, str):
             continue
-        entry = json.loads(line)
-        event, ident = entry.get("event"), entry.get("id")
-        stamp = entry.get("timestamp")
-        if not ident or not stamp:
+        when = log_time(stamp)
+        if when < after:
             continue
-        when = time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + stamp[19:-1])
         if event == "lease sent":
             sent[ident] = when
         elif event == "controller accepted" and ident in sent:
@@ -136,6 +243,8 @@ def main() -> int:
         help="let atn-sim plan every lease with the controller's planner (default: --bands; planning hundreds of "
         "sites in the ATN's one event loop delays everything it receives by seconds)",
     )
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="fleet-sim worker processes")
+    parser.add_argument("--settle", type=float, default=600.0, help="max s to wait until every site took a lease")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hearth-fleet-"))
     sites = site_ids(args.sites)
@@ -149,6 +258,7 @@ def main() -> int:
             users = cluster.users
             nodes = cluster.nodes
             broker_pids = {"rabbitmq": lambda: [pid for node in nodes if (pid := node.beam_pid)]}
+            counter = cluster.broker(1)
         else:
             broker = start_broker(work / "mosquitto")
             passwd = broker.workdir / "passwd"
@@ -163,6 +273,7 @@ def main() -> int:
             assert broker.process is not None
             mosquitto_pid = broker.process.pid
             broker_pids = {"mosquitto": lambda: [mosquitto_pid]}
+            counter = broker
         for site in sites:
             write_secret(passwords / f"{site}.mqtt-password", users[site])
         write_secret(work / "atn-password", users["atn"])
@@ -180,18 +291,24 @@ def main() -> int:
             fleet = subprocess.Popen(
                 [HEARTH, "fleet-sim", "--sites", str(args.sites), "--password-dir", str(passwords)]
                 + [a for u in urls for a in ("--broker", u)]
-                + ["--state-dir", str(work / "state"), "--log-format", "json", "--log-level", "info"],
+                + ["--state-dir", str(work / "state"), "--log-format", "json", "--log-level", "info"]
+                + ["--workers", str(args.workers)],
                 stderr=fleet_log,
                 stdout=subprocess.DEVNULL,
                 cwd=ROOT,
             )
-            meter = Meter({"fleet-sim": lambda: [fleet.pid], "atn-sim": lambda: [atn.pid], **broker_pids})
-            time.sleep(15)  # starts are spread over 10 s
+            meter = Meter({"fleet-sim": lambda: with_children(fleet.pid), "atn-sim": lambda: [atn.pid], **broker_pids})
+            settled = settle(work / "atn.log", set(sites), args.settle)
+            print(f"  every site took a lease {settled:.0f} s after the start (starts spread, first plans)")
             meter.start()
+            metered_from = time.time()
+            loads = [os.getloadavg()[0]]
+            counting = count_messages(counter, min(60.0, args.duration))
             deadline = time.monotonic() + args.duration
             killed = False
             while time.monotonic() < deadline:
                 meter.sample()
+                loads.append(os.getloadavg()[0])
                 time.sleep(2)
                 if (
                     args.kill
@@ -200,14 +317,16 @@ def main() -> int:
                     and time.monotonic() > deadline - args.duration * 2 / 3
                 ):
                     killed = True
-                    node_kill(cluster, work, args.sites)
+                    node_kill(cluster, work, meter)
+            counting.join()
+            print(f"  load average (1 min) during the run: mean {sum(loads) / len(loads):.1f}, max {max(loads):.1f}")
             print("\n".join(meter.report(args.sites)))
             fleet.terminate()
             fleet.wait(timeout=120)
             time.sleep(5)  # the last acknowledgements
             atn.terminate()
             atn.wait(timeout=60)
-        latencies = lease_latencies(work / "atn.log")
+        latencies = lease_latencies(work / "atn.log", after=metered_from)
         if latencies:
             print(
                 f"  dispatch -> ack: {len(latencies)} leases, p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
@@ -236,32 +355,60 @@ def rate(ledger: Path, duration: float) -> None:
     print(f"  ledger: {readings} readings, {events} events ({readings / duration:.0f} readings/s)")
 
 
-def node_kill(cluster: Cluster, work: Path, sites: int) -> None:
-    """Kill the node the first third of the sites start on; when they are all back, bring it back and kill the
-    ATN's node; print how long each took."""
-    fleet_log = work / "fleet.log"
-
-    def ups() -> int:
-        return sum(1 for line in fleet_log.read_text().splitlines() if '"ATN link up"' in line)
-
-    before = ups()
+def node_kill(cluster: Cluster, work: Path, meter: Meter) -> None:
+    """Kill the node the first third of the sites start on; once every site is back, bring it back and kill the
+    ATN's node; print what each kill cost."""
+    watch = FleetWatch(work / "fleet.log")
+    watch.read()
+    if watch.unhealthy():
+        print(f"  before the kill, {len(watch.unhealthy())} site(s) were not up in ATN mode")
     cluster.nodes[0].kill()
-    killed = time.monotonic()
-    moved = sites // 3 + (1 if sites % 3 else 0)
-    while ups() < before + moved and time.monotonic() - killed < 120:
-        time.sleep(0.2)
-    print(f"  node 1 killed: {ups() - before} of ~{moved} sites reconnected in {time.monotonic() - killed:.1f} s")
+    recovered(watch, time.time(), "node 1 (a third of the sites)", meter)
     cluster.start_node(0)
     atn_log = work / "atn.log"
-    connects = sum(1 for line in atn_log.read_text().splitlines() if '"ATN connected"' in line)
+
+    def connects() -> int:
+        return sum(1 for line in atn_log.read_text().splitlines() if '"ATN connected"' in line)
+
+    before = connects()
     cluster.nodes[2].kill()
     killed = time.monotonic()
-    while sum(1 for line in atn_log.read_text().splitlines() if '"ATN connected"' in line) <= connects:
-        if time.monotonic() - killed > 120:
-            break
+    while connects() <= before and time.monotonic() - killed < 120:
         time.sleep(0.2)
+        meter.sample()
     print(f"  ATN's node killed: the ATN reconnected in {time.monotonic() - killed:.1f} s")
+    recovered(watch, time.time() - (time.monotonic() - killed), "node 3 (the ATN's, and a third of the sites)", meter)
     cluster.start_node(2)
+
+
+def recovered(watch: FleetWatch, killed_at: float, what: str, meter: Meter, quiet_s: float = 45.0) -> None:
+    """Follow the fleet's log after a kill until every site has been up in ATN mode for `quiet_s` (longer than
+    the sites' silence timeout, so a site about to fall back to LOCAL is seen) or 180 s; print how many sites
+    were hit and when the last was back."""
+    hit: set[str] = set()
+    healthy_since: float | None = None
+    while time.time() - killed_at < 180:
+        time.sleep(0.5)
+        meter.sample()
+        watch.read()
+        bad = watch.unhealthy()
+        hit.update(bad)
+        if bad:
+            healthy_since = None
+        elif healthy_since is None:
+            healthy_since = time.time()
+        elif time.time() - healthy_since >= quiet_s:
+            break
+    back = max((watch.changed[site] for site in hit if site in watch.changed), default=killed_at)
+    still = watch.unhealthy()
+    print(
+        f"  {what} killed: {len(hit)} site(s) lost their link or left ATN mode; "
+        + (
+            f"{len(still)} still not back after 180 s"
+            if still
+            else f"all back in ATN mode {back - killed_at:.1f} s after"
+        )
+    )
 
 
 if __name__ == "__main__":

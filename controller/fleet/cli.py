@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from controller.fleet.sim import FleetSite
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+START_SPREAD_PER_SITE_S = 0.3  # about one first plan's CPU time: the starts do not queue up plans
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -113,7 +120,8 @@ def add_sim_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         description="N simulated houses in one process: each its own controller (sampler, control loop, store, "
         "ATN link with its own user and password, local socket), emulated chips and plant. Site ids are "
         "PREFIX001...; passwords come from PASSWORD_DIR/<site>.mqtt-password (hearth fleet provision --secret-out "
-        "writes them). Site n starts on broker n mod the number of brokers. Stop it with Ctrl-C or SIGTERM.",
+        "writes them). Site n starts on broker n mod the number of brokers. The sites are shared out over "
+        "--workers processes (one per core by default). Stop it with Ctrl-C or SIGTERM.",
     )
     sim.add_argument("--sites", type=int, required=True, metavar="N", help="how many houses")
     sim.add_argument("--prefix", default="site-", help="site id prefix (default: site-)")
@@ -124,37 +132,108 @@ def add_sim_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     sim.add_argument("--state-dir", default="fleet-state", metavar="DIR", help="one directory per site under it")
     sim.add_argument("--layout", default="layouts/demo.toml", metavar="FILE", help="a simulated layout (template)")
     sim.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
-    sim.add_argument("--start-spread", type=float, default=10.0, metavar="S", help="spread the starts over S s")
+    sim.add_argument(
+        "--start-spread",
+        type=float,
+        metavar="S",
+        help="spread the starts over S s (default: 0.3 s per site, at least 10 s: each site plans its first 48 h "
+        "at its start, about 0.3 s of CPU here)",
+    )
+    sim.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="K",
+        help="processes to share the sites out over (default: one per core, here %(default)s)",
+    )
+    sim.add_argument("--worker-of", metavar="I/K", help=argparse.SUPPRESS)  # a worker process's share
     sim.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     sim.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
 
 
 def run_sim_cli(args: argparse.Namespace) -> int:
+    if args.sites < 1 or args.workers < 1:
+        print("hearth fleet-sim: --sites and --workers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    if args.worker_of:
+        worker, _, workers = args.worker_of.partition("/")
+        return run_share(args, (int(worker), int(workers)))
+    if args.workers > 1 and args.sites > 1:
+        # The first site's layout and password here, once, rather than the same error from every worker.
+        if plan_sites(args, (0, args.sites)) is None:
+            return EXIT_USAGE
+        return run_workers(min(args.workers, args.sites))
+    return run_share(args, (0, 1))
+
+
+def plan_sites(args: argparse.Namespace, share: tuple[int, int]) -> list[FleetSite] | None:
+    """This process's sites, or None after saying what is wrong with them."""
+    from controller.fleet.sim import plan_fleet
+    from controller.layout.load import LayoutError
+
+    try:
+        return plan_fleet(
+            Path(args.layout),
+            args.sites,
+            args.brokers,
+            Path(args.password_dir),
+            Path(args.state_dir),
+            args.prefix,
+            share,
+        )
+    except (ValueError, OSError, LayoutError) as error:
+        print(f"hearth fleet-sim: {error}", file=sys.stderr)
+        return None
+
+
+def run_workers(workers: int) -> int:
+    """Run this same command as `workers` processes, each with its share of the sites; pass SIGTERM/SIGINT on and
+    end with the worst exit status."""
+    import signal
+
+    argv = [sys.executable, "-m", "controller", *sys.argv[1:]]
+    children = [subprocess.Popen([*argv, "--worker-of", f"{i}/{workers}"]) for i in range(workers)]
+
+    def stop(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+    return max(child.wait() for child in children)
+
+
+def run_share(args: argparse.Namespace, share: tuple[int, int]) -> int:
     import asyncio
     import contextlib
     import signal
+    from concurrent.futures import ThreadPoolExecutor
 
     from controller import logs
-    from controller.fleet.sim import plan_fleet, run_fleet
-    from controller.layout.load import LayoutError
+    from controller.fleet.sim import run_fleet
 
-    if args.sites < 1:
-        print("hearth fleet-sim: --sites must be at least 1", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        sites = plan_fleet(Path(args.layout), args.sites, args.brokers, Path(args.password_dir), Path(args.state_dir))
-    except (ValueError, OSError, LayoutError) as error:
-        print(f"hearth fleet-sim: {error}", file=sys.stderr)
+    sites = plan_sites(args, share)
+    if sites is None:
         return EXIT_USAGE
     logs.configure(args.log_level, json={"auto": None, "json": True, "console": False}[args.log_format])
+    spread = args.start_spread if args.start_spread is not None else max(10.0, START_SPREAD_PER_SITE_S * args.sites)
 
     async def main() -> None:
-        runner = asyncio.create_task(run_fleet(sites, args.duration, args.start_spread))
+        # Each site plans its next day in a thread (~0.3 s of CPU here, at its start and then about daily). Hundreds
+        # of plans at once in the default executor's threads would starve the event loop, which holds every site's
+        # control tick and link, of the GIL: one planning thread per process, and on a stop the queued ones go.
+        planning = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleet-plan")
         loop = asyncio.get_running_loop()
+        loop.set_default_executor(planning)
+        runner = asyncio.create_task(run_fleet(sites, args.duration, spread))
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runner.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+        finally:
+            planning.shutdown(wait=False, cancel_futures=True)
 
     asyncio.run(main())
     return EXIT_OK

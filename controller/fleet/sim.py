@@ -1,18 +1,19 @@
 """`hearth fleet-sim`: many simulated houses in one process, to exercise a broker (or a cluster) and an ATN at
 the size of a real fleet.
 
-Each site is a whole `hearth run` of the simulated layout, minus the process: its own `Controller` (sampler,
-control loop and interlocks, store writer, ATN link with its own broker user and password, local API socket in
-its own state directory), its own emulated buses and chips, its own plant, and its own SQLite store on disk.
-What is shared is what a process shares: the event loop, the interpreter, the log. What is simplified:
+Each site is a controller of the simulated layout, minus the process: its own `Controller` (sampler, control
+loop with the pure tick and interlocks, store writer, ATN link with its own broker user and password, local API
+socket in its own state directory), its own relays on emulated GPIO lines, its own plant, and its own SQLite
+store on disk. What is shared is what a process shares: the event loop, the interpreter, the log; with
+`--workers K` the sites are shared out over K processes (one per core by default). What is simplified:
 
-- The log: one stream for all sites, warnings and above by default (a site's lines carry no site id, except the
-  link's, which name its broker).
+- The house (`controller.fleet.house.PlantHouse`): the sampler reads each channel straight from the plant
+  instead of through emulated chips, buses and the real drivers (the same physics; see that module for what
+  is left out). `hearth run` on the same layout keeps the whole chain.
+- The log: one stream for all sites (and their worker processes), warnings and above by default; every line
+  of a site carries its `site`.
 - Each site's plant is the same physics as `hearth run`'s, started from a different seed, so the houses drift
   apart; the weather preset is the layout's.
-- The emulated buses answer at once (`[sim] bus_timing = false`): the same drivers, registers and conversions,
-  without each transaction's wire time, which with hundreds of sites on two cores would only measure the
-  thread scheduler (conversions then "did not finish in time").
 - The control loop's systemd watchdog is not patted (there is no systemd per site).
 
 Site ids are `<prefix><n>` (`site-001` ...). Passwords are read from `<password dir>/<site>.mqtt-password`,
@@ -32,8 +33,13 @@ from pathlib import Path
 
 import structlog
 
+from controller.clock import Clock, SystemClock
+from controller.fleet.house import PLANT_BUS, InlineWorker, PlantHouse
+from controller.hardware import GPIO_WORKER
 from controller.layout.load import parse_text
 from controller.layout.model import Layout
+from controller.runtime import Controller, RunOptions
+from controller.sampler import Sampler
 
 log = structlog.get_logger("hearth.fleet")
 
@@ -53,7 +59,6 @@ def site_layout_text(template: str, site: str, urls: Sequence[str], password_fil
         raise ValueError("the layout template has no [site] id line")
     text = re.sub(r"(?m)^\[links\.atn\][^\[]*", "", text)  # any link of its own is replaced below
     text = re.sub(r"(?m)^seed = \d+", f"seed = {index + 1}", text)
-    text = re.sub(r"(?m)^bus_timing = .*\n", "", text).replace("[sim]\n", "[sim]\nbus_timing = false\n", 1)
     return (
         text
         + f"""
@@ -65,6 +70,20 @@ password_file = {json.dumps(str(password_file))}
     )
 
 
+class FleetController(Controller):
+    """A whole controller on a `PlantHouse`: the sampler reads the plant, the relays' calls run inline."""
+
+    def __init__(self, layout: Layout, clock: Clock, options: RunOptions) -> None:
+        house = PlantHouse(layout, clock)
+        super().__init__(layout, house, clock, options, {"plant": house.run})
+        for worker in self.hardware.workers.values():
+            worker.close()  # no thread was started: nothing was submitted yet
+        self.hardware.workers = {GPIO_WORKER: InlineWorker(GPIO_WORKER), PLANT_BUS: InlineWorker(PLANT_BUS)}
+        self.hardware.channels = house.channels()
+        self.sampler = Sampler(self.hardware.channels, self.hardware.workers, clock)
+        self.house = house
+
+
 @dataclass
 class FleetSite:
     site: str
@@ -73,17 +92,31 @@ class FleetSite:
 
 
 def plan_fleet(
-    template_path: Path, count: int, urls: Sequence[str], password_dir: Path, state_dir: Path, prefix: str = "site-"
+    template_path: Path,
+    count: int,
+    urls: Sequence[str],
+    password_dir: Path,
+    state_dir: Path,
+    prefix: str = "site-",
+    share: tuple[int, int] = (0, 1),
 ) -> list[FleetSite]:
-    """Every site's layout, validated as `hearth layout check` would; ValueError naming the first problem."""
+    """Every site's layout, validated as `hearth layout check` would; ValueError naming the first problem.
+
+    `share` (i, k): only the sites whose index is i mod k, the share of worker i of k."""
     template = template_path.read_text()
     sites = []
+    worker, workers = share
     for index, site in enumerate(site_ids(count, prefix)):
+        if index % workers != worker:
+            continue
         secret = password_dir / f"{site}.mqtt-password"
         if not secret.is_file():
             raise ValueError(f"{secret}: no password file for {site} (hearth fleet provision --secret-out writes it)")
         text = site_layout_text(template, site, urls, secret.resolve(), index)
         layout = parse_text(text, f"{template_path} as {site}")
+        if layout.backend != "sim" or (layout.sim is not None and (layout.sim.speed != 1.0 or layout.sim.start)):
+            raise ValueError(f'{template_path}: a fleet runs simulated houses in real time (backend = "sim", speed 1)')
+        PlantHouse(layout, SystemClock())  # every channel can be read from the plant (UnmodelledChannelError)
         sites.append(FleetSite(site, layout, state_dir / site))
     return sites
 
@@ -91,14 +124,11 @@ def plan_fleet(
 async def run_fleet(sites: Sequence[FleetSite], duration_s: float | None, start_spread_s: float = 10.0) -> None:
     """Run every site until cancelled (or for `duration_s`); starts are spread over `start_spread_s` so the
     fleet does not connect in one burst. A site that crashes is logged and the others go on."""
-    from controller.buses.choose import open_buses
-    from controller.runtime import Controller, RunOptions
 
     async def one(index: int, site: FleetSite) -> None:
+        structlog.contextvars.bind_contextvars(site=site.site)  # this task's context: its lines and its tasks'
         await asyncio.sleep(start_spread_s * index / max(1, len(sites)))
         site.state_dir.mkdir(parents=True, exist_ok=True)
-        buses, clock = open_buses(site.layout)
-        extra = {"plant": buses.run} if hasattr(buses, "run") else {}
         options = RunOptions(
             state_dir=site.state_dir,
             report_every_s=3600.0,
@@ -106,7 +136,7 @@ async def run_fleet(sites: Sequence[FleetSite], duration_s: float | None, start_
             started_at=time.monotonic(),
         )
         try:
-            await Controller(site.layout, buses, clock, options, extra).run()
+            await FleetController(site.layout, SystemClock(), options).run()
         except* Exception as crash:  # one house down is a finding, not the end of the fleet
             for error in crash.exceptions:
                 log.error("site crashed", site=site.site, error=f"{type(error).__name__}: {error}")
