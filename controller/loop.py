@@ -9,9 +9,11 @@ shift every later one, and the lateness of each tick is kept for the jitter figu
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import time
 from collections import deque
+from concurrent.futures import Executor
 from dataclasses import replace
 from typing import Protocol
 
@@ -73,8 +75,10 @@ class ControlLoop:
         sink: EventSink | None = None,
         health: HealthGate | None = None,
         overrides: OverrideSource | None = None,
+        planning: Executor | None = None,
     ) -> None:
         self.layout = layout
+        self.planning = planning  # where re-plans run; None: a thread of the event loop's default executor
         self.readings = readings
         self.bank = bank
         self.clock = clock
@@ -199,7 +203,8 @@ class ControlLoop:
         """Solve a re-plan in a worker thread and put it in force between two ticks."""
         control = self.plan_control or self.layout.control
         try:
-            solved = await asyncio.to_thread(local.solve_request, request, control, self.layout.site.timezone)
+            solve = functools.partial(local.solve_request, request, control, self.layout.site.timezone)
+            solved = await asyncio.get_running_loop().run_in_executor(self.planning, solve)
             self.state = replace(self.state, planner=local.adopt(self.state.planner, solved))
             log.info("plan", made_in_s=round(self.clock.now() - request.now, 2), note=solved.note)
         finally:

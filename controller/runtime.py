@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -71,6 +72,9 @@ class RunOptions:
     log_file: str = ""
     # The local API's socket; None: $RUNTIME_DIRECTORY/hearth.sock or the layout's (controller.links.local.socket_paths)
     socket_path: Path | None = None
+    # Where the control loop's re-plans run; None: the event loop's default executor (hearth fleet-sim shares one
+    # thread between hundreds of sites, so their plans cannot crowd out the threads aiomqtt connects on)
+    planning: Executor | None = None
 
 
 def heat_register(layout: Layout, store: Store) -> HeatRegister | None:
@@ -151,7 +155,14 @@ class Controller:
         bank = ActuatorBank(self.hardware.relays, self.hardware.workers[GPIO_WORKER])
         self.overrides = OverrideBook(self.store, self.layout, self.clock)
         self.loop = ControlLoop(
-            self.layout, self.sampler, bank, self.clock, self.inbox, self.store, overrides=self.overrides
+            self.layout,
+            self.sampler,
+            bank,
+            self.clock,
+            self.inbox,
+            self.store,
+            overrides=self.overrides,
+            planning=self.options.planning,
         )
         self.store.add_event(Event(ts=self.clock.now(), kind="start", message="controller started"))
         self.model = ModelKeeper(self.layout, self.store, self.clock, on_change=self._use_model)

@@ -222,11 +222,11 @@ def run_share(args: argparse.Namespace, share: tuple[int, int]) -> int:
     async def main() -> None:
         # Each site plans its next day in a thread (~0.3 s of CPU here, at its start and then about daily). Hundreds
         # of plans at once in the default executor's threads would starve the event loop, which holds every site's
-        # control tick and link, of the GIL: one planning thread per process, and on a stop the queued ones go.
+        # control tick and link, of the GIL, and queue ahead of aiomqtt's connects (they run in that executor too):
+        # one planning thread of their own per process, and on a stop the queued plans go.
         planning = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleet-plan")
         loop = asyncio.get_running_loop()
-        loop.set_default_executor(planning)
-        runner = asyncio.create_task(run_fleet(sites, args.duration, spread))
+        runner = asyncio.create_task(run_fleet(sites, args.duration, spread, planning))
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runner.cancel)
         try:

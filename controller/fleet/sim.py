@@ -28,6 +28,7 @@ import json
 import re
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,9 +122,12 @@ def plan_fleet(
     return sites
 
 
-async def run_fleet(sites: Sequence[FleetSite], duration_s: float | None, start_spread_s: float = 10.0) -> None:
+async def run_fleet(
+    sites: Sequence[FleetSite], duration_s: float | None, start_spread_s: float = 10.0, planning: Executor | None = None
+) -> None:
     """Run every site until cancelled (or for `duration_s`); starts are spread over `start_spread_s` so the
-    fleet does not connect in one burst. A site that crashes is logged and the others go on."""
+    fleet does not connect in one burst, and the sites' re-plans run on `planning` (default: the loop's default
+    executor). A site that crashes is logged and the others go on."""
 
     async def one(index: int, site: FleetSite) -> None:
         structlog.contextvars.bind_contextvars(site=site.site)  # this task's context: its lines and its tasks'
@@ -134,6 +138,7 @@ async def run_fleet(sites: Sequence[FleetSite], duration_s: float | None, start_
             report_every_s=3600.0,
             socket_path=site.state_dir / "hearth.sock",
             started_at=time.monotonic(),
+            planning=planning,
         )
         try:
             await FleetController(site.layout, SystemClock(), options).run()
