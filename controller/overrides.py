@@ -80,6 +80,10 @@ class OverrideBook:
         self.layout = layout
         self.clock = clock
         self._stored: list[tuple[Override, OverrideTimer | None]] = []
+        # Every write to the store's overrides goes through this book, so it reads them back only after one (or
+        # after a read failed): the tick and every state message ask for the active overrides, several times a
+        # second, and a query each time was the largest cost of an idle controller in a 500-site fleet.
+        self._read_needed = True
 
     def active(self) -> list[Override]:
         """The overrides in force now, oldest first, their times shown on the current wall clock."""
@@ -88,7 +92,9 @@ class OverrideBook:
     def _in_force(self) -> list[tuple[Override, OverrideTimer]]:
         wall, mono = self.clock.now(), self.clock.monotonic()
         try:
-            self._stored = self.store.unreleased_overrides()
+            if self._read_needed:
+                self._stored = self.store.unreleased_overrides()
+                self._read_needed = False
         except sqlite3.Error as error:  # a failing card: judge the overrides last read, control goes on
             log.warning("overrides not read from the store; using the last read", error=str(error))
         found = []
@@ -97,7 +103,7 @@ class OverrideBook:
                 timer = self._restore(stored, timer, wall, mono)
             if mono >= timer.ends_mono:
                 ended_at = wall - (mono - timer.ends_mono)
-                self._write(functools.partial(self.store.release_override, stored.id, at=ended_at, by=EXPIRED_BY))
+                self._write(functools.partial(self._release, stored.id, at=ended_at, by=EXPIRED_BY))
                 continue
             found.append((_on_wall_clock(stored, timer, wall, mono), timer))
         return found
@@ -115,8 +121,16 @@ class OverrideBook:
         log.info("override restored", id=stored.id, left_s=round(left, 1), from_boot=timer.boot_id if timer else None)
         if left > 0:  # one that ended meanwhile is released by the caller instead
             framed = _on_wall_clock(stored, restored, wall, mono)
-            self._write(functools.partial(self.store.save_override, framed, restored))
+            self._write(functools.partial(self._save, framed, restored))
         return restored
+
+    def _save(self, override: Override, timer: OverrideTimer | None = None) -> None:
+        self._read_needed = True
+        self.store.save_override(override, timer)
+
+    def _release(self, override_id: str, *, at: float, by: str) -> Override | None:
+        self._read_needed = True
+        return self.store.release_override(override_id, at=at, by=by)
 
     def _write(self, write: Callable[[], object]) -> None:
         """A bookkeeping write from the control tick: a failing store must not stop control (it retries next
@@ -152,7 +166,7 @@ class OverrideBook:
         )
         for old in self.active():
             if old.target == target:
-                self.store.release_override(old.id, at=now, by=who)
+                self._release(old.id, at=now, by=who)
                 self._audit(
                     now,
                     f"override {old.id} ({describe(old.target, old.value)} by {old.who}) replaced by {override.id}",
@@ -162,7 +176,7 @@ class OverrideBook:
                     origin,
                     replaced_by=override.id,
                 )
-        self.store.save_override(override, OverrideTimer(self.clock.boot_id, mono, mono + duration, mono))
+        self._save(override, OverrideTimer(self.clock.boot_id, mono, mono + duration, mono))
         because = f": {reason}" if reason else ""
         self._audit(
             now,
@@ -192,7 +206,7 @@ class OverrideBook:
         renewed_timer = OverrideTimer(timer.boot_id, timer.created_mono, ends, mono)
         renewed = _on_wall_clock(current, renewed_timer, now, mono)
         renewed = Override.model_validate(renewed.model_dump())  # re-check the bounds
-        self.store.save_override(renewed, renewed_timer)
+        self._save(renewed, renewed_timer)
         expires = renewed.expires_at
         capped = " (capped: an override lasts at most 24 h from when it was set)" if ends < mono + duration else ""
         self._audit(
@@ -210,7 +224,7 @@ class OverrideBook:
         """End an active override now."""
         now = self.clock.now()
         current, _ = self._find_active(override_id)
-        released = self.store.release_override(override_id, at=now, by=who) or current
+        released = self._release(override_id, at=now, by=who) or current
         self._audit(
             now,
             f"override {override_id}: {who} released {describe(current.target, current.value)} {_where(origin)}",
