@@ -188,23 +188,34 @@ class Meter:
         return lines
 
 
-def settle(atn_log: Path, sites: set[str], limit_s: float) -> float:
-    """Wait until every site has accepted a lease from the ATN (or `limit_s`); how long that took."""
-    began = time.monotonic()
-    accepted: set[str] = set()
-    offset = 0
-    while accepted != sites and time.monotonic() - began < limit_s:
-        time.sleep(2)
-        with atn_log.open("rb") as stream:
-            stream.seek(offset)
+class LogTail:
+    """The entries a log gained since the last look."""
+
+    def __init__(self, log: Path) -> None:
+        self.log, self.offset = log, 0
+
+    def new(self) -> list[dict[str, object]]:
+        with self.log.open("rb") as stream:
+            stream.seek(self.offset)
             data = stream.read()
         end = data.rfind(b"\n") + 1
-        offset += end
-        for entry in log_entries(data[:end]):
-            if entry.get("event") == "controller accepted":
-                accepted.add(str(entry["site"]))
-    if accepted != sites:
-        print(f"  {len(sites - accepted)} site(s) had taken no lease after {limit_s:.0f} s")
+        self.offset += end
+        return log_entries(data[:end])
+
+
+def settle(work: Path, sites: set[str], limit_s: float) -> float:
+    """Wait until every site has accepted a lease from the ATN and made its first plan (or `limit_s`); how long
+    that took."""
+    began = time.monotonic()
+    accepted: set[str] = set()
+    planned: set[str] = set()
+    atn, fleet = LogTail(work / "atn.log"), LogTail(work / "fleet.log")
+    while (accepted != sites or planned != sites) and time.monotonic() - began < limit_s:
+        time.sleep(2)
+        accepted.update(str(e["site"]) for e in atn.new() if e.get("event") == "controller accepted")
+        planned.update(str(e["site"]) for e in fleet.new() if e.get("event") == "plan")
+    if accepted != sites or planned != sites:
+        print(f"  after {limit_s:.0f} s, {len(sites - accepted)} site(s) had no lease, {len(sites - planned)} no plan")
     return time.monotonic() - began
 
 
@@ -243,6 +254,7 @@ def main() -> int:
         help="let atn-sim plan every lease with the controller's planner (default: --bands; planning hundreds of "
         "sites in the ATN's one event loop delays everything it receives by seconds)",
     )
+    parser.add_argument("--commit-every", type=float, default=10.0, help="fleet-sim's --commit-every")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="fleet-sim worker processes")
     parser.add_argument("--settle", type=float, default=600.0, help="max s to wait until every site took a lease")
     args = parser.parse_args()
@@ -292,14 +304,14 @@ def main() -> int:
                 [HEARTH, "fleet-sim", "--sites", str(args.sites), "--password-dir", str(passwords)]
                 + [a for u in urls for a in ("--broker", u)]
                 + ["--state-dir", str(work / "state"), "--log-format", "json", "--log-level", "info"]
-                + ["--workers", str(args.workers)],
+                + ["--workers", str(args.workers), "--commit-every", str(args.commit_every)],
                 stderr=fleet_log,
                 stdout=subprocess.DEVNULL,
                 cwd=ROOT,
             )
             meter = Meter({"fleet-sim": lambda: with_children(fleet.pid), "atn-sim": lambda: [atn.pid], **broker_pids})
-            settled = settle(work / "atn.log", set(sites), args.settle)
-            print(f"  every site took a lease {settled:.0f} s after the start (starts spread, first plans)")
+            settled = settle(work, set(sites), args.settle)
+            print(f"  every site had a lease and its first plan {settled:.0f} s after the start")
             meter.start()
             metered_from = time.time()
             loads = [os.getloadavg()[0]]

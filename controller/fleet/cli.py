@@ -140,6 +140,14 @@ def add_sim_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         "at its start, about 0.3 s of CPU here)",
     )
     sim.add_argument(
+        "--commit-every",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="each site commits its readings every S s, which paces its telemetry too (default: %(default)s; "
+        "the layout's storage.commit_every_s is for one house: 2 s by default)",
+    )
+    sim.add_argument(
         "--workers",
         type=int,
         default=os.cpu_count() or 1,
@@ -154,6 +162,9 @@ def add_sim_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
 def run_sim_cli(args: argparse.Namespace) -> int:
     if args.sites < 1 or args.workers < 1:
         print("hearth fleet-sim: --sites and --workers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    if not 0.2 <= args.commit_every <= 60:
+        print("hearth fleet-sim: --commit-every must be within 0.2..60 s (storage.commit_every_s)", file=sys.stderr)
         return EXIT_USAGE
     if args.worker_of:
         worker, _, workers = args.worker_of.partition("/")
@@ -180,6 +191,7 @@ def plan_sites(args: argparse.Namespace, share: tuple[int, int]) -> list[FleetSi
             Path(args.state_dir),
             args.prefix,
             share,
+            args.commit_every,
         )
     except (ValueError, OSError, LayoutError) as error:
         print(f"hearth fleet-sim: {error}", file=sys.stderr)

@@ -100,10 +100,12 @@ def plan_fleet(
     state_dir: Path,
     prefix: str = "site-",
     share: tuple[int, int] = (0, 1),
+    commit_every_s: float | None = None,
 ) -> list[FleetSite]:
     """Every site's layout, validated as `hearth layout check` would; ValueError naming the first problem.
 
-    `share` (i, k): only the sites whose index is i mod k, the share of worker i of k."""
+    `share` (i, k): only the sites whose index is i mod k, the share of worker i of k. `commit_every_s`: the
+    sites' `storage.commit_every_s` instead of the template's (it also paces their telemetry)."""
     template = template_path.read_text()
     sites = []
     worker, workers = share
@@ -115,6 +117,9 @@ def plan_fleet(
             raise ValueError(f"{secret}: no password file for {site} (hearth fleet provision --secret-out writes it)")
         text = site_layout_text(template, site, urls, secret.resolve(), index)
         layout = parse_text(text, f"{template_path} as {site}")
+        if commit_every_s is not None:
+            storage = layout.storage.model_copy(update={"commit_every_s": commit_every_s})
+            layout = layout.model_copy(update={"storage": storage})
         if layout.backend != "sim" or (layout.sim is not None and (layout.sim.speed != 1.0 or layout.sim.start)):
             raise ValueError(f'{template_path}: a fleet runs simulated houses in real time (backend = "sim", speed 1)')
         PlantHouse(layout, SystemClock())  # every channel can be read from the plant (UnmodelledChannelError)
