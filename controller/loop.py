@@ -13,6 +13,7 @@ import functools
 import sqlite3
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import replace
 from typing import Protocol
@@ -79,6 +80,8 @@ class ControlLoop:
     ) -> None:
         self.layout = layout
         self.planning = planning  # where re-plans run; None: a thread of the event loop's default executor
+        self.after_tick: list[Callable[[], None]] = []
+        """Called after every tick (the links publish the state when what it says changed, without polling it)."""
         self.readings = readings
         self.bank = bank
         self.clock = clock
@@ -190,6 +193,8 @@ class ControlLoop:
                 self.sink.add_event(event)
         self.last = result
         self.ticks += 1
+        for listener in self.after_tick:
+            listener()
         wanted = self.state.planner.wanted
         if wanted is not None and self._planning is None:
             self._planning = asyncio.create_task(self._plan(wanted), name="control:plan")

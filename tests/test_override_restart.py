@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from controller.clock import ManualClock
+from controller.control.types import Override
 from controller.overrides import OverrideBook
 from controller.store import Store
+from controller.store.database import OverrideTimer
 from tests.simhelpers import demo_layout
 
 LAYOUT = demo_layout()
@@ -80,3 +82,33 @@ def test_a_version_1_store_gains_the_override_timers_and_keeps_its_overrides(tmp
         assert override.id == "ov-old" and timer is None
     # Restored like one from another boot: its wall-clock expiry, as the clock has reached its last write.
     assert left_after_restart(path, ManualClock(WALL0)) == pytest.approx(540.0)
+
+
+class CountingStore(Store):
+    """A real store that counts how often the overrides are read back."""
+
+    reads = 0
+
+    def unreleased_overrides(self) -> list[tuple[Override, OverrideTimer | None]]:
+        self.reads += 1
+        return super().unreleased_overrides()
+
+
+def test_the_book_reads_the_store_back_only_after_a_write(tmp_path: Path) -> None:
+    """The tick and every state message ask for the active overrides; the store is asked only after a write."""
+    clock = ManualClock(WALL0)
+    store = CountingStore.open(tmp_path / "s.sqlite")
+    assert isinstance(store, CountingStore)
+    book = OverrideBook(store, LAYOUT, clock)
+    for _ in range(5):
+        assert book.active() == []
+    assert store.reads == 1
+    ov = book.set("heat-pump", False, 60.0, who="tech", origin="test")
+    assert [o.id for o in book.active()] == [ov.id] and store.reads == 2  # the write is read back once
+    for _ in range(5):
+        book.active()
+    assert store.reads == 2
+    clock.advance(61)  # it expires: the book releases it, and reads the store again once
+    assert book.active() == [] and book.active() == [] and book.active() == []
+    assert store.reads == 3
+    store.close()
