@@ -72,8 +72,8 @@ class RunOptions:
     log_file: str = ""
     # The local API's socket; None: $RUNTIME_DIRECTORY/hearth.sock or the layout's (controller.links.local.socket_paths)
     socket_path: Path | None = None
-    # Where the control loop's re-plans run; None: the event loop's default executor (hearth fleet-sim shares one
-    # thread between hundreds of sites, so their plans cannot crowd out the threads aiomqtt connects on)
+    # Where the control loop's re-plans and the model's fits run; None: the event loop's default executor (hearth
+    # fleet-sim shares one thread between hundreds of sites, so they cannot crowd out the threads aiomqtt connects on)
     planning: Executor | None = None
 
 
@@ -165,7 +165,9 @@ class Controller:
             planning=self.options.planning,
         )
         self.store.add_event(Event(ts=self.clock.now(), kind="start", message="controller started"))
-        self.model = ModelKeeper(self.layout, self.store, self.clock, on_change=self._use_model)
+        self.model = ModelKeeper(
+            self.layout, self.store, self.clock, on_change=self._use_model, executor=self.options.planning
+        )
         self.model.announce()
         self.loop.plan_control = self.model.control
         self.alarms.sink = self.store
@@ -200,6 +202,7 @@ class Controller:
                         self.loop.wake,
                         remote=self._remote_overrides(),
                     )
+                    self.loop.after_tick.append(self.link.state_changed)
                     group.create_task(self.link.run(), name="atn-link")
                 house = self.layout.links.home_assistant
                 if house is not None:

@@ -43,7 +43,13 @@ from controller.energy.summary import SummarySchedule, energy_summary
 from controller.layout.model import Layout, layout_summary
 from controller.links import homeassistant
 from controller.links.config import AtnLink
-from controller.links.connection import BrokerConnection, publish_state, run_until_first_failure
+from controller.links.connection import (
+    NEWS_WAIT_S,
+    BrokerConnection,
+    publish_state,
+    run_until_first_failure,
+    wait_for_news,
+)
 from controller.links.staterequest import StateRequests
 from controller.store import Store
 
@@ -108,6 +114,20 @@ class AtnLinkRunner:
         self.energy_schedule = SummarySchedule(ZoneInfo(layout.site.timezone))
         self.connection = BrokerConnection.for_link("ATN link", config, self.site, clock, self.rng, logger=log)
         self.state_requests = StateRequests(self.site, self.rng)
+        # News instead of polling: the store says when it committed readings or events, the control loop when it
+        # ticked (`state_changed`, wired by the runtime), and acknowledgements make room for more events.
+        self._state_news = asyncio.Event()
+        self._readings_news = asyncio.Event()
+        self._events_news = asyncio.Event()
+        store.on_commit(self._committed)
+
+    def _committed(self) -> None:
+        self._readings_news.set()
+        self._events_news.set()
+
+    def state_changed(self) -> None:
+        """The controller's state may say something new (called after every control tick)."""
+        self._state_news.set()
 
     @property
     def broker(self) -> str:
@@ -362,6 +382,7 @@ class AtnLinkRunner:
             self.config.state_every_s,
             self.state_requests,
             self._introduction,
+            self._state_news,
         )
 
     def _introduction(self) -> list[tuple[str, str | bytes]]:
@@ -394,11 +415,12 @@ class AtnLinkRunner:
                     )
                     await self._publish(client, self.topics.events, message.to_json(), qos=1)
                     self.events_sent = seq
-            await asyncio.sleep(POLL_S)
+            await wait_for_news(self._events_news, NEWS_WAIT_S)
 
     def _events_acked(self, upto: int) -> None:
         self._events_ack_seen = True
         self.store.ack_events_upto(min(upto, self.events_sent))  # never past what was sent
+        self._events_news.set()  # room for more
 
     def _raise_publish_failure(self) -> None:
         """A publish that failed (the connection dropped) ends the session, so the link reconnects."""
@@ -451,7 +473,7 @@ class AtnLinkRunner:
                 continue
             rows = self.store.telemetry_after(self.sent_upto, batch)
             if not rows:
-                await asyncio.sleep(POLL_S)
+                await wait_for_news(self._readings_news, NEWS_WAIT_S)
                 continue
             await asyncio.sleep(0)  # let the control tick run between the read and the encode
             first, last = rows[0], rows[-1]

@@ -95,6 +95,7 @@ class Store:
         self._latest_ts = 0.0
         self._events_acked = self._events_acked_saved = self._meta_int(EVENTS_ACKED_KEY)
         self._flushes_since_events_saved = 0
+        self._commit_listeners: list[Callable[[], None]] = []
 
     @classmethod
     def open(
@@ -190,6 +191,14 @@ class Store:
         """Queued readings dropped (oldest first) because flushes kept failing; the queue holds ten minutes."""
         return self._outbox.dropped
 
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every commit that stored readings or events (the ATN link sends them then)."""
+        self._commit_listeners.append(listener)
+
+    def _committed(self) -> None:
+        for listener in self._commit_listeners:
+            listener()
+
     def flush(self) -> int:
         """Commit the queued readings in one transaction; returns rows written. Then writes any events that
         were waiting for the store to work again.
@@ -207,6 +216,8 @@ class Store:
             self._write_waiting_events()
         elif written:
             self._recovered()
+        if written:
+            self._committed()
         if self._events_acked > self._events_acked_saved:
             self._flushes_since_events_saved += 1
             if self._flushes_since_events_saved >= ACK_SAVE_EVERY:
@@ -317,6 +328,7 @@ class Store:
             return 0
         self._waiting_events.clear()
         self._recovered()
+        self._committed()
         return seq
 
     def last_event_seq(self) -> int:

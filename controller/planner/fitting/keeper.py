@@ -9,8 +9,10 @@ the layout, and why.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import Executor
 
 import structlog
 
@@ -31,9 +33,15 @@ REFIT_EVERY_S = 86_400.0
 
 class ModelKeeper:
     def __init__(
-        self, layout: Layout, store: Store, clock: Clock, on_change: Callable[[ControlParams], None] | None = None
+        self,
+        layout: Layout,
+        store: Store,
+        clock: Clock,
+        on_change: Callable[[ControlParams], None] | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.layout = layout
+        self.executor = executor  # where the fit runs; None: a thread of the event loop's default executor
         self.on_change = on_change
         self.store = store
         self.clock = clock
@@ -54,7 +62,8 @@ class ModelKeeper:
     async def refit(self) -> ModelFit:
         since, until = window(self.layout, self.clock.now())
         series = series_from_store(self.store, self.layout, since, until)
-        fit = await asyncio.to_thread(fit_series, series, self.layout, self.fit, since, until)
+        solve = functools.partial(fit_series, series, self.layout, self.fit, since, until)
+        fit = await asyncio.get_running_loop().run_in_executor(self.executor, solve)
         save(self.store, fit)
         self.fit = fit
         self.control = self._control()
