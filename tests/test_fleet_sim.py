@@ -63,7 +63,7 @@ def test_three_houses_in_one_process_reach_the_atn_with_nothing_lost(broker: Bro
     logging = ["--log-format", "json", "--log-level", "info"]
     where = ["--password-dir", str(passwords), "--state-dir", str(tmp_path / "state")]
     fleet = Process(
-        ["fleet-sim", "--sites", "3", "--broker", url, *where, "--start-spread", "1", *logging],
+        ["fleet-sim", "--sites", "3", "--broker", url, *where, "--start-spread", "1", "--commit-every", "1", *logging],
         tmp_path / "fleet.log",
     )
     try:
