@@ -42,6 +42,7 @@ from controller.loop import ControlLoop
 from controller.notify import Notifier, WatchdogGate
 from controller.overrides import OverrideBook, utc
 from controller.planner.fitting.keeper import ModelKeeper
+from controller.readings import Snapshot
 from controller.sampler import Sampler, summarise
 from controller.store import Store, StoreError, policies_for
 from controller.watch import frame
@@ -181,6 +182,7 @@ class Controller:
             alarms=self.alarms,
             state=self.state_message,
             settle=functools.partial(next_decision, self.loop),
+            idle=self.current_alarms,
             technician_group=local.technician_group,
             mode=local.mode,
         )
@@ -252,11 +254,18 @@ class Controller:
         last = self.loop.last if self.loop else None
         actual = self.loop.state.actuators if self.loop else {}
         snapshot = self.sampler.snapshot()
-        relay = self.loop.alarm if self.loop else None
-        store = self.store.trouble() if self.store else None
-        alarms = self.alarms.current(now, snapshot, relay, self.clock.monotonic(), store)
+        alarms = self.current_alarms(now, snapshot)
         speed = self.clock.speed if isinstance(self.clock, SimClock) else 1.0
         return state_message(self.layout.site.id, now, snapshot, last, overrides, link, actual, alarms, speed)
+
+    def current_alarms(self, now: float | None = None, snapshot: Snapshot | None = None) -> list[protocol.Alarm]:
+        """The alarms standing now; the alarm board times channel faults from these calls (at least once a second:
+        the state message, or the local API when nobody watches)."""
+        now = self.clock.now() if now is None else now
+        snapshot = self.sampler.snapshot() if snapshot is None else snapshot
+        relay = self.loop.alarm if self.loop else None
+        store = self.store.trouble() if self.store else None
+        return self.alarms.current(now, snapshot, relay, self.clock.monotonic(), store)
 
     async def _control(self) -> None:
         """Wait for the first complete snapshot (boot is offline-first: nothing else is awaited), then tick."""

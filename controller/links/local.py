@@ -292,6 +292,7 @@ class LocalApiServer:
         alarms: AlarmBoard,
         state: Callable[[], protocol.State],
         settle: Callable[[], Awaitable[object]],
+        idle: Callable[[], object] | None = None,
         technician_group: str = "hearth-tech",
         mode: int = 0o666,
         limits: SocketLimits | None = None,
@@ -305,6 +306,9 @@ class LocalApiServer:
         self.alarms = alarms
         self.state = state
         self.settle = settle
+        # What to do once a second with nobody subscribed: time the alarm board's faults (default: build the state,
+        # which does that and more; the controller gives the alarm board's own call).
+        self.idle = idle or state
         self.technician_group = technician_group
         self.mode = mode
         self.site = layout.site.id
@@ -386,11 +390,16 @@ class LocalApiServer:
 
     async def _publish(self) -> None:
         """Build the state once per poll for every subscriber, push it on change and every second; push new
-        events. With nobody subscribed, build it once a second anyway (the alarm board times faults from it)."""
+        events. With nobody subscribed, call `idle` once a second (the alarm board times faults from it), and leave
+        the events to the next subscriber (`_subscribe` catches up)."""
         last_signature: Hashable = None
         last_pushed = -math.inf
         while True:
             subscribers = [c for c in self._clients if c.subscribed]
+            if not subscribers:
+                self.idle()
+                await asyncio.sleep(IDLE_S)
+                continue
             state = self.state()
             if subscribers:
                 signature = state_signature(state)
@@ -424,6 +433,8 @@ class LocalApiServer:
         """Queue the state and the last few events (up to where the publisher has got) for a new subscriber."""
         client.subscribed = True
         client.offer_state(protocol.Push(push="state", state=self.state()).to_json())
+        if not any(c.subscribed for c in self._clients if c is not client):  # the publisher was idle: catch up
+            self._event_seq = max(self._event_seq, self.store.last_event_seq())
         first = max(0, self._event_seq - RECENT_EVENTS)
         for seq, event in self.store.events_after(first, limit=RECENT_EVENTS):
             if seq <= self._event_seq:
