@@ -120,8 +120,13 @@ def main() -> int:
         print("What the ATN received (hearth atn-sim check):", flush=True)
         check = subprocess.run([HEARTH, "atn-sim", "check", "--db", str(ledger)], capture_output=True, text=True)
         lines = check.stdout.splitlines()
-        gaps = [line for line in lines if "gap(s)" in line]
-        print(f"  {len(lines)} lines, {len(gaps)} with a gap (details: hearth atn-sim check --db {ledger})")
+        checked = {line.split(":", 1)[0] for line in lines if ":" in line}
+        readings = sum(1 for line in lines if line.endswith(", no gaps"))
+        events = sum(1 for line in lines if line.endswith(", no event gaps"))
+        print(
+            f"  {len(checked)} sites: readings with no gap at {readings}, events with no gap at {events} "
+            f"(exit {check.returncode}; details: hearth atn-sim check --db {ledger})"
+        )
     return 0
 
 

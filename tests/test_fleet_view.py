@@ -7,8 +7,10 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.widgets import DataTable
 
 from controller.protocol import ActuatorStateMsg, LinkState, ReadingState, State, Status, Topics
 from tests.broker import Broker, start_broker
@@ -37,6 +39,25 @@ def state(site: str, ts: float = NOW, *, mode: str = "ATN", alarms: int = 0, bac
         link=LinkState(connected=True, last_heartbeat=ts - 3, backlog=backlog),
         every_s=30.0,
     )
+
+
+POWER_CASES = [
+    # (readings as name -> (value, unit), what the heat-pump cell says)
+    ({}, "on"),
+    ({"hp-power": (1830.4, "W")}, "on 1830 W"),
+    ({"grid-power": (411.0, "W"), "hp-power": (-0.3, "W")}, "on 0 W"),  # the grid meter is not the heat pump's
+    ({"grid-power": (411.0, "W")}, "on"),
+    ({"hp-electric": (1.2, "kW")}, "on 1200 W"),
+]
+
+
+@pytest.mark.parametrize(("readings", "cell"), POWER_CASES)
+def test_the_heat_pump_cell_shows_the_heat_pumps_own_power(readings: dict[str, tuple[float, str]], cell: str) -> None:
+    model = FleetModel()
+    site = state("a-site")
+    extra = {name: ReadingState(value=v, unit=unit, quality="ok", ts=NOW) for name, (v, unit) in readings.items()}
+    model.state(site.model_copy(update={"readings": {**site.readings, **extra}}))
+    assert model.row("a-site", NOW).cells[4] == cell
 
 
 def test_rows_sort_filter_and_quiet_sites() -> None:
@@ -103,3 +124,42 @@ def test_the_fleet_view_asks_for_states_and_opens_a_site(broker: Broker, tmp_pat
         return app.return_value
 
     assert asyncio.run(scenario()) == "other-site"
+
+
+class Scripted(FleetTransport):
+    """States handed to the view's callbacks one by one, when the test says so (no broker)."""
+
+    def __init__(self) -> None:
+        super().__init__(["mqtt://127.0.0.1:1883"])
+        self.queue: asyncio.Queue[State] = asyncio.Queue()
+
+    async def run(self, on_state: Any, on_online: Any, on_status: Any) -> None:
+        while True:
+            on_state(await self.queue.get())
+
+
+def test_a_cell_that_grows_is_shown_whole() -> None:
+    """A column is as wide as its first values: before the first heartbeat the link says "up -", and "up 12 s" was
+    then cut to "up 1" (seen in scripts/fleet-demo)."""
+    transport = Scripted()
+
+    async def scenario() -> None:
+        app = FleetApp(transport)
+        async with app.run_test(size=(140, 20)) as pilot:
+            now = time.time()
+            first = state("a-site", now).model_copy(update={"link": LinkState(connected=True)})
+            await transport.queue.put(first)
+            await pilot.pause(0.1)
+            app.refresh_table()
+            await transport.queue.put(
+                state("a-site", now).model_copy(update={"link": LinkState(connected=True, last_heartbeat=now - 12)})
+            )
+            await pilot.pause(0.1)
+            app.refresh_table()
+            await pilot.pause(0.2)  # the table resizes its columns when idle
+            table = app.query_one(DataTable)
+            link = next(column for column in table.columns.values() if column.key.value == "link")
+            assert table.get_row("a-site")[5] == "up 12 s"
+            assert link.content_width >= len("up 12 s")
+
+    asyncio.run(scenario())

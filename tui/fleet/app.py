@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
+from rich.cells import cell_len
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
@@ -47,6 +48,7 @@ class FleetApp(App[str | None]):
         self.connection = ConnectionStatus("connecting")
         self._shown: dict[str, tuple[str, ...]] = {}
         self._order: list[str] = []
+        self._widths: dict[str, int] = {column: len(column) for column in COLUMNS}
 
     def compose(self) -> ComposeResult:
         yield Static(id="header")
@@ -105,10 +107,19 @@ class FleetApp(App[str | None]):
             before = self._shown.get(row.site)
             if before is None:
                 table.add_row(*row.cells, key=row.site)
+                for column, cell in zip(COLUMNS, row.cells, strict=True):
+                    self._widths[column] = max(self._widths[column], cell_len(cell))
             elif before != row.cells:
                 for column, old, new in zip(COLUMNS, before, row.cells, strict=True):
                     if old != new:
-                        table.update_cell(row.site, column, new)
+                        # A column is as wide as its first values ("up -" before the first heartbeat): a longer
+                        # one ("up 12 s") was cut to fit. Widen it then, and only then: the table's own
+                        # re-measure on every update scans the whole column when a cell gets shorter, which
+                        # at hundreds of rows updated each second ("last seen") costs more than the rest.
+                        wider = cell_len(new) > self._widths[column]
+                        table.update_cell(row.site, column, new, update_width=wider)
+                        if wider:
+                            self._widths[column] = cell_len(new)
             self._shown[row.site] = row.cells
         order = [row.site for row in rows]
         if order != self._order:

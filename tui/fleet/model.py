@@ -35,14 +35,18 @@ def _reading(state: State, *names: str, contains: str = "") -> float | None:
     return None
 
 
+HEAT_PUMP_POWER = "hp-power"  # the energy section's default name for the heat pump's meter
+
+
 def _power_w(state: State) -> float | None:
-    for name, reading in sorted(state.readings.items()):
-        if reading.value is None or reading.quality != "ok":
+    """The heat pump's electrical power: `hp-power`, else a W or kW channel named for the heat pump (never the
+    house's grid meter, whose name sorts first in the demo layout and showed 400 W for a heat pump that was off)."""
+    candidates = sorted(state.readings.items(), key=lambda item: (item[0] != HEAT_PUMP_POWER, item[0]))
+    for name, reading in candidates:
+        if reading.value is None or reading.quality != "ok" or reading.unit not in ("W", "kW"):
             continue
-        if reading.unit == "kW":
-            return reading.value * 1000
-        if reading.unit == "W" and ("hp" in name or "heat" in name or "power" in name):
-            return reading.value
+        if name == HEAT_PUMP_POWER or name.startswith("hp-") or "heat-pump" in name:
+            return reading.value * (1000 if reading.unit == "kW" else 1)
     return None
 
 
@@ -91,7 +95,7 @@ class FleetModel:
         power = _power_w(state)
         pump_text = "-" if pump is None else ("on" if pump.on else "off")
         if power is not None:
-            pump_text += f" {power:.0f} W"
+            pump_text += f" {round(power)} W"  # round(): never "-0 W"
         link = state.link
         link_text = "-"
         if link is not None:
