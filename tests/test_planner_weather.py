@@ -119,13 +119,19 @@ def test_the_plan_follows_the_atn_forecast_and_the_reason_says_so() -> None:
     assert "weather: persistence (no ATN weather forecast)" in decision.commands[HP].reason
 
 
-def test_a_new_forecast_or_the_used_one_going_stale_replans() -> None:
+def test_a_different_forecast_or_the_used_one_going_stale_replans() -> None:
     first = forecast([-5.0] * 72)
     state, _ = decide(local.PlannerState(), T0, first)
     same, _ = decide(state, T0 + 3600, first)
     assert same.replans == 1
-    newer = forecast([-5.0] * 72, received=T0 + 3600)
-    renewed, _ = decide(state, T0 + 3600, newer)
+    agreeing = forecast([-5.3] * 72, received=T0 + 3600)  # hourly re-issues that agree cost no re-plan
+    kept, decision = decide(state, T0 + 3600, agreeing)
+    assert kept.replans == 1 and kept.weather_used == T0 + 3600
+    assert (
+        "weather: the ATN's forecast issued 10:00 UTC agrees with the plan's within 1 K" in decision.commands[HP].reason
+    )
+    colder = forecast([-5.0] * 6 + [-9.0] * 66, received=T0 + 3600)
+    renewed, _ = decide(state, T0 + 3600, colder)
     assert renewed.replans == 2 and renewed.weather_used == T0 + 3600
     stale, decision = decide(state, T0 + WEATHER_MAX_AGE_S + 3600, first)
     assert stale.replans == 2 and stale.weather_used is None

@@ -42,6 +42,7 @@ PREVIEW_STEPS = 96  # the next 24 h at least, for reasons and the TUI (the whole
 DIST_HYSTERESIS_K = 0.15
 GUARD_K = 0.2  # the emitters keep the house this far above the comfort floor
 AUX_GUARD_K = 0.3  # the aux element helps when the house is this far below the floor with the heat pump on
+WEATHER_REPLAN_K = 1.0  # a newer ATN weather forecast re-plans when it is this far off the plan's at some step
 TANK_USEFUL_K = 1.0  # emitters only run when the tank top is this much warmer than the house
 
 
@@ -223,7 +224,7 @@ def _needs_plan(
     params: ControlParams,
     now: float,
     prices_changed: bool,
-    weather: WeatherForecast | None = None,
+    weather_changed: bool = False,
 ) -> bool:
     plan = state.plan
     if plan is None:
@@ -240,10 +241,36 @@ def _needs_plan(
         return True
     if prices_changed or inputs.setpoint_c != state.setpoint_c:
         return True
-    if fresh_weather(weather, now) != state.weather_used:  # a new ATN forecast, or the one used went stale
+    if weather_changed:
         return True
     assert inputs.outdoor_c is not None
     return abs(inputs.outdoor_c - float(plan.forecast.outdoor_c[k])) > planner.outdoor_error_k
+
+
+def _weather_changed(
+    state: PlannerState, weather: WeatherForecast | None, outdoor_c: float, now: float
+) -> tuple[bool, PlannerState]:
+    """Whether the outdoor air the plan assumed no longer holds: the ATN forecast it used went stale, or a newer
+    one says something else (by more than `WEATHER_REPLAN_K` at some step). A newer forecast that agrees is
+    noted without a re-plan (forecasts arrive hourly; a re-plan costs ~1 s of a Pi's CPU)."""
+    used = fresh_weather(weather, now)
+    plan = state.plan
+    if used == state.weather_used or plan is None:
+        return False, state
+    if used is None:
+        return True, state  # the forecast the plan used went stale: back to persistence
+    import numpy as np
+
+    from controller.planner import forecast as fc
+    from controller.planner import weather as outdoor_air
+
+    k = plan.step_at(now) or 0
+    times = fc.step_times(plan.t0, plan.forecast.steps)[k:]
+    fresh, note = outdoor_air.outdoor(times, now, outdoor_c, state.history, weather)
+    if float(np.max(np.abs(fresh - plan.forecast.outdoor_c[k:]))) > WEATHER_REPLAN_K:
+        return True, state
+    agrees = note.split(" (")[0] + f" agrees with the plan's within {WEATHER_REPLAN_K:g} K"
+    return False, replace(state, weather_used=used, weather_note=agrees)
 
 
 def _prices_changed(
@@ -298,9 +325,10 @@ def decide(
     house = inputs.house_c
     running = state.decision.action.heat_pump if state.decision is not None else rules_state.charging
     changed = _prices_changed(state, price_forecast, params, timezone, now)
+    weather_changed, state = _weather_changed(state, weather, inputs.outdoor_c, now)
     if price_forecast is not None and price_forecast.received_at != state.forecast_seen:
         state = replace(state, forecast_seen=price_forecast.received_at)
-    if _needs_plan(state, inputs, params, now, changed, weather):
+    if _needs_plan(state, inputs, params, now, changed, weather_changed):
         request = PlanRequest(
             now, inputs.outdoor_c, state.history, price_forecast, inputs.setpoint_c, tank, house, running, weather
         )

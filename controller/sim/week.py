@@ -14,11 +14,12 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
+from controller.atnsim.weather import perfect_forecast
 from controller.control.interlocks import HOUR_S, ActuatorState
 from controller.control.policy import occupied_now
 from controller.control.tariff import Price, local_time, price_band
 from controller.control.tick import ControlState, TickInputs, control_tick, initial_state
-from controller.control.types import Command, Source
+from controller.control.types import Command, Source, WeatherForecast
 from controller.energy.daily import DayTotals
 from controller.energy.rollup import rollup
 from controller.layout.model import Layout
@@ -159,11 +160,14 @@ def simulate(
     prices: PriceSource | None = None,
     planner: PlannerState | None = None,
     observer: Observer | None = None,
+    weather_forecast: bool = False,
 ) -> WeekReport:
     """Run `days` of plant and control. `failures` maps channel names to the day they fail (for good);
     `prices` is what energy costs and what the controller is told (the layout's time-of-use by default);
     `planner` is a planner state to start from (the bench's perfect-foresight plan); `observer` sees each tick's
-    snapshot and the actuators' states after it (a recorded history, as a live site's store would hold)."""
+    snapshot and the actuators' states after it (a recorded history, as a live site's store would hold);
+    `weather_forecast` hands the controller, every hour, what the reference ATN would send: the next 48 h of the
+    plant's own weather as hourly means (a perfect weather forecast)."""
     began = time.process_time()
     plant = Plant(PlantParams(weather=WEATHER_PRESETS[weather]), start_time=start, seed=seed, initial_house_c=20.0)
     now = start
@@ -179,13 +183,16 @@ def simulate(
     band_quarter = -1.0
     band = Price.NORMAL
     tally = SimTally()
+    sent: WeatherForecast | None = None
     tally.observe(plant, now)
     while now < end:
         broken = frozenset(name for name, day in failing.items() if now >= start + day * 86400)
         snapshot = snapshot_from(plant, layout, now, broken)
         monotonic = now - start  # simulated time never steps: the monotonic clock is the time since the start
         forecast = source.forecast(now)
-        inputs = TickInputs(now=now, monotonic=monotonic, snapshot=snapshot, forecast=forecast)
+        if weather_forecast and (sent is None or now - sent.received_at >= 3600):
+            sent = perfect_forecast(plant.weather, now)
+        inputs = TickInputs(now=now, monotonic=monotonic, snapshot=snapshot, forecast=forecast, weather=sent)
         state, commands = strategy(state, inputs, layout)
         actuators = dict(state.actuators)
         for name, command in commands.items():
