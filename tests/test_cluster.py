@@ -24,6 +24,7 @@ from controller.atnsim.ledger import Ledger
 from controller.fleet.rabbitmq import ROLES, grant_for
 from tests.broker import BrokerRefused, Subscription, disconnect
 from tests.rabbitmq import CTL, Cluster, start_cluster
+from tests.soak import LONG
 from tests.test_atn_link import HEARTH, ROOT, Process, current_mode, wait_for
 
 SITES = ("demo-house", "other-site")
@@ -349,7 +350,7 @@ def node_loss(cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest, 
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("HEARTH_SLOW"), reason="slow (about a minute more): set HEARTH_SLOW=1")
+@pytest.mark.skipif(not LONG, reason="slow (about a minute more): set HEARTH_SLOW=1")
 def test_a_node_lost_then_the_atns_node_lost_nothing_lost(
     cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

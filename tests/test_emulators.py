@@ -398,8 +398,9 @@ def test_ads_single_shot_takes_its_conversion_time_on_real_time() -> None:
     started = time.perf_counter()
     assert channel.voltage == pytest.approx(1.0, abs=4 * 4.096 / 32768)
     assert time.perf_counter() - started >= 1 / 128
-    # Each poll is a real transaction of ~0.45 ms at 100 kHz, not a spin of millions of instant ones.
-    assert 10 <= i2c.transactions - before <= 30
+    # Each poll is a real transaction of ~0.45 ms at 100 kHz, not a spin of millions of instant ones. On a busy
+    # machine fewer polls fit in the 7.8 ms (seen: 5); at least the configuration write, one poll and the read.
+    assert 3 <= i2c.transactions - before <= 30
 
 
 def test_ads_os_bit_and_registers(vt: VirtualTime) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from controller.control.types import Override
@@ -45,6 +48,45 @@ def run(state: Path, *extra: str, env: dict[str, str] | None = None, seconds: fl
     return [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
 
 
+Events = list[dict[str, object]]
+
+
+def run_until(
+    state: Path, *extra: str, until: Callable[[Events], bool], env: dict[str, str] | None = None, limit_s: float = 60
+) -> Events:
+    """`hearth run` until `until(events so far)` holds (or `limit_s` passes), then SIGTERM, as systemd stops it.
+    Waiting for what the test is about, not for a fixed time: start-up alone takes seconds on a busy machine."""
+    process = subprocess.Popen(
+        [HEARTH, "run", "--layout", DEMO, "--state-dir", str(state), "--log-format", "json", *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")), daemon=True)
+    reader.start()
+
+    def events() -> Events:
+        return [json.loads(line) for line in list(lines) if line.startswith("{")]
+
+    deadline = time.monotonic() + limit_s
+    try:
+        while not until(events()) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        reader.join(timeout=10)
+    text = "".join(lines)
+    assert process.returncode == 0, text[-3000:]
+    assert "Traceback" not in text
+    return events()
+
+
 def test_controls_the_plant_and_explains_every_decision(tmp_path: Path) -> None:
     events = run(tmp_path, "--speed", "60")
     decisions = [e for e in events if e["event"] == "decision"]
@@ -76,9 +118,15 @@ def test_an_override_survives_a_restart_and_wins_over_the_policy(tmp_path: Path)
                 reason="drying the screed",
             )
         )
+
     # Speed 20: the 60 s minimum off-time passes in 3 s, and a sample period (50 ms) stays longer than an I2C
     # round of the demo's eight ADS1115 channels even on a loaded machine (at 60 the tanks went stale).
-    events = run(tmp_path, "--speed", "20", seconds=6.0)
+    def aux_by_override(events: Events) -> bool:
+        return any(
+            e["event"] == "decision" and e["actuator"] == "aux-element" and e["source"] == "override" for e in events
+        )
+
+    events = run_until(tmp_path, "--speed", "20", until=aux_by_override)
     opened = next(e for e in events if e["event"] == "store open")
     assert opened["overrides_restored"] == 1
     aux = [e for e in events if e["event"] == "decision" and e["actuator"] == "aux-element"]
@@ -96,14 +144,22 @@ def test_notify_ready_and_watchdog_over_a_real_socket(tmp_path: Path) -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(path)
     sock.settimeout(0.2)
-    try:
-        run(tmp_path, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"}, seconds=3.0)
-        messages = []
+    messages: list[str] = []
+
+    def receive() -> None:
         while True:
             try:
                 messages.append(sock.recv(4096).decode())
             except TimeoutError:
-                break
+                return
+
+    def three_pats(_events: Events) -> bool:
+        receive()
+        return messages.count("WATCHDOG=1") >= 3
+
+    try:
+        run_until(tmp_path, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"}, until=three_pats)
+        receive()  # STOPPING=1
     finally:
         sock.close()
     ready = [m for m in messages if "READY=1" in m]

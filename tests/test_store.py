@@ -35,6 +35,7 @@ from controller.store import database as store_database
 from controller.store import outbox as store_outbox
 from controller.store import schema as store_schema
 from tests.simhelpers import demo_layout
+from tests.soak import soak
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -587,12 +588,13 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_store_survives_kill_9(tmp_path: Path) -> None:
     path = tmp_path / "hearth.sqlite"
     rng = random.Random(20260101)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     last = 0
-    for run in range(20):
+    for run in range(soak(8, 20)):
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, str(path), str(run), str(T0)],
             stdout=subprocess.PIPE,

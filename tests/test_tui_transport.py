@@ -144,7 +144,9 @@ def test_subscribe_learns_the_role_then_receives_pushes_and_answers(socket_path:
         transport = LocalSocketTransport(str(socket_path), backoff=FAST)
         assert transport.read_only  # until the controller says otherwise
         async with running(transport) as seen:
-            await seen.until(lambda: seen.states and seen.events)
+            # The pushes that follow the subscription's answer on the socket may be read before the task waiting for
+            # that answer runs again, so "connected" may come after the first State: wait for all three.
+            await seen.until(lambda: seen.states and seen.events and any(s.phase == "connected" for s in seen.statuses))
             connected = [s for s in seen.statuses if s.phase == "connected"][-1]
             assert (connected.user, connected.role, connected.read_only) == ("alice", "technician", False)
             assert not transport.read_only

@@ -1,7 +1,8 @@
 """Simulated weeks of the plant under the real control tick: comfort, zero interlock violations, and heat bought
 in cheap windows; also with sensors failing mid-week (the planner falls back to the present rules). Each week runs
 in a few seconds (ManualClock-free: the simulation advances its own time). The planner is on by default; the
-present rules run with it switched off."""
+present rules run with it switched off. The short form (the default, and CI) runs 3 days with the failures at the
+same share of the run; `HEARTH_SLOW=1` runs whole weeks."""
 
 from __future__ import annotations
 
@@ -10,14 +11,22 @@ import pytest
 from controller.sim.compare import with_planner
 from controller.sim.week import WeekReport, simulate, thermostat_strategy
 from tests.simhelpers import demo_layout
+from tests.soak import soak
 
 LAYOUT = demo_layout()
 RULES = with_planner(LAYOUT, False)
+DAYS = soak(3.0, 7.0)
+pytestmark = pytest.mark.slow
+
+
+def at_share(failures: dict[str, float]) -> dict[str, float]:
+    """Failure days written for a week, moved to the same share of a shorter run."""
+    return {name: day * DAYS / 7.0 for name, day in failures.items()}
 
 
 @pytest.fixture(scope="module")
 def cold_week() -> WeekReport:
-    return simulate(LAYOUT, weather="cold", days=7)
+    return simulate(LAYOUT, weather="cold", days=DAYS)
 
 
 def test_cold_week(cold_week: WeekReport) -> None:
@@ -29,7 +38,7 @@ def test_cold_week(cold_week: WeekReport) -> None:
 
 
 def test_mild_week() -> None:
-    report = simulate(LAYOUT, weather="mild", days=7, seed=2)
+    report = simulate(LAYOUT, weather="mild", days=DAYS, seed=2)
     print(report.summary())
     assert report.violations == []
     assert report.comfort_share >= 0.97
@@ -51,7 +60,7 @@ def test_mild_week() -> None:
     ids=["house", "tank-top", "all-tank-sensors", "house-then-tank-top", "outdoor-then-house"],
 )
 def test_sensor_failure_mid_week(failures: dict[str, float], min_comfort: float) -> None:
-    report = simulate(LAYOUT, weather="cold", days=7, failures=failures)
+    report = simulate(LAYOUT, weather="cold", days=DAYS, failures=at_share(failures))
     print(report.summary())
     assert report.violations == []
     assert report.comfort_share >= min_comfort
@@ -60,7 +69,7 @@ def test_sensor_failure_mid_week(failures: dict[str, float], min_comfort: float)
 
 @pytest.fixture(scope="module")
 def rules_week() -> WeekReport:
-    return simulate(RULES, weather="cold", days=7)
+    return simulate(RULES, weather="cold", days=DAYS)
 
 
 def test_the_present_rules_alone(rules_week: WeekReport) -> None:
@@ -78,7 +87,7 @@ def test_planner_costs_less_than_the_rules_with_no_more_starts(cold_week: WeekRe
 
 
 def test_cheap_window_policy_costs_less_than_a_thermostat(rules_week: WeekReport, cold_week: WeekReport) -> None:
-    thermostat = simulate(RULES, weather="cold", days=7, strategy=thermostat_strategy)
+    thermostat = simulate(RULES, weather="cold", days=DAYS, strategy=thermostat_strategy)
     print("rules:", rules_week.summary())
     print("thermostat:", thermostat.summary())
     assert thermostat.violations == []

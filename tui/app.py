@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
@@ -272,7 +273,12 @@ class HearthApp(App[None]):
     def tick(self) -> None:
         """Once a second: countdowns and ages move even when no State arrives (MQTT sends one every 30 s)."""
         for view in self._views():
-            view.tick()
+            try:
+                view.tick()
+            except NoMatches:
+                # A screen being torn down (the app quitting, a screen switch) loses its widgets one by one: the
+                # tick finds some gone. It has nothing left to show; the next screen draws itself on mount.
+                continue
 
     def _views(self) -> list[HearthScreen]:
         """The Hearth screens of the current stack (a modal on top still shows them): hidden ones wait."""
