@@ -25,7 +25,7 @@ from controller.energy.derived import derived_channels
 from controller.layout.load import load_layout
 from controller.store import Store
 from tests import fuzz_strategies
-from tests.broker import Broker, start_broker
+from tests.broker import Broker, _free_ports, start_broker
 
 ROOT = Path(__file__).resolve().parent.parent
 HEARTH = str(Path(sys.executable).parent / "hearth")
@@ -555,8 +555,10 @@ def test_home_assistant_discovery_looks_native_is_resent_and_clears_what_the_lay
 def test_a_house_broker_of_its_own_gets_status_state_and_discovery_with_its_own_credentials(
     broker: Broker, tmp_path: Path
 ) -> None:
-    """[links.home_assistant] only (no ATN): the house's own mosquitto, another password, the same entities."""
+    """[links.home_assistant] only (no ATN): the house's own mosquitto, another password, the same entities. Its
+    url is a list like the ATN link's (one reconnect loop serves both): a broker that is down, then the house's."""
     house = start_broker(tmp_path / "house-broker", site=SITE)
+    (dead,) = _free_ports(1)
     try:
         secret = tmp_path / "house-password"
         secret.write_text(house.users[SITE])
@@ -566,7 +568,7 @@ def test_a_house_broker_of_its_own_gets_status_state_and_discovery_with_its_own_
             (ROOT / "layouts/demo.toml").read_text()
             + f"""
 [links.home_assistant]
-url = "mqtt://127.0.0.1:{house.port}"
+url = ["mqtt://127.0.0.1:{dead}", "mqtt://127.0.0.1:{house.port}"]
 username = "{SITE}"
 password_file = "{secret}"
 state_every_s = 1
@@ -576,6 +578,10 @@ state_every_s = 1
         hearth = controller(tmp_path / "layout.toml", tmp_path / "state", tmp_path / "hearth.log")
         try:
             wait_for(lambda: any(e.get("event") == "house broker up" for e in hearth.events()), 15, "the house link")
+            down = next(e for e in hearth.events() if e.get("event") == "house broker down")
+            assert down["broker"] == f"mqtt://127.0.0.1:{dead}" and down["retry_in_s"] == 0, down
+            up = next(e for e in hearth.events() if e.get("event") == "house broker up")
+            assert up["broker"] == f"mqtt://127.0.0.1:{house.port}"
             wait_for(
                 lambda: any(
                     e.get("event") == "Home Assistant entity removed: no longer in the layout" for e in hearth.events()
