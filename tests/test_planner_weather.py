@@ -16,8 +16,8 @@ from controller.control.tariff import Price
 from controller.control.types import WeatherForecast, WeatherPoint
 from controller.planner import forecast as fc
 from controller.planner import local
-from controller.planner.base import OutdoorHistory
-from controller.planner.weather import OFFSET_FADE_S, WEATHER_MAX_AGE_S, freshness, outdoor
+from controller.planner.base import WEATHER_MAX_AGE_S, OutdoorHistory, freshness
+from controller.planner.weather import OFFSET_FADE_S, outdoor
 from tests.simhelpers import demo_layout
 
 LAYOUT = demo_layout()

@@ -7,8 +7,11 @@ import math
 from dataclasses import dataclass, replace
 
 from controller.control.params import ControlParams
+from controller.control.types import WeatherForecast
+from controller.protocol import MAX_WEATHER_AGE_S
 
 STEP_S = 900.0
+WEATHER_MAX_AGE_S = MAX_WEATHER_AGE_S  # forecasts are re-issued every few hours; half a day old is stale
 HOUR_S = 3600.0
 
 
@@ -54,3 +57,15 @@ def comfort_floor_c(params: ControlParams, occupied: bool, setpoint_c: float | N
 
 def slot_start(now: float) -> float:
     return math.floor(now / STEP_S) * STEP_S
+
+
+def freshness(weather: WeatherForecast | None, now: float) -> str | None:
+    """Why the ATN's forecast cannot be used now (None: it can)."""
+    if weather is None:
+        return "no ATN weather forecast"
+    age = now - min(weather.issued_at, weather.received_at)  # the ATN's clock may be a little ahead
+    if age > WEATHER_MAX_AGE_S:
+        return f"the ATN's weather forecast is {age / 3600:.0f} h old (at most {WEATHER_MAX_AGE_S / 3600:.0f} h)"
+    if not any(p.start <= now < p.end for p in weather.points):
+        return "the ATN's weather forecast does not cover now"
+    return None

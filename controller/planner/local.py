@@ -32,7 +32,7 @@ from controller.control import policy
 from controller.control.params import ControlParams
 from controller.control.tariff import FORECAST_MAX_AGE_S
 from controller.control.types import Command, PriceForecast, Source, WeatherForecast
-from controller.planner.base import STEP_S, OutdoorHistory, comfort_floor_c
+from controller.planner.base import STEP_S, OutdoorHistory, comfort_floor_c, freshness
 
 if TYPE_CHECKING:  # numpy comes with these: imported where a plan is solved, off the control tick's start-up
     from controller.planner.dp import Decision, Plan
@@ -184,8 +184,6 @@ def adopt(state: PlannerState, solved: Solved) -> PlannerState:
 
 def fresh_weather(weather: WeatherForecast | None, now: float) -> float | None:
     """The received_at of the ATN's weather forecast if the planner may use it now, else None."""
-    from controller.planner.weather import freshness
-
     return weather.received_at if weather is not None and freshness(weather, now) is None else None
 
 

@@ -17,25 +17,11 @@ from datetime import UTC, datetime
 import numpy as np
 
 from controller.control.types import WeatherForecast, WeatherPoint
-from controller.planner.base import STEP_S, OutdoorHistory
+from controller.planner.base import STEP_S, OutdoorHistory, freshness
 from controller.planner.forecast import outdoor_forecast
 from controller.planner.model import Array
-from controller.protocol import MAX_WEATHER_AGE_S
 
-WEATHER_MAX_AGE_S = MAX_WEATHER_AGE_S  # forecasts are re-issued every few hours; half a day old is stale
 OFFSET_FADE_S = 6 * 3600.0
-
-
-def freshness(weather: WeatherForecast | None, now: float) -> str | None:
-    """Why the ATN's forecast cannot be used now (None: it can)."""
-    if weather is None:
-        return "no ATN weather forecast"
-    age = now - min(weather.issued_at, weather.received_at)  # the ATN's clock may be a little ahead
-    if age > WEATHER_MAX_AGE_S:
-        return f"the ATN's weather forecast is {age / 3600:.0f} h old (at most {WEATHER_MAX_AGE_S / 3600:.0f} h)"
-    if not any(p.start <= now < p.end for p in weather.points):
-        return "the ATN's weather forecast does not cover now"
-    return None
 
 
 def outdoor(
