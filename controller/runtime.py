@@ -13,7 +13,7 @@ import functools
 import signal
 import sqlite3
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Hashable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +37,7 @@ from controller.layout.model import Layout
 from controller.links.atn import AtnLinkRunner
 from controller.links.house_broker import HouseBrokerLink
 from controller.links.local import LocalApiServer, next_decision, socket_paths
-from controller.links.state import state_message
+from controller.links.state import change_signature_of, state_message
 from controller.loop import ControlLoop
 from controller.notify import Notifier, WatchdogGate
 from controller.overrides import OverrideBook, utc
@@ -203,6 +203,7 @@ class Controller:
                         self.state_message,
                         self.loop.wake,
                         remote=self._remote_overrides(),
+                        signature=self.state_signature,
                     )
                     self.loop.after_tick.append(self.link.state_changed)
                     group.create_task(self.link.run(), name="atn-link")
@@ -257,6 +258,12 @@ class Controller:
         alarms = self.current_alarms(now, snapshot)
         speed = self.clock.speed if isinstance(self.clock, SimClock) else 1.0
         return state_message(self.layout.site.id, now, snapshot, last, overrides, link, actual, alarms, speed)
+
+    def state_signature(self) -> Hashable:
+        """`change_signature(self.state_message())`, without building the message."""
+        overrides = self.overrides.active() if self.overrides else []
+        last = self.loop.last if self.loop else None
+        return change_signature_of(last, overrides, self.loop.state.actuators if self.loop else {})
 
     def current_alarms(self, now: float | None = None, snapshot: Snapshot | None = None) -> list[protocol.Alarm]:
         """The alarms standing now; the alarm board times channel faults from these calls (at least once a second:

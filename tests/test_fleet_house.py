@@ -15,6 +15,7 @@ from controller.fleet.house import PLANT_BUS, PlantHouse, UnmodelledChannelError
 from controller.fleet.provision import write_secret
 from controller.fleet.sim import FleetController, plan_fleet, site_layout_text
 from controller.layout.load import load_layout, parse_text
+from controller.links.state import change_signature, change_signature_of, state_message
 from controller.readings import Quality
 from controller.runtime import RunOptions
 from controller.sim.world import METER_START_KWH
@@ -123,6 +124,9 @@ def test_the_controller_samples_the_plant_and_drives_its_relays(tmp_path: Path) 
     assert controller.loop is not None and controller.loop.ticks > 0
     on = {name for name, state in controller.loop.state.actuators.items() if state.on}
     assert on, "the demo house in a cold start runs something"
+    # What the ATN link compares at every tick is what the message it would build says
+    assert controller.state_signature() == change_signature(controller.state_message())
+    assert change_signature_of(None, [], {}) == change_signature(state_message("x", 0.0, snapshot, None))
 
 
 def test_sites_are_shared_out_over_the_workers(tmp_path: Path) -> None:

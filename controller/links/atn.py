@@ -25,7 +25,7 @@ import json
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -82,6 +82,7 @@ class AtnLinkRunner:
         wake: Callable[[], None] = lambda: None,
         rng: random.Random | None = None,
         remote: RemoteOverrides | None = None,
+        signature: Callable[[], Hashable] | None = None,
     ) -> None:
         self.config = config
         self.layout = layout
@@ -91,6 +92,7 @@ class AtnLinkRunner:
         self.inbox = inbox
         self.clock = clock
         self.state = state
+        self.signature = signature  # `change_signature` of what `state` would say, without building it
         self.wake = wake
         self.rng = rng or random.Random()
         self.connected = False
@@ -383,6 +385,7 @@ class AtnLinkRunner:
             self.state_requests,
             self._introduction,
             self._state_news,
+            self.signature,
         )
 
     def _introduction(self) -> list[tuple[str, str | bytes]]:

@@ -18,7 +18,7 @@ import os
 import random
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from controller import __version__, protocol
 from controller.clock import Clock
 from controller.links.brokers import BrokerRotation, Unanswered, describe_drop
 from controller.links.config import MqttLink
+from controller.links.state import change_signature
 from controller.links.staterequest import StateRequests
 from controller.protocol import BrokerUrl
 
@@ -169,6 +170,7 @@ async def publish_state(
     requests: StateRequests | None = None,
     introduction: Callable[[], list[tuple[str, str | bytes]]] = list,
     changed: asyncio.Event | None = None,
+    signature: Callable[[], Hashable] | None = None,
 ) -> None:
     """Publish the state (retained) when what it says changes (mode, actuators, overrides), every `every_s`, and
     when `requests` says a state request is due: then the `introduction` first (retained: the status, the layout
@@ -177,7 +179,8 @@ async def publish_state(
 
     With `changed` (set after every control tick), the state is looked at when it is set (at most `NEWS_WAIT_S`
     apart) instead of every `POLL_S`: what it says only changes with a tick, and building it five times a second
-    was most of an idle controller's cost in a 500-site fleet."""
+    was most of an idle controller's cost in a 500-site fleet. With `signature` (`change_signature` of the state
+    `state` would build, computed without building it), the state is built only when it is to be sent."""
     last_signature: Any = None
     last_sent = clock.monotonic()
     while True:
@@ -185,22 +188,22 @@ async def publish_state(
             await asyncio.sleep(POLL_S)
         else:
             await wait_for_news(changed, NEWS_WAIT_S)
-        current = state()
-        signature = (
-            current.mode,
-            current.reason,
-            {n: (a.on, a.source) for n, a in current.actuators.items()},
-            [o.id for o in current.overrides],
-        )
+        current: protocol.State | None = None
+        if signature is None:
+            current = state()
+            now_signature = change_signature(current)
+        else:
+            now_signature = signature()
         now = clock.monotonic()
         periodic = now - last_sent >= every_s
         requested = requests is not None and requests.take(now)
         if requested:
             for topic, payload in introduction():
                 await connection.publish(client, topic, payload, qos=1, retain=True)
-        if signature != last_signature or periodic or requested:
+        if now_signature != last_signature or periodic or requested:
+            current = current or state()
             await connection.publish(client, topics.state, current.to_json(), qos=1, retain=True)
-            last_signature, last_sent = signature, clock.monotonic()
+            last_signature, last_sent = now_signature, clock.monotonic()
 
 
 async def wait_for_news(news: asyncio.Event, timeout_s: float) -> None:

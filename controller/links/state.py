@@ -4,7 +4,7 @@ overrides, alarms, link health and the planner's next hours. Built the same way 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 from controller import protocol
 from controller.control.interlocks import ActuatorState
@@ -12,6 +12,33 @@ from controller.control.tick import TickResult
 from controller.control.types import Override
 from controller.planner.view import plan_state
 from controller.readings import Snapshot
+
+
+def change_signature(state: protocol.State) -> Hashable:
+    """What makes a published state worth sending at once: the mode and its reason, each actuator's on/off and
+    source, the overrides in force (readings are sent by their own period)."""
+    return (
+        state.mode,
+        state.reason,
+        tuple((n, a.on, a.source) for n, a in state.actuators.items()),
+        tuple(o.id for o in state.overrides),
+    )
+
+
+def change_signature_of(
+    result: TickResult | None, overrides: Sequence[Override], actual: Mapping[str, ActuatorState] | None
+) -> Hashable:
+    """`change_signature(state_message(...))` for the same inputs, without building the message (the links ask at
+    every tick; the message is built only when this changed, or its period or a request is due)."""
+    mode, reason = "LOCAL", "starting"
+    actuators: tuple[tuple[str, bool, str], ...] = ()
+    if result is not None:
+        mode, reason = result.state.authority.mode.value, result.state.authority.reason
+        actuators = tuple(
+            (name, actual[name].on if actual and name in actual else command.on, command.source.value)
+            for name, command in result.commands.items()
+        )
+    return (mode, reason, actuators, tuple(o.id for o in overrides))
 
 
 def state_message(
