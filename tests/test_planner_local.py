@@ -216,6 +216,36 @@ def test_history_feeds_a_persistence_forecast() -> None:
     assert min(out) < -4 and max(out) > -2  # and keeps yesterday's shape
 
 
+@settings(max_examples=20, deadline=None)
+@given(
+    shape=st.lists(st.floats(-10, 10), min_size=24, max_size=24),
+    noise=st.lists(st.floats(-3, 3), min_size=6, max_size=6),
+)
+def test_the_daily_shape_is_averaged_over_days(shape: list[float], noise: list[float]) -> None:
+    """Each hour's slot is a mean over several days (exponentially weighted), not yesterday alone: a day's own
+    weather (a whole day `noise` K off) moves it by only `HISTORY_WEIGHT` of that, and a shape that repeats
+    exactly is kept exactly."""
+    exact = fc.OutdoorHistory()
+    noisy = fc.OutdoorHistory()
+    day0 = math.floor(T0 / 86400) * 86400
+    for day, off in enumerate(noise):
+        for hour in range(24):
+            for minute in (0, 30):
+                t = day0 + day * 86400 + hour * 3600 + minute * 60
+                exact = exact.add(t, shape[hour])
+                noisy = noisy.add(t, shape[hour] + off)
+    end = day0 + len(noise) * 86400
+    exact = exact.add(end, 0.0)  # closes the last hour
+    noisy = noisy.add(end, 0.0)
+    weights = [fc.HISTORY_WEIGHT * (1 - fc.HISTORY_WEIGHT) ** (len(noise) - 1 - d) for d in range(len(noise))]
+    weights[0] = (1 - fc.HISTORY_WEIGHT) ** (len(noise) - 1)  # the first day starts the slot
+    expected_off = sum(w * off for w, off in zip(weights, noise, strict=True))
+    for hour in range(24):
+        t = day0 + hour * 3600
+        assert exact.at(t) == pytest.approx(shape[hour], abs=1e-9)
+        assert noisy.at(t) == pytest.approx(shape[hour] + expected_off, abs=1e-9)
+
+
 def test_a_day_passes_the_interlocks_with_no_more_starts_than_the_rules() -> None:
     present = LAYOUT.model_copy(
         update={"control": PARAMS.model_copy(update={"planner": PARAMS.planner.model_copy(update={"enabled": False})})}

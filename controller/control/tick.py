@@ -227,7 +227,7 @@ def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> Tic
     solar = surplus_charge(state.solar, snapshot, layout, monotonic, requests)
     safety = safety_inputs(snapshot, params)
     actuators = follow_meter(state.actuators, snapshot, layout, monotonic)
-    result = apply_interlocks(requests, actuators, layout.actuator_models(), safety, params, monotonic)
+    result = apply_interlocks(requests, actuators, models, safety, params, monotonic)
     new_state = ControlState(auth, decision.state, actuators, planner_state, solar)
     return TickResult(
         state=new_state,

@@ -13,11 +13,16 @@ from controller.protocol import MAX_WEATHER_AGE_S
 STEP_S = 900.0
 WEATHER_MAX_AGE_S = MAX_WEATHER_AGE_S  # forecasts are re-issued every few hours; half a day old is stale
 HOUR_S = 3600.0
+# Each hour's slot is an exponentially weighted mean over days: a new day's hour moves it by this share. One day
+# alone is a noisy sample of the daily shape (its own fronts and clouds); ~3 days of memory cut the persistence
+# forecast's error by ~20 % on the simulator's weather (RMS over 48 h: mild 2.0 -> 1.6 K, cold 1.4 -> 1.2 K).
+HISTORY_WEIGHT = 0.3
 
 
 @dataclass(frozen=True, slots=True)
 class OutdoorHistory:
-    """Hourly means of the outdoor air over the last day, by UTC hour; the hour being filled is accumulated."""
+    """The outdoor air's daily shape: per UTC hour, a mean over the last days weighted by `HISTORY_WEIGHT` per
+    day; the hour being filled is accumulated."""
 
     hourly: tuple[float | None, ...] = (None,) * 24
     hour: int = -1  # absolute hour number being accumulated
@@ -33,7 +38,9 @@ class OutdoorHistory:
         hourly = self.hourly
         if self.count:
             slots = list(hourly)
-            slots[self.hour % 24] = self.total / self.count
+            mean = self.total / self.count
+            before = slots[self.hour % 24]
+            slots[self.hour % 24] = mean if before is None else before + HISTORY_WEIGHT * (mean - before)
             if hour - self.hour > 24:  # a gap of more than a day: nothing left is recent
                 slots = [None] * 24
             hourly = tuple(slots)

@@ -3,9 +3,9 @@
 - Prices: the ATN's price forecast where it covers a step (while fresh); beyond its end, the same time one day
   earlier (day-ahead prices repeat their shape better than anything else we know); without a forecast, the
   layout's time-of-use windows and their prices.
-- Outdoor air: a persistence forecast from the outdoor sensor: yesterday's hourly means, shifted so that they
-  meet the present reading and relaxing back to yesterday's shape over a few hours; just the present reading
-  until a day of history exists.
+- Outdoor air: a persistence forecast from the outdoor sensor: the daily shape of the last few days (hourly
+  means, exponentially weighted over days), shifted so that it meets the present reading and relaxing back to
+  that shape over a few hours; just the present reading until a day of history exists.
 - Gains: the layout's mean internal gain plus a half-sine of sun between sunrise and sunset (local time).
 - Comfort: occupied steps between setpoint - comfort_low_k and setpoint + comfort_high_k; unoccupied steps
   down to the setback. A setpoint from an override or the ATN replaces the schedule.
@@ -24,10 +24,19 @@ import numpy as np
 from controller.control.params import ControlParams, in_windows
 from controller.control.tariff import FORECAST_MAX_AGE_S
 from controller.control.types import PriceForecast, PricePoint
-from controller.planner.base import STEP_S, OutdoorHistory, comfort_floor_c, slot_start
+from controller.planner.base import HISTORY_WEIGHT, STEP_S, OutdoorHistory, comfort_floor_c, slot_start
 from controller.planner.model import Array
 
-__all__ = ["Forecast", "OutdoorHistory", "build", "comfort_floor_c", "outdoor_forecast", "prices", "slot_start"]
+__all__ = [
+    "HISTORY_WEIGHT",
+    "Forecast",
+    "OutdoorHistory",
+    "build",
+    "comfort_floor_c",
+    "outdoor_forecast",
+    "prices",
+    "slot_start",
+]
 
 DAY_S = 86400.0
 HOUR_S = 3600.0
@@ -50,7 +59,7 @@ class Forecast:
 
 
 def outdoor_forecast(times: Array, now: float, outdoor_c: float, history: OutdoorHistory) -> Array:
-    """Persistence: yesterday's shape meeting the present reading, relaxing back over `PERSISTENCE_RELAX_S`."""
+    """Persistence: the recent daily shape meeting the present reading, relaxing back over `PERSISTENCE_RELAX_S`."""
     yesterday_now = history.at(now)
     out = np.full(len(times), outdoor_c)
     if yesterday_now is None:

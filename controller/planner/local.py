@@ -36,6 +36,7 @@ from controller.planner.base import STEP_S, OutdoorHistory, comfort_floor_c, fre
 
 if TYPE_CHECKING:  # numpy comes with these: imported where a plan is solved, off the control tick's start-up
     from controller.planner.dp import Decision, Plan
+    from controller.planner.forecast import Forecast
 
 DAY_S = 86400.0
 PREVIEW_STEPS = 96  # the next 24 h at least, for reasons and the TUI (the whole plan is rolled out)
@@ -71,6 +72,7 @@ class PlanRequest:
     house_c: float
     running: bool
     weather: WeatherForecast | None = None  # the ATN's weather forecast, if any (used while fresh)
+    start_cost: float | None = None  # the price per start the last plan settled on (`controller.planner.starts`)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ class Solved:
     preview: tuple[PlanPoint, ...]
     note: str
     weather_note: str = ""
+    start_cost: float = 0.0
+    passes: int = 1  # backward passes the start-budget search took
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,7 @@ class PlannerState:
     wanted: PlanRequest | None = None  # a re-plan asked of the caller (deferred planning), until adopted
     weather_used: float | None = None  # received_at of the ATN weather forecast the plan used (None: persistence)
     weather_note: str = ""  # where the plan's outdoor air came from
+    start_cost: float | None = None  # the price per start of the plan in force (kept within the start budget)
 
 
 def degraded(inputs: policy.PolicyInputs, params: ControlParams) -> str | None:
@@ -118,6 +123,29 @@ def tank_mean(inputs: policy.PolicyInputs) -> float:
     return sum(known) / len(known)
 
 
+def forecast_for(
+    now: float,
+    params: ControlParams,
+    timezone: str,
+    outdoor_c: float,
+    history: OutdoorHistory,
+    price_forecast: PriceForecast | None,
+    setpoint_c: float | None,
+    weather: WeatherForecast | None = None,
+) -> tuple[Forecast, str]:
+    """What a plan from the slot holding `now` assumes over the layout's horizon, and where its outdoor air
+    came from (the ATN's weather forecast or persistence)."""
+    from controller.planner import forecast as fc
+    from controller.planner import weather as outdoor_air
+
+    steps = round(params.planner.horizon_h * 3600 / STEP_S)
+    outdoor, note = outdoor_air.outdoor(fc.step_times(now, steps), now, outdoor_c, history, weather)
+    forecast = fc.build(
+        now, params, timezone, outdoor=outdoor, price_forecast=price_forecast, setpoint_c=setpoint_c, steps=steps
+    )
+    return forecast, note
+
+
 def solve(
     now: float,
     params: ControlParams,
@@ -128,41 +156,49 @@ def solve(
     setpoint_c: float | None,
     weather: WeatherForecast | None = None,
 ) -> Plan:
-    """A fresh plan from the slot holding `now` over the layout's horizon."""
-    return _solve(now, params, timezone, outdoor_c, history, price_forecast, setpoint_c, weather)[0]
-
-
-def _solve(
-    now: float,
-    params: ControlParams,
-    timezone: str,
-    outdoor_c: float,
-    history: OutdoorHistory,
-    price_forecast: PriceForecast | None,
-    setpoint_c: float | None,
-    weather: WeatherForecast | None,
-) -> tuple[Plan, str]:
-    from controller.planner import forecast as fc
-    from controller.planner import weather as outdoor_air
+    """A fresh plan from the slot holding `now` over the layout's horizon, at the layout's price per start."""
     from controller.planner.dp import Plan
     from controller.planner.model import Model
 
-    steps = round(params.planner.horizon_h * 3600 / STEP_S)
-    outdoor, note = outdoor_air.outdoor(fc.step_times(now, steps), now, outdoor_c, history, weather)
-    forecast = fc.build(
-        now, params, timezone, outdoor=outdoor, price_forecast=price_forecast, setpoint_c=setpoint_c, steps=steps
-    )
-    return Plan(Model(params.planner), forecast, params.planner.start_cost), note
+    forecast, _ = forecast_for(now, params, timezone, outdoor_c, history, price_forecast, setpoint_c, weather)
+    return Plan(Model(params.planner), forecast, params.planner.start_cost)
 
 
 def solve_request(request: PlanRequest, params: ControlParams, timezone: str) -> Solved:
-    """Solve a re-plan and roll it out from the state it was asked at (pure: safe in a worker thread)."""
+    """Solve a re-plan within the start budget and roll it out from the state it was asked at (pure: safe in a
+    worker thread)."""
+    from controller.planner import starts
+    from controller.planner.dp import Plan
+    from controller.planner.model import Model
+
     r = request
-    plan, weather_note = _solve(
+    forecast, weather_note = forecast_for(
         r.now, params, timezone, r.outdoor_c, r.history, r.price_forecast, r.setpoint_c, r.weather
     )
-    points = preview(plan, plan.step_at(r.now) or 0, r.tank_c, r.house_c, r.running)
-    return Solved(r, plan, points, peak_note(points[:PREVIEW_STEPS], timezone), weather_note)
+    model = Model(params.planner)
+    k = math.floor((r.now - forecast.t0) / STEP_S)
+
+    def day_starts(plan: Plan) -> int:
+        return starts.count(
+            r.running, (d.action.heat_pump for d in plan.rollout(k, r.tank_c, r.house_c, r.running, 96))
+        )
+
+    passes = 0
+
+    def plan_at(cost: float) -> Plan:
+        nonlocal passes
+        passes += 1
+        return Plan(model, forecast, cost)
+
+    plan, price = starts.within_budget(
+        plan_at,
+        day_starts,
+        budget=params.planner.max_starts_per_day,
+        floor=params.planner.start_cost,
+        previous=r.start_cost,
+    )
+    points = preview(plan, k, r.tank_c, r.house_c, r.running)
+    return Solved(r, plan, points, peak_note(points[:PREVIEW_STEPS], timezone), weather_note, price, passes)
 
 
 def adopt(state: PlannerState, solved: Solved) -> PlannerState:
@@ -179,6 +215,7 @@ def adopt(state: PlannerState, solved: Solved) -> PlannerState:
         wanted=None,
         weather_used=fresh_weather(solved.request.weather, solved.request.now),
         weather_note=solved.weather_note,
+        start_cost=solved.start_cost,
     )
 
 
@@ -328,8 +365,9 @@ def decide(
         state = replace(state, forecast_seen=price_forecast.received_at)
     if _needs_plan(state, inputs, params, now, changed, weather_changed):
         request = PlanRequest(
-            now, inputs.outdoor_c, state.history, price_forecast, inputs.setpoint_c, tank, house, running, weather
-        )
+            now, inputs.outdoor_c, state.history, price_forecast, inputs.setpoint_c, tank, house, running, weather,
+            state.start_cost,
+        )  # fmt: skip
         if inline:
             state = adopt(state, solve_request(request, params, timezone))
         elif state.wanted is None:

@@ -27,7 +27,13 @@ class PlannerParams(Strict):
         default=1.5, ge=0.2, le=4, description="and at most setpoint + this (the house's mass stores heat)"
     )
     start_cost: float = Field(
-        default=0.1, ge=0, le=5, description="currency per compressor start (wear), so the plan does not chop"
+        default=0.002, ge=0, le=5, description="currency per compressor start (wear): the least the plan counts"
+    )
+    max_starts_per_day: int = Field(
+        default=3,
+        ge=1,
+        le=72,
+        description="compressor starts a plan may make in its first day; it prices starts higher as needed",
     )
     outdoor_error_k: float = Field(
         default=4.0, gt=0, le=20, description="re-plan when the outdoor air is this far off the plan's forecast"

@@ -129,6 +129,7 @@ class Weather:
             self._drift = _GridOU(params.drift_sigma_c, params.drift_tau_s, grid, f"hearth-weather/{seed}/drift")
         self._omega = 2.0 * math.pi / _DAY_S
         self._phase_s = (params.utc_offset_h - params.coldest_hour_local) * 3600.0
+        self._recent: dict[float, float] = {}  # the plant, its probes and the tally ask for the same few times
 
     def diurnal_c(self, t: float) -> float:
         """The deterministic part: mean minus a cosine whose minimum falls at the coldest local hour."""
@@ -137,6 +138,15 @@ class Weather:
 
     def outdoor_c(self, t: float) -> float:
         """Outdoor air temperature (°C) at UTC epoch second `t`."""
+        known = self._recent.get(t)
+        if known is not None:
+            return known
+        if len(self._recent) >= 8:
+            self._recent.clear()
+        value = self._recent[t] = self._compute(t)
+        return value
+
+    def _compute(self, t: float) -> float:
         value = self.diurnal_c(t)
         if self._noise is not None:
             value += self._noise.value(t)

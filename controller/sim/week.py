@@ -27,7 +27,7 @@ from controller.planner.local import PlannerState
 from controller.readings import Quality, Reading, Snapshot
 from controller.sim.energy_tally import SimTally
 from controller.sim.grid import grid_flows
-from controller.sim.plant import Plant, PlantInputs, PlantParams
+from controller.sim.plant import FLOWS, PROBES, Plant, PlantInputs, PlantParams
 from controller.sim.pricing import PriceSource, TimeOfUse
 from controller.sim.weather import WEATHER_PRESETS
 
@@ -104,33 +104,50 @@ def policy_strategy(state: ControlState, inputs: TickInputs, layout: Layout) -> 
     return result.state, result.commands
 
 
-def snapshot_from(plant: Plant, layout: Layout, now: float, broken: frozenset[str]) -> Snapshot:
-    """Every layout channel read straight from its plant probe; `broken` channels read as faults. Of the meters,
-    the heat pump's power (the interlocks time compressor starts from it) and the grid's net power (the
-    solar-surplus rule) are read; the week runs without serial emulators."""
-    probes = plant.probes()
-    flows = plant.flows()
+def probe_wiring(layout: Layout) -> tuple[tuple[str, str, str], ...]:
+    """Where each layout channel is read in the plant, worked out once per run: (channel, kind, probe) with kind
+    "flow", "hp-power", "grid-power" or "probe"; channels the plant has no probe for are left out."""
     sim = layout.sim
-    readings = {}
+    energy = layout.control.energy
+    wiring = []
     for name in layout.channels:
         probe = sim.probes.get(name, name) if sim else name
-        if probe in flows:
+        if probe in FLOWS:
+            wiring.append((name, "flow", probe))
+        elif name == energy.heat_pump_power:
+            wiring.append((name, "hp-power", probe))
+        elif name == energy.grid_power:
+            wiring.append((name, "grid-power", probe))
+        elif probe in PROBES:
+            wiring.append((name, "probe", probe))
+    return tuple(wiring)
+
+
+def snapshot_from(
+    plant: Plant,
+    layout: Layout,
+    now: float,
+    broken: frozenset[str],
+    wiring: tuple[tuple[str, str, str], ...] | None = None,
+) -> Snapshot:
+    """Every layout channel read straight from its plant probe; `broken` channels read as faults. Of the meters,
+    the heat pump's power (the interlocks time compressor starts from it) and the grid's net power (the
+    solar-surplus rule) are read; the week runs without serial emulators. `wiring`: `probe_wiring(layout)`."""
+    probes = plant.probes()
+    flows = plant.flows()
+    readings = {}
+    for name, kind, probe in wiring if wiring is not None else probe_wiring(layout):
+        if kind == "flow":
             readings[name] = Reading(name, flows[probe], "l/min", Quality.OK, now)
-            continue
-        if name == layout.control.energy.heat_pump_power:
-            quality = Quality.FAULT if name in broken else Quality.OK
-            readings[name] = Reading(name, plant.heat_pump_electric_w, "W", quality, now)
-            continue
-        if name == layout.control.energy.grid_power:
-            quality = Quality.FAULT if name in broken else Quality.OK
-            readings[name] = Reading(name, grid_flows(plant).net_w, "W", quality, now)
-            continue
-        if probe not in probes:
-            continue
-        if name in broken:
-            readings[name] = Reading(name, None, "degC", Quality.FAULT, now, "injected failure")
+        elif kind == "probe":
+            if name in broken:
+                readings[name] = Reading(name, None, "degC", Quality.FAULT, now, "injected failure")
+            else:
+                readings[name] = Reading(name, probes[probe], "degC", Quality.OK, now)
         else:
-            readings[name] = Reading(name, probes[probe], "degC", Quality.OK, now)
+            quality = Quality.FAULT if name in broken else Quality.OK
+            watts = plant.heat_pump_electric_w if kind == "hp-power" else grid_flows(plant).net_w
+            readings[name] = Reading(name, watts, "W", quality, now)
     return Snapshot(now, MappingProxyType(readings))
 
 
@@ -180,6 +197,7 @@ def simulate(
     params = layout.control
     end = start + days * 86400
     failing = dict(failures or {})
+    wiring = probe_wiring(layout)
     band_quarter = -1.0
     band = Price.NORMAL
     tally = SimTally()
@@ -187,7 +205,7 @@ def simulate(
     tally.observe(plant, now)
     while now < end:
         broken = frozenset(name for name, day in failing.items() if now >= start + day * 86400)
-        snapshot = snapshot_from(plant, layout, now, broken)
+        snapshot = snapshot_from(plant, layout, now, broken, wiring)
         monotonic = now - start  # simulated time never steps: the monotonic clock is the time since the start
         forecast = source.forecast(now)
         if weather_forecast and (sent is None or now - sent.received_at >= 3600):
@@ -219,7 +237,7 @@ def simulate(
         report.aux_kwh += aux_used
         report.cost += (used + aux_used) * source.price_at(now - tick_s / 2)
         if occupied_now(params, local_time(now, layout.site.timezone).time()):
-            house = plant.probe("house-air")
+            house = plant.state.house_c  # the house-air probe
             report.occupied_s += tick_s
             report.coldest_occupied_c = min(report.coldest_occupied_c, house)
             setpoint = params.comfort.setpoint_c
