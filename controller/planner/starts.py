@@ -53,12 +53,31 @@ def within_budget(
     floor: float,
     previous: float | None,
 ) -> tuple[PlanT, float]:
-    """The plan at the lowest price per start, from `first_rung` up the ladder, that keeps to `budget` starts in
-    its first day (the top rung's plan if none does), and that price."""
-    price = first_rung(floor, previous)
-    plan = solve(price)
-    for higher in rungs(price):
-        if day_starts(plan) <= budget:
-            break
-        price, plan = higher, solve(higher)
-    return plan, price
+    """The plan at the lowest price per start that keeps to `budget` starts in its first day (the top rung's plan
+    if none does), and that price. With a previous price, the search walks up from one rung below it (the price
+    changes little from one re-plan to the next: one or two passes); without one, it bisects the ladder from
+    the layout's price (a handful of passes, where a walk could take a dozen)."""
+    if previous is not None:
+        price = first_rung(floor, previous)
+        plan = solve(price)
+        for higher in rungs(price):
+            if day_starts(plan) <= budget:
+                break
+            price, plan = higher, solve(higher)
+        return plan, price
+    ladder = (floor, *rungs(floor))
+    solved: dict[int, PlanT] = {}
+
+    def plan_at(i: int) -> PlanT:
+        if i not in solved:
+            solved[i] = solve(ladder[i])
+        return solved[i]
+
+    fails, keeps = -1, len(ladder) - 1  # the first rung that keeps the budget is in (fails, keeps]
+    while keeps - fails > 1:
+        middle = (fails + keeps) // 2
+        if day_starts(plan_at(middle)) <= budget:
+            keeps = middle
+        else:
+            fails = middle
+    return plan_at(keeps), ladder[keeps]
