@@ -34,7 +34,7 @@ from controller.energy.counter import HeatRegister
 from controller.energy.derived import DERIVED_POLICIES, Derived, derived_channels
 from controller.hardware import GPIO_WORKER, Hardware, build_hardware
 from controller.layout.model import Layout
-from controller.links.atn import AtnLinkRunner
+from controller.links.atn import AtnLinkRunner, restore_weather
 from controller.links.house_broker import HouseBrokerLink
 from controller.links.local import LocalApiServer, next_decision, socket_paths
 from controller.links.state import change_signature_of, state_message
@@ -166,6 +166,7 @@ class Controller:
             planning=self.options.planning,
         )
         self.store.add_event(Event(ts=self.clock.now(), kind="start", message="controller started"))
+        self.inbox.weather = restore_weather(self.store)
         self.model = ModelKeeper(
             self.layout, self.store, self.clock, on_change=self._use_model, executor=self.options.planning
         )

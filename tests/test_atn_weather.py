@@ -20,7 +20,7 @@ from controller.control import policy
 from controller.control.inbox import AtnInbox
 from controller.control.tariff import Price
 from controller.fleet.rabbitmq import grant_for
-from controller.links.atn import AtnLinkRunner
+from controller.links.atn import WEATHER_KEY, AtnLinkRunner, restore_weather
 from controller.links.config import AtnLink
 from controller.planner import local
 from controller.sim.weather import WEATHER_PRESETS, Weather
@@ -120,6 +120,17 @@ def test_the_link_takes_a_forecast_or_refuses_it_with_a_reason(
         assert taken.points[0].outdoor_c == -2.0
     else:
         assert taken is None  # nothing reached the planner
+
+
+def test_the_last_accepted_forecast_survives_a_restart(link: AtnLinkRunner) -> None:
+    assert restore_weather(link.store) is None  # none yet: the planner uses persistence
+    link.handle(TOPICS.weather, json.dumps(weather()).encode())
+    assert restore_weather(link.store) == link.inbox.weather  # what a restarted controller starts with
+    link.handle(TOPICS.weather, json.dumps(weather(id="wx-2", issued_at=T0 - 13 * 3600)).encode())  # refused
+    kept = restore_weather(link.store)
+    assert kept is not None and kept.issued_at == T0 - 60
+    link.store.remember(WEATHER_KEY, {"received_at": T0, "message": {"v": 1, "id": "x", "points": "warm"}})
+    assert restore_weather(link.store) is None  # a kept row that no longer validates is not used, never a crash
 
 
 def test_the_reference_atns_forecast_is_its_weathers_hourly_means() -> None:

@@ -38,7 +38,7 @@ from controller.clock import Clock
 from controller.control.authority import hold_lease
 from controller.control.inbox import AtnInbox
 from controller.control.types import Lease, PriceForecast, PricePoint, WeatherForecast, WeatherPoint
-from controller.decode import MQTT_LIMITS
+from controller.decode import MQTT_LIMITS, STORE_LIMITS
 from controller.energy.summary import SummarySchedule, energy_summary
 from controller.layout.model import Layout, layout_summary
 from controller.links import homeassistant
@@ -66,6 +66,28 @@ EVENTS_IN_FLIGHT = 100  # events sent and not yet acknowledged before the forwar
 PUBLISHES_IN_FLIGHT = 4  # outstanding telemetry with no acknowledgement progress for this long is sent again
 SETPOINT_LIMITS = {"comfort": (10.0, 28.0)}
 REMOTE_IN_FLIGHT = 4  # signed override requests carried out at once; more wait (each waits ~2 ticks for its verdict)
+
+
+WEATHER_KEY = "atn-weather"  # the last accepted weather forecast, so a restart plans with it while it is fresh
+
+
+def forecast_of(weather: protocol.Weather, received_at: float) -> WeatherForecast:
+    points = tuple(WeatherPoint(start=p.start, end=p.end, outdoor_c=p.outdoor_c) for p in weather.points)
+    return WeatherForecast(received_at=received_at, issued_at=weather.issued_at, points=points)
+
+
+def restore_weather(store: Store) -> WeatherForecast | None:
+    """The last accepted weather forecast kept in the store, read back through the parse path (None: none, or it
+    no longer reads; the planner then uses persistence, and says so)."""
+    kept = store.recall(WEATHER_KEY)
+    if not isinstance(kept, dict) or not isinstance(kept.get("received_at"), int | float):
+        return None
+    try:
+        message = protocol.parse(protocol.Weather, json.dumps(kept.get("message")).encode(), STORE_LIMITS)
+    except protocol.Rejected as rejected:
+        log.warning("kept weather forecast not used", reason=rejected.reason)
+        return None
+    return forecast_of(message, float(kept["received_at"]))
 
 
 class AtnLinkRunner:
@@ -252,11 +274,8 @@ class AtnLinkRunner:
                 f"stale weather {weather.id}: issued {age / 3600:.1f} h ago (at most "
                 f"{protocol.MAX_WEATHER_AGE_S / 3600:g} h); the planner keeps its persistence forecast"
             )
-        self.inbox.weather = WeatherForecast(
-            received_at=now,
-            issued_at=weather.issued_at,
-            points=tuple(WeatherPoint(start=p.start, end=p.end, outdoor_c=p.outdoor_c) for p in weather.points),
-        )
+        self.inbox.weather = forecast_of(weather, now)
+        self.store.remember(WEATHER_KEY, {"received_at": now, "message": weather.model_dump(mode="json")})
         end = datetime.fromtimestamp(weather.points[-1].end, UTC).strftime("%Y-%m-%d %H:%M UTC")
         return weather.id, True, f"weather accepted: {len(weather.points)} slots up to {end}"
 
