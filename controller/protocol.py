@@ -426,6 +426,7 @@ class Request(Message):
         "energy",
         "energy_day",
         "model",
+        "model_fit",
     ]
     target: str | None = Field(default=None, description="override: an actuator, or setpoint:comfort")
     value: bool | float | None = Field(default=None, description="override: on/off, or a setpoint in °C")

@@ -41,6 +41,7 @@ from controller.links.state import change_signature_of, state_message
 from controller.loop import ControlLoop
 from controller.notify import Notifier, WatchdogGate
 from controller.overrides import OverrideBook, utc
+from controller.planner.fitting.accepted import describe
 from controller.planner.fitting.keeper import ModelKeeper
 from controller.readings import Snapshot
 from controller.sampler import Sampler, summarise
@@ -186,6 +187,7 @@ class Controller:
             idle=self.current_alarms,
             technician_group=local.technician_group,
             mode=local.mode,
+            refit=self._refit_model,
         )
         try:
             async with asyncio.TaskGroup() as group:
@@ -313,6 +315,15 @@ class Controller:
                 except sqlite3.Error as error:
                     log.error("store prune failed", error=str(error))
                 last_prune = now
+
+    async def _refit_model(self) -> dict[str, object]:
+        """`hearth model fit` against the running controller: the daily fit, now."""
+        assert self.model is not None
+        try:
+            fit = await self.model.refit()
+        except sqlite3.Error as error:  # a failing store: the model in force stays
+            return {"fit": None, "in_use": f"the fit failed, the model in force stays: {error}"}
+        return {"fit": fit.to_json(), "in_use": describe(self.layout.control.planner, fit)}
 
     def _use_model(self, control: ControlParams) -> None:
         if self.loop is not None:

@@ -8,6 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -197,3 +202,37 @@ def test_hearth_model_fit_and_show_on_a_store_file(
     assert "needs a time zone" in capsys.readouterr().err
     assert main(["model", "fit", "--store", str(tmp_path / "none.db"), "--layout", layout]) == 4
     assert "no store file at" in capsys.readouterr().err
+
+
+def test_hearth_model_fit_asks_the_running_controller(history: Path, tmp_path: Path) -> None:
+    """A technician's `hearth model fit` makes the running controller fit now; its history here ends in January,
+    so today's fit is refused for too little data and the last accepted fit (kept in its store) stays."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "demo.sqlite").write_bytes(history.read_bytes())  # the demo layout's storage.path
+    with Store.open(state / "demo.sqlite") as store:
+        run.save(store, run.refit(store, rules_layout(), END, days=DAYS))
+    sock = state / "h.sock"
+    env = {**os.environ, "BLINKA_SKIP_DEPENDENCY_CHECK": "1"}
+    hearth = subprocess.Popen(
+        [sys.executable, "-m", "controller", "run", "--layout", str(ROOT / "layouts/demo.toml"), "--state-dir",
+         str(state), "--socket", str(sock), "--duration", "60", "--log-format", "json"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        done = subprocess.run(
+            [sys.executable, "-m", "controller", "model", "fit", "--socket", str(sock), "--json"],
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+    finally:
+        hearth.send_signal(signal.SIGTERM)
+        hearth.wait(timeout=30)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["in_use"].startswith("planner model: house from the last accepted fit (UA 181 W/K")
+    assert "today's refused: too little data: 0 24-hour windows" in answer["in_use"]
+    refused = main(["model", "fit", "--socket", str(sock), "--days", "6"])
+    assert refused == 2  # --days is for a store file

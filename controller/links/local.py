@@ -296,6 +296,7 @@ class LocalApiServer:
         technician_group: str = "hearth-tech",
         mode: int = 0o666,
         limits: SocketLimits | None = None,
+        refit: Callable[[], Awaitable[dict[str, object]]] | None = None,
     ) -> None:
         self.paths = list(paths)
         self.path = self.paths[0]  # the one served, once listening
@@ -306,6 +307,7 @@ class LocalApiServer:
         self.alarms = alarms
         self.state = state
         self.settle = settle
+        self.refit = refit  # fit the planner's model now (hearth model fit); None: this server cannot
         # What to do once a second with nobody subscribed: time the alarm board's faults (default: build the state,
         # which does that and more; the controller gives the alarm board's own call).
         self.idle = idle or state
@@ -613,8 +615,10 @@ class LocalApiServer:
     async def _dispatch(self, client: _Client, request: protocol.Request) -> protocol.Response:
         peer = client.peer
         op = request.op
-        if op in ("override", "keepalive", "release", "ack_alarm") and peer.role != "technician":
-            what = "acknowledging alarms needs" if op == "ack_alarm" else "overrides need"
+        if op in ("override", "keepalive", "release", "ack_alarm", "model_fit") and peer.role != "technician":
+            what = {"ack_alarm": "acknowledging alarms needs", "model_fit": "fitting the model needs"}.get(
+                op, "overrides need"
+            )
             log.info("local request refused: read-only", op=op, user=peer.user, uid=peer.uid, pid=peer.pid)
             return self._refuse(request, peer, peer.refusal(what))
         reply = functools.partial(protocol.Response, id=request.id, ok=True, role=peer.role, user=peer.user)
@@ -634,6 +638,10 @@ class LocalApiServer:
             return self._energy_day(request, peer)
         if op == "model":
             return reply(model=model_reply(self.store, self.layout))
+        if op == "model_fit":
+            if self.refit is None:
+                return self._refuse(request, peer, "this controller does not fit its model")
+            return reply(model=await self.refit())
         if op == "ack_alarm":
             if not request.alarm:
                 return self._refuse(request, peer, "ack_alarm needs `alarm`: the id of a current alarm")

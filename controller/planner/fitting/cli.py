@@ -2,10 +2,11 @@
 
 - `hearth model show` asks the running controller which model its planner uses (each part fitted, or the
   layout's, and why) and prints the last fit; `--store FILE --layout FILE` reads a store file instead.
-- `hearth model fit --store FILE --layout FILE` fits the last `--days` of a store file now and prints each
-  part's values, fit and problems; `--save` keeps the outcome in that store as the controller would (a stopped
-  controller's store: the running one holds its store exclusively and refits daily by itself);
-  `--accept-jump` takes a part whose only problem is a large change from the last accepted fit.
+- `hearth model fit` asks the running controller to fit now (a technician: its daily fit, kept and used at once);
+  `--store FILE --layout FILE` fits the last `--days` of a store file instead and prints each part's values, fit
+  and problems; `--save` keeps that outcome in the store as the controller would (a stopped controller's store:
+  the running one holds its store exclusively); `--accept-jump` takes a part whose only problem is a large change
+  from the last accepted fit.
 """
 
 from __future__ import annotations
@@ -50,11 +51,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the controller")
     fit = sub.add_parser(
         "fit",
-        help="fit a store file's history now and print the outcome",
-        description="Fit the last --days of a store file's history (a stopped controller's store, or a copy made "
-        "with `sqlite3 hearth.db '.backup copy.db'`) and print each part's values, fit and problems.",
+        help="fit the model now and print the outcome",
+        description="Ask the running controller to fit its model now (technicians only; the fit it makes daily, "
+        "kept and used at once), or with --store and --layout fit the last --days of a store file (a stopped "
+        "controller's store, or a copy made with `sqlite3 hearth.db '.backup copy.db'`), and print each part's "
+        "values, fit and problems.",
     )
-    _store_options(fit, required=True)
+    add_socket_option(fit)
+    fit.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the controller")
+    _store_options(fit)
     fit.add_argument("--days", type=int, default=None, help="days of history (default: the layout's fit_days, 14)")
     fit.add_argument(
         "--until",
@@ -71,8 +76,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     fit.add_argument("--json", action="store_true", help="print the fit as JSON")
 
 
-def _store_options(parser: argparse.ArgumentParser, required: bool = False) -> None:
-    parser.add_argument("--store", metavar="PATH", required=required, help="a store file (needs --layout)")
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", metavar="PATH", help="a store file (needs --layout)")
     parser.add_argument(
         "--layout",
         default=os.environ.get("HEARTH_LAYOUT"),
@@ -111,6 +116,12 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.model_command == "fit" and args.days is not None and not 4 <= args.days <= 400:
         print("hearth model fit: --days must be 4 to 400", file=sys.stderr)
         return EXIT_USAGE
+    store_only = [flag for flag, given in (("--days", "days"), ("--until", "until"), ("--save", "save"),
+                  ("--accept-jump", "accept_jump")) if getattr(args, given, None) not in (None, False)]  # fmt: skip
+    if args.model_command == "fit" and not args.store and store_only:
+        print(f"hearth model fit: {', '.join(store_only)}: only with --store (the controller fits as it does "
+              "daily)", file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
     try:
         reply = _from_store(args) if args.store else _from_controller(args)
     except NoAnswer as error:
@@ -136,7 +147,7 @@ def _until(text: str | None) -> float:
 
 
 def _from_controller(args: argparse.Namespace) -> dict[str, object]:
-    request = protocol.Request(id=uuid.uuid4().hex[:12], op="model")
+    request = protocol.Request(id=uuid.uuid4().hex[:12], op="model_fit" if args.model_command == "fit" else "model")
     return dict(ask(args.socket, request, args.timeout).model or {})
 
 
