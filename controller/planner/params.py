@@ -30,7 +30,7 @@ class PlannerParams(Strict):
         default=0.002, ge=0, le=5, description="currency per compressor start (wear): the least the plan counts"
     )
     max_starts_per_day: int = Field(
-        default=3,
+        default=4,
         ge=1,
         le=72,
         description="compressor starts a plan may make in its first day; it prices starts higher as needed",
