@@ -96,3 +96,56 @@ def test_rabbitmq_grants_for_the_energy_topic(role: str, user: str, routing_key:
         write,
         read,
     )
+
+
+def test_the_link_publishes_the_summary_and_a_failing_store_does_not_end_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ATN link's energy task: publishes at once on a connection, retained on the site's energy topic; a store
+    that fails while building the summary is logged and tried again, never the end of the link."""
+    import asyncio
+    import sqlite3
+
+    from controller.clock import ManualClock
+    from controller.control.inbox import AtnInbox
+    from controller.links import atn
+    from controller.links.config import AtnLink
+    from tests.simhelpers import demo_layout
+
+    sent: list[tuple[str, bool]] = []
+    with Store.open(tmp_path / "link.sqlite") as store:
+        clock = ManualClock()
+        state = protocol.State(site="demo-house", ts=clock.now(), mode="LOCAL", reason="", readings={}, actuators={})
+        link = atn.AtnLinkRunner(AtnLink(url="mqtt://127.0.0.1:1883"), demo_layout(), store, AtnInbox(), clock,
+                                 lambda: state)  # fmt: skip
+
+        async def publish(
+            _client: object, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False
+        ) -> None:
+            protocol.parse(protocol.EnergySummary, payload)
+            sent.append((topic, retain))
+
+        monkeypatch.setattr(link, "_publish", publish)
+        monkeypatch.setattr(atn, "ENERGY_POLL_S", 0.01)
+
+        async def scenario() -> None:
+            task = asyncio.create_task(link._energy_publisher(None))  # type: ignore[arg-type]
+            while not sent:
+                await asyncio.sleep(0.01)
+            real = atn.energy_summary
+
+            def failing(*args: object, **kwargs: object) -> protocol.EnergySummary:
+                raise sqlite3.OperationalError("disk I/O error")
+
+            monkeypatch.setattr(atn, "energy_summary", failing)
+            link.energy_schedule.asked = True
+            await asyncio.sleep(0.1)
+            assert not task.done()  # still running after the failure
+            monkeypatch.setattr(atn, "energy_summary", real)
+            link.energy_schedule.asked = True
+            while len(sent) < 2:
+                await asyncio.sleep(0.01)
+            task.cancel()
+
+        asyncio.run(scenario())
+    assert sent[:2] == [("hearth/v1/demo-house/energy", True)] * 2

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import random
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
@@ -381,8 +382,12 @@ class AtnLinkRunner:
         schedule.connected()
         while True:
             if schedule.due(self.clock.now(), time.monotonic()):
-                summary = energy_summary(self.store, self.layout, self.clock.now())
-                await self._publish(client, self.topics.energy, summary.to_json(), qos=1, retain=True)
+                try:
+                    summary = energy_summary(self.store, self.layout, self.clock.now())
+                except sqlite3.Error as error:  # a failing store: the link carries on, the next period tries again
+                    log.warning("energy summary not built", error=str(error))
+                else:
+                    await self._publish(client, self.topics.energy, summary.to_json(), qos=1, retain=True)
                 schedule.sent(self.clock.now(), time.monotonic())
             await asyncio.sleep(ENERGY_POLL_S)
 
