@@ -5,6 +5,7 @@ present rules, the planner and the perfect-foresight optimum, per weather preset
     .venv/bin/python bench/simulated_week.py                      # every preset x {time-of-use, dynamic}
     .venv/bin/python bench/simulated_week.py --weather cold --prices dynamic
     .venv/bin/python bench/simulated_week.py --season             # 90 days of the planner (target < 2 min)
+    .venv/bin/python bench/simulated_week.py --season --tick 60   # the same at minute control ticks
 
 Targets: planner / optimum <= 1.05 in cold and mild weeks for both price series; >= 99.5 % comfortable occupied
 hours in every preset; the planner's compressor starts no more than the present rules'; a week <= 60 s.
@@ -13,6 +14,11 @@ Two optima: `optimum` minimises electricity alone, whatever the starts (~100 a w
 `optimum-starts` is the same within the present rules' starts, the budget the planner itself must keep. Both
 ratios are printed (`/opt`, `/opt-st`). The planner starts with three days of outdoor history, as on a running
 site; `--cold-start` scores it as just after a boot.
+
+`--tick` is the control tick only: the plant always steps at <= 10 s. Measured on the planner's dynamic-price
+weeks (seed 1), 60-s ticks against 10-s ticks: cost mild 16.23 vs 16.17 (+0.4 %), cold 60.33 vs 60.47 (-0.2 %),
+comfort 100 % and starts (29, 25) identical, no interlock violations; about 3.5x less CPU. (30-s ticks moved the
+mild week by -1.0 % and its starts 29 -> 33: the difference is where a switch lands, not a bias.)
 """
 
 from __future__ import annotations
