@@ -283,3 +283,11 @@ def test_cop_now_weighs_time_not_samples() -> None:
     steady_e = [Sample(t, 2000.0) for t in range(0, 301, 30)]
     steady_h = [Sample(t, 6000.0) for t in range(0, 301)]
     assert cop_now(steady_e, steady_h, window_s=300, now=300) == pytest.approx(3.0)
+
+
+def test_cop_now_right_after_a_start_is_not_inflated_by_a_meter_that_reads_late() -> None:
+    """Heat flows from 100 s; the meter, read every 30 s, first shows the compressor at 150 s. Counted from that
+    reading, the COP is the running one (3), not heat over minutes of 0 W electricity."""
+    elec = [Sample(t, 0.0 if t < 150 else 2000.0) for t in range(0, 211, 30)]
+    heat = [Sample(t, 0.0 if t < 100 else 6000.0) for t in range(0, 211)]
+    assert cop_now(elec, heat, window_s=300, now=210) == pytest.approx(3.0, rel=0.01)

@@ -70,14 +70,18 @@ def count_starts(samples: Sequence[Sample], starting_w: float = STARTING_W) -> i
 def cop_now(
     elec: Sequence[Sample], heat: Sequence[Sample], window_s: float, now: float, starting_w: float = STARTING_W
 ) -> float | None:
-    """COP over the last `window_s` seconds: the heat over the electricity of the same stretch of time, each the
-    time-weighted mean of its samples (trapezoids; a sample without a value is a gap), so a meter read every 30 s
-    and a flow probe read every second weigh the same minutes alike. None (undefined, never infinite) when the
-    compressor is off now or nothing is known."""
+    """COP over the last `window_s` seconds (from the compressor's start, if it started within them): the heat over
+    the electricity of the same stretch of time, each the time-weighted mean of its samples (trapezoids; a sample
+    without a value is a gap), so a meter read every 30 s and a flow probe read every second weigh the same minutes
+    alike. None (undefined, never infinite) when the compressor is off now or nothing is known."""
     latest = next((s.value for s in reversed(elec) if s.value is not None and s.t <= now), None)
     if latest is None or latest < starting_w:
         return None
-    mean_e, mean_h = _window_mean(elec, now - window_s, now), _window_mean(heat, now - window_s, now)
+    # Since the compressor's last start within the window, if there was one: the meter is read less often than the
+    # water probes, so before its first reading above the starting power the heat is already flowing and the
+    # electricity still reads 0 (at --speed a poll is minutes of simulated time).
+    start = max([now - window_s, *start_times([s for s in elec if now - window_s <= s.t <= now], starting_w)])
+    mean_e, mean_h = _window_mean(elec, start, now), _window_mean(heat, start, now)
     if mean_e is None or mean_h is None or mean_e <= 0:
         return None
     return mean_h / mean_e
