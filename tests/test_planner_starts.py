@@ -76,3 +76,35 @@ def test_a_plan_keeps_to_the_start_budget_at_the_least_price(
     if price > 0.0:
         below = max(c for c in starts.LADDER if c < price)
         assert day_starts(Plan(model, f, below)) > budget
+
+
+def starts_by_price(table: dict[float, int]) -> tuple[list[float], object, object]:
+    """A fake planner whose plan is its price and whose starts come from `table` (falling as the price rises)."""
+    solved: list[float] = []
+
+    def solve(price: float) -> float:
+        solved.append(price)
+        return price
+
+    def day_starts(plan: float) -> int:
+        return min((n for p, n in table.items() if p <= plan), default=99) if plan not in table else table[plan]
+
+    return solved, solve, day_starts
+
+
+@pytest.mark.parametrize(
+    ("what", "previous", "table", "price", "passes"),
+    [
+        ("the last price keeps the budget exactly: one pass", 0.05, {0.03: 6, 0.05: 4}, 0.05, 1),
+        ("slack: one rung lower keeps it too", 0.05, {0.03: 4, 0.05: 3}, 0.03, 2),
+        ("slack, but one rung lower breaks it", 0.05, {0.03: 5, 0.05: 3}, 0.05, 2),
+        ("the last price breaks it: up the ladder", 0.05, {0.05: 6, 0.07: 5, 0.1: 4}, 0.1, 3),
+        ("never below the layout's price", 0.01, {0.01: 1}, 0.01, 1),
+    ],
+)
+def test_a_re_plan_starts_from_the_last_price(
+    what: str, previous: float, table: dict[float, int], price: float, passes: int
+) -> None:
+    solved, solve, day_starts = starts_by_price(table)
+    _, chosen = starts.within_budget(solve, day_starts, budget=4, floor=0.01, previous=previous)  # type: ignore[arg-type]
+    assert (chosen, len(solved)) == (price, passes), what

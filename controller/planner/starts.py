@@ -7,8 +7,9 @@ high enough for the cold week makes the mild week dear (short cool runs are what
 
 So each re-plan treats the starts over the plan's first day as a constraint: it raises the price per start up
 `LADDER` only as far as needed for the plan (followed in the planner's model) to keep `max_starts_per_day`, and
-the next re-plan begins one rung lower, so the price comes down again when the weather turns mild. This is a
-Lagrangian relaxation of the budget: each rung's plan is the cheapest for the starts it makes.
+a re-plan whose last price leaves starts to spare tries one rung lower, so the price comes down again when the
+weather turns mild. This is a Lagrangian relaxation of the budget: each rung's plan is the cheapest for the
+starts it makes.
 """
 
 from __future__ import annotations
@@ -54,16 +55,25 @@ def within_budget(
     previous: float | None,
 ) -> tuple[PlanT, float]:
     """The plan at the lowest price per start that keeps to `budget` starts in its first day (the top rung's plan
-    if none does), and that price. With a previous price, the search walks up from one rung below it (the price
-    changes little from one re-plan to the next: one or two passes); without one, it bisects the ladder from
-    the layout's price (a handful of passes, where a walk could take a dozen)."""
+    if none does), and that price. With a previous price (it changes little from one re-plan to the next), the
+    search solves at it once; with starts to spare it tries one rung lower, over the budget it walks up (one
+    pass when the budget is met exactly, two with slack). Without one, it bisects the ladder from the layout's
+    price (a handful of passes, where a walk could take a dozen)."""
     if previous is not None:
-        price = first_rung(floor, previous)
+        price = max(floor, previous)
         plan = solve(price)
+        made = day_starts(plan)
+        if made <= budget:
+            lower = first_rung(floor, price)
+            if made < budget and lower < price:  # slack: perhaps the weather turned milder
+                cheaper = solve(lower)
+                if day_starts(cheaper) <= budget:
+                    return cheaper, lower
+            return plan, price
         for higher in rungs(price):
+            price, plan = higher, solve(higher)
             if day_starts(plan) <= budget:
                 break
-            price, plan = higher, solve(higher)
         return plan, price
     ladder = (floor, *rungs(floor))
     solved: dict[int, PlanT] = {}
