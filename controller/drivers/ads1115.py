@@ -11,11 +11,13 @@ under the thermistor model's own accuracy, and thermal signals are slow.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from controller.buses.deadline import DeadlineBus
+from controller.buses.deadline import DeadlineBus, DeadlinePassed
 from controller.drivers.base import Buses, ChannelReader, DeviceKind, DeviceMissingError, RawFields, SensorError
 from controller.layout.base import Name, Strict
 from controller.layout.channel import Channel
@@ -36,6 +38,8 @@ INPUTS: dict[str, tuple[int, int | None]] = {
 }
 # A divider reading this close to a rail means an open or shorted thermistor, not a temperature.
 RAIL_MARGIN = 0.005
+CONFIG_POINTER = 0x01
+CONFIG_OS_IDLE = 0x8000  # config bit 15 reads 1 when no conversion is in progress
 
 
 class Ads1115Config(Strict):
@@ -73,14 +77,16 @@ class Ads1115Config(Strict):
 class Ads1115Device:
     """An opened ADS1115. Construct and use only on the bus worker thread."""
 
-    def __init__(self, name: str, config: Ads1115Config, buses: Buses) -> None:
+    def __init__(
+        self, name: str, config: Ads1115Config, buses: Buses, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         from adafruit_ads1x15 import ads1x15
         from adafruit_ads1x15.ads1115 import ADS1115
 
         self._name = name
         self._config = config
         self._where = f"{buses.bus_label(config.bus)} address 0x{config.address:02x}"
-        self._bus = DeadlineBus(buses.bus(config.bus))
+        self._bus = DeadlineBus(buses.bus(config.bus), clock)
         # Three conversion times plus bus slack: a longer read means the chip is not converting.
         self._read_timeout_s = 3.0 / config.data_rate + 0.05
         try:
@@ -113,6 +119,21 @@ class Ads1115Device:
                 fields["ohms"] = round(divider.resistance(volts), 1)
         return fields
 
+    def _late_result(self, late: DeadlinePassed) -> int:
+        """The deadline passed while the driver polled for the end of the conversion it started. That proves
+        only that this thread was away long enough (CPU load, the GIL): the chip itself says whether it is
+        stuck. A chip that has finished holds this conversion's result; one still converting is stuck."""
+        self._bus.disarm()
+        try:
+            config = self._ads._read_register(CONFIG_POINTER)
+            if not config & CONFIG_OS_IDLE:
+                raise SensorError(f"{late.strerror}: the chip still reports a conversion in progress") from late
+            return int(self._ads._conversion_value(self._ads.get_last_result(False)))
+        except OSError as error:
+            raise SensorError(
+                f"I2C error on {self._where} after a late conversion: {error.strerror or error} (errno {error.errno})"
+            ) from error
+
     def reader(self, channel_name: str, channel: Channel) -> ChannelReader:
         from adafruit_ads1x15.analog_in import AnalogIn
 
@@ -125,6 +146,8 @@ class Ads1115Device:
             self._bus.arm(self._read_timeout_s, f"conversion on {where}")
             try:
                 code = analog.value
+            except DeadlinePassed as late:
+                code = self._late_result(late)
             except OSError as error:
                 raise SensorError(f"I2C error on {where}: {error.strerror or error} (errno {error.errno})") from error
             finally:
