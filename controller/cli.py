@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -13,7 +14,6 @@ from typing import TYPE_CHECKING, TextIO
 
 from controller import __version__
 from controller.atnsim.cli import add_parser as add_atn_sim
-from controller.atnsim.cli import run_cli as run_atn_sim
 from controller.energy.cli import add_parser as add_energy
 from controller.fleet.cli import add_parser as add_fleet
 from controller.fleet.cli import add_sim_parser as add_fleet_sim
@@ -263,14 +263,23 @@ async def _run(args: argparse.Namespace, layout: Layout, started_at: float) -> i
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `hearth ... | head`: the reader has gone, which is not an error of ours. Point stdout at /dev/null so
+        # the interpreter's own flush at exit does not raise again, and end as a SIGPIPE'd command would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     started_at = time.monotonic()
     args = build_parser().parse_args(argv)
     if args.command == "atn-sim":
         from controller.atnsim.cli import run_cli
 
         return run_cli(args)
-    if args.command == "atn-sim":
-        return run_atn_sim(args)
     if args.command == "tui":
         return run_tui(args)
     if args.command == "fleet":

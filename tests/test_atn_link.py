@@ -461,12 +461,23 @@ def test_hostile_payloads_through_the_broker(
     assert fuzz_target.popen.poll() is None, name
 
 
+# A fuzzed telemetry-ack can be valid and name a seq past the store's end: that is how an ATN tells a store which
+# lost its last rows in a power cut (docs/protocol.md), so the store moves past it and says so at error level.
+# It is the protocol working, not the fuzzing getting through.
+ACK_PAST_THE_END = "the ATN holds readings this store lost: carrying on above them"
+
+
 def test_after_the_fuzzing_the_controller_still_controls(broker: Broker, fuzz_target: Process) -> None:
-    time.sleep(1.0)
+    # Every hostile message is rejected with its reason in the log (waited for: on a busy machine the controller
+    # takes a while to get through them all).
+    wait_for(
+        lambda: len([e for e in fuzz_target.events() if e.get("event") == "message rejected"]) >= len(HOSTILE),
+        30,
+        "every hostile message rejected",
+    )
     assert fuzz_target.popen.poll() is None
-    assert not [e for e in fuzz_target.events() if e.get("level") in ("critical", "error")]
-    rejected = [e for e in fuzz_target.events() if e.get("event") == "message rejected"]
-    assert len(rejected) >= len(HOSTILE)  # rejections were logged with their reasons
+    errors = [e for e in fuzz_target.events() if e.get("level") in ("critical", "error")]
+    assert not [e for e in errors if e.get("event") != ACK_PAST_THE_END], errors
     assert not [e for e in fuzz_target.events() if e.get("event") == "decision" and e.get("source") == "atn"]
     ticks_before = len([e for e in fuzz_target.events() if e.get("event") == "decision"])
     assert ticks_before > 0

@@ -190,3 +190,33 @@ def test_the_watch_table_tells_a_silent_atn_from_a_connected_one() -> None:
     assert _link_line(live, now).startswith("ATN link: connected, last heartbeat 3 s ago")
     assert _link_line(quiet, now).startswith("ATN link: SILENT (broker connected), last heartbeat 40 s ago")
     assert _link_line(LinkState(connected=False), now).startswith("ATN link: DOWN")
+
+
+def test_atn_sim_check_refuses_a_file_that_is_not_a_ledger_and_leaves_it_alone(tmp_path: Path) -> None:
+    store = tmp_path / "demo.sqlite"
+    from controller.store import Store
+
+    with Store.open(store):
+        pass
+    before = store.read_bytes()
+    result = hearth("atn-sim", "check", "--db", str(store))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{store}: not an ATN ledger (no readings table with a site column)" in result.stderr
+    assert store.read_bytes() == before  # read-only: no ledger tables added, no journal mode changed
+    junk = tmp_path / "junk.db"
+    junk.write_text("not sqlite\n")
+    result = hearth("atn-sim", "check", "--db", str(junk))
+    assert result.returncode == 2 and "not an ATN ledger" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`hearth keys new NAME | head -1`: the reader leaves early; no BrokenPipeError traceback. Here the reader has
+    gone before the first write, so the write fails every time."""
+    for args in (["keys", "new", "alice", "--dir", str(tmp_path)], ["--help"]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            result = subprocess.run([HEARTH, *args], stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+        finally:
+            os.close(write_end)
+        assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr, (args, result.stderr)

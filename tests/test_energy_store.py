@@ -114,3 +114,13 @@ def test_hearth_energy_reads_a_store(
 def test_hearth_energy_without_a_controller_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["energy", "--socket", str(tmp_path / "none.sock")]) == 3
     assert "no controller answers" in capsys.readouterr().err
+
+
+def test_hearth_energy_on_a_missing_store_file_says_so_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope" / "x.sqlite"
+    layout = str(ROOT / "layouts/demo.toml")
+    assert main(["energy", "--store", str(missing), "--layout", layout]) == 4
+    assert f"no store file at {missing}" in capsys.readouterr().err
+    assert not missing.parent.exists()  # it used to make the directory and an empty store, and print 30 zero days

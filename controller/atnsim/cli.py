@@ -136,6 +136,7 @@ def run_cli(args: argparse.Namespace) -> int:
 
 
 def _check(db: str, sites: list[str] | None) -> int:
+    import sqlite3
     from pathlib import Path
 
     from controller.atnsim.ledger import Ledger
@@ -143,9 +144,13 @@ def _check(db: str, sites: list[str] | None) -> int:
     if not Path(db).is_file():
         print(f"{db}: no such ledger", file=sys.stderr)
         return EXIT_USAGE
-    ledger = Ledger.open(db)
     try:
+        ledger = Ledger.open_to_read(db)
         chosen = sites or ledger.sites()
+    except sqlite3.DatabaseError as error:
+        print(f"{db}: not an ATN ledger ({error})", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         if not chosen:
             print(f"{db}: no sites")
             return EXIT_GAPS

@@ -92,6 +92,21 @@ class Ledger:
         db.executescript(SCHEMA)
         return cls(db, where)
 
+    @classmethod
+    def open_to_read(cls, path: str | Path) -> Ledger:
+        """Open an existing ledger read-only (for `atn-sim check`): nothing is created or changed, and a file that
+        is not a ledger (a controller's store, say) raises `sqlite3.DatabaseError` naming what it lacks."""
+        db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        try:
+            for table in ("readings", "events", "meta"):
+                columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                if "site" not in columns:
+                    raise sqlite3.DatabaseError(f"no {table} table with a site column")
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return cls(db, str(path))
+
     def close(self) -> None:
         self._db.close()
 

@@ -23,7 +23,7 @@ from controller.energy.daily import MEANS, DayTotals
 from controller.energy.rollup import Rollup, month_of, rollups, season_of
 from tui.cli import add_socket_option
 
-EXIT_OK, EXIT_NO_ANSWER = 0, 3
+EXIT_OK, EXIT_NO_ANSWER, EXIT_STORE = 0, 3, 4
 COLUMNS = (
     "day",
     "hours",
@@ -51,7 +51,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(power >= the starting power), starts (power rising through it), defrost heat, data coverage, the mean "
         "flow, return, outdoor and house temperatures, and the cost at the tariff or forecast in force; the meter "
         "counter's own kWh beside the integrated figure. Then month and heating-season (September to August) "
-        "totals. Asks the running controller; --store reads a store file instead.",
+        "totals. Asks the running controller; --store reads a store file instead. Exit 0 with the table, 2 on wrong "
+        "options, 3 when no controller answers, 4 when the store file is missing or unreadable. "
+        "Example: hearth energy --days 7 --csv week.csv",
     )
     add_socket_option(parser)
     parser.add_argument("--days", type=int, default=30, help="how many local days up to today (default 30)")
@@ -105,7 +107,7 @@ def read_store(store_path: str, layout_path: str, days: int) -> list[DayTotals]:
     from controller.store import Store
 
     layout = load_layout(Path(layout_path))
-    with Store.open(store_path) as store:
+    with Store.open_existing(store_path) as store:
         return recent_days(store, layout, time.time(), days)
 
 
@@ -134,7 +136,8 @@ def render(days: Sequence[DayTotals]) -> str:
 
 def _rollup_line(title: str, r: Rollup) -> str:
     return (
-        f"{title} {r.name}: {r.days} days, electricity {r.elec_kwh:.1f} kWh, heat {r.heat_kwh:.1f} kWh, "
+        f"{title} {r.name}: {r.days} day{'' if r.days == 1 else 's'}, "
+        f"electricity {r.elec_kwh:.1f} kWh, heat {r.heat_kwh:.1f} kWh, "
         f"COP {_number(r.cop, 2)}, {r.running_h:.1f} h running, {r.starts} starts, defrost {r.defrost_kwh:.1f} kWh, "
         f"coverage {r.coverage_pct:.1f} %, cost {_number(r.cost, 2)}"
     )
@@ -158,7 +161,13 @@ def run_cli(args: argparse.Namespace) -> int:
             if not args.layout:
                 print("hearth energy: --store needs --layout (the site's time zone and channels)", file=sys.stderr)
                 return 2
-            days = read_store(args.store, args.layout, args.days)
+            from controller.store import StoreError
+
+            try:
+                days = read_store(args.store, args.layout, args.days)
+            except StoreError as error:
+                print(f"hearth energy: {error}", file=sys.stderr)
+                return EXIT_STORE
         else:
             days = ask_controller(args.socket, args.days, args.timeout)
     except NoAnswer as error:
@@ -170,7 +179,7 @@ def run_cli(args: argparse.Namespace) -> int:
             sys.stdout.write(text)
         else:
             Path(args.csv).write_text(text, encoding="utf-8")
-            print(f"wrote {len(days)} days to {args.csv}")
+            print(f"wrote {len(days)} day{'' if len(days) == 1 else 's'} to {args.csv}")
         return EXIT_OK
     print(render(days))
     return EXIT_OK

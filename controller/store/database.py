@@ -98,6 +98,14 @@ class Store:
         self._commit_listeners: list[Callable[[], None]] = []
 
     @classmethod
+    def open_existing(cls, path: str | Path, **options: Any) -> Store:
+        """`open` for a reader that must not create anything (a command pointed at a store file): a path with no
+        file raises `StoreError` naming it, instead of leaving an empty store (and its directories) behind."""
+        if not Path(path).is_file():
+            raise StoreError(f"no store file at {path}")
+        return cls.open(path, **options)
+
+    @classmethod
     def open(
         cls,
         path: str | Path,

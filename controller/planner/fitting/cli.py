@@ -157,11 +157,8 @@ def _from_store(args: argparse.Namespace) -> dict[str, object]:
     from controller.store import Store, StoreError
 
     layout = load_layout(Path(args.layout))
-    path = Path(args.store)
-    if not path.exists():
-        raise ValueError(f"no store file at {path}")
     try:
-        with Store.open(path) as store:
+        with Store.open_existing(args.store) as store:
             if args.model_command == "fit":
                 fit = refit(store, layout, _until(args.until), days=args.days, accept=args.accept_jump)
                 if args.save:
