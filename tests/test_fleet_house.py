@@ -122,8 +122,14 @@ def test_the_controller_samples_the_plant_and_drives_its_relays(tmp_path: Path) 
     assert all(r.quality is Quality.OK for r in snapshot.readings.values()), snapshot.readings
     assert {c.bus for c in controller.sampler.channels} == {PLANT_BUS}
     assert controller.loop is not None and controller.loop.ticks > 0
-    on = {name for name, state in controller.loop.state.actuators.items() if state.on}
-    assert on, "the demo house in a cold start runs something"
+    inputs = controller.house.plant_inputs()  # stopped: the plant sees, through each relay's wiring, its safe state
+    seen = {
+        "heat-pump": inputs.heat_pump,
+        "store-pump": inputs.store_pump,
+        "distribution-pump": inputs.distribution_pump,
+        "aux-element": inputs.aux_element,
+    }
+    assert seen == {name: config.safe_state == "on" for name, config in layout.actuators.items()}
     # What the ATN link compares at every tick is what the message it would build says
     assert controller.state_signature() == change_signature(controller.state_message())
     assert change_signature_of(None, [], {}) == change_signature(state_message("x", 0.0, snapshot, None))

@@ -24,6 +24,7 @@ of the wall clock must neither cancel a minimum off-time nor stretch a minimum o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -84,6 +85,12 @@ def _known(values: Iterable[float | None]) -> list[float]:
 
 def dependants_first(configs: Mapping[str, ActuatorModel]) -> list[str]:
     """Actuators ordered so that each comes before the ones it requires."""
+    return list(_dependants_first(tuple((name, tuple(config.requires)) for name, config in configs.items())))
+
+
+@functools.lru_cache(maxsize=256)
+def _dependants_first(requires: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[str, ...]:
+    """`dependants_first` on (actuator, what it requires) pairs: the same few layouts at every tick, so kept."""
     order: list[str] = []
     visiting: set[str] = set()
 
@@ -91,15 +98,15 @@ def dependants_first(configs: Mapping[str, ActuatorModel]) -> list[str]:
         if name in order or name in visiting:
             return
         visiting.add(name)
-        for other, config in configs.items():
-            if name in config.requires:
+        for other, needs in requires:
+            if name in needs:
                 visit(other)
         visiting.discard(name)
         order.append(name)
 
-    for name in configs:
+    for name, _ in requires:
         visit(name)
-    return order
+    return tuple(order)
 
 
 def apply_interlocks(
