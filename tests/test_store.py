@@ -624,3 +624,14 @@ def test_store_survives_kill_9(tmp_path: Path) -> None:
             assert event_seqs == list(range(1, len(event_seqs) + 1))
             assert [o.id for o in store.active_overrides(T0 + 10)] == ["kill-test"]
             last = store.last_seq()
+
+
+def test_commit_listeners_hear_of_readings_and_events_and_not_of_empty_flushes(store: Store) -> None:
+    """The ATN link sends on this news instead of polling: a commit that stored something says so, once."""
+    heard: list[str] = []
+    store.on_commit(lambda: heard.append("commit"))
+    assert store.flush() == 0 and heard == []  # nothing queued: no transaction, no news
+    store.record(snapshot(T0, {"tank-top": 45.0}), every("tank-top"))
+    assert store.flush() == 1 and heard == ["commit"]
+    store.add_event(Event(ts=T0, kind="test", message="an event"))
+    assert heard == ["commit", "commit"]
