@@ -116,12 +116,14 @@ def run_cli(args: argparse.Namespace) -> int:
 def add_sim_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sim = subparsers.add_parser(
         "fleet-sim",
-        help="run N simulated houses in one process, each a whole controller with its own broker user",
-        description="N simulated houses in one process: each its own controller (sampler, control loop, store, "
-        "ATN link with its own user and password, local socket), emulated chips and plant. Site ids are "
-        "PREFIX001...; passwords come from PASSWORD_DIR/<site>.mqtt-password (hearth fleet provision --secret-out "
-        "writes them). Site n starts on broker n mod the number of brokers. The sites are shared out over "
-        "--workers processes (one per core by default). Stop it with Ctrl-C or SIGTERM.",
+        help="run N simulated houses, each its own controller, store and broker user (one process per core)",
+        description="N simulated houses: each its own controller (sampler, control loop with the pure tick and "
+        "interlocks, store on disk, ATN link with its own user and password, local socket) and its own plant, read "
+        "directly rather than through emulated chips (controller/fleet/house.py says what that leaves out; "
+        "`hearth run` keeps the whole chain). Site ids are PREFIX001...; passwords come from "
+        "PASSWORD_DIR/<site>.mqtt-password (hearth fleet provision --secret-out writes them). Site n starts on "
+        "broker n mod the number of brokers. The sites are shared out over --workers processes (one per core by "
+        "default). Stop it with Ctrl-C or SIGTERM.",
     )
     sim.add_argument("--sites", type=int, required=True, metavar="N", help="how many houses")
     sim.add_argument("--prefix", default="site-", help="site id prefix (default: site-)")
