@@ -71,6 +71,18 @@ def test_boot_is_local_and_offline_first() -> None:
     assert run.tick() is Mode.LOCAL
 
 
+def test_without_an_atn_link_the_reason_does_not_wait_for_one() -> None:
+    """A site with no [links.atn] is LOCAL for good: 'no ATN contact yet' would wait for what cannot come."""
+    from controller.control.tick import initial_state
+    from tests.simhelpers import demo_layout
+
+    layout = demo_layout()
+    assert layout.links.atn is None  # the demo layout alone; scripts/demo adds the link
+    state = initial_state(layout, T0, {}).authority
+    assert state.mode is Mode.LOCAL and state.reason == "local policy: no ATN link in the layout"
+    assert authority.boot(T0, atn_link=True).reason == "booting offline-first: no ATN contact yet"
+
+
 def test_lease_live_gives_atn_after_the_handback_rule() -> None:
     run = Run()
     assert run.tick(new_lease=lease(run.now + 1)) is Mode.LOCAL  # a lease alone, with no heartbeats, is not enough

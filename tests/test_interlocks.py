@@ -179,6 +179,24 @@ def test_hold_says_until_when() -> None:
     assert result.holds[HP].until == pytest.approx(T0 - 60 + 180)
 
 
+def test_at_boot_the_holds_say_the_equipment_may_have_run_before() -> None:
+    """At boot every actuator counts as just switched (its past is unknown): the store pump post-runs and the heat
+    pump waits its minimum off-time, and the reasons say why, since nothing has run since this start."""
+    from controller.control.tick import initial_state
+
+    boot = initial_state(LAYOUT, T0, dict.fromkeys(CONFIGS, False))
+    result = apply_interlocks(ask(dict(ALL_OFF)), boot.actuators, CONFIGS, NOMINAL, PARAMS, T0 + 10)
+    assert result.holds[STORE].reason == "post-run after heat-pump stops (it may have run before this start)"
+    pumping = {**boot.actuators, STORE: boot.actuators[STORE].after(True, T0 + 20)}  # its pre-run is done by 60
+    later = apply_interlocks(ask({**ALL_OFF, HP: True, STORE: True}), pumping, CONFIGS, NOMINAL, PARAMS, T0 + 60)
+    assert later.holds[HP].interlock == "min-off"
+    assert later.holds[HP].reason.endswith("; counted from this start: it may have run before)")
+    # Once it has really switched, it is its own history again.
+    ran = {**boot.actuators, HP: boot.actuators[HP].after(True, T0 + 200).after(False, T0 + 500)}
+    after = apply_interlocks(ask(dict(ALL_OFF)), ran, CONFIGS, NOMINAL, PARAMS, T0 + 510)
+    assert after.holds[STORE].reason == "post-run after heat-pump stops"
+
+
 # ---- properties -----------------------------------------------------------------------------------------
 
 SOURCES = st.sampled_from([Source.LOCAL, Source.ATN, Source.OVERRIDE])

@@ -70,8 +70,10 @@ class AuthorityInputs:
     critical_fault: str | None = None
 
 
-def boot(now: float) -> AuthorityState:
-    why = "booting offline-first: no ATN contact yet"
+def boot(now: float, *, atn_link: bool = True) -> AuthorityState:
+    """LOCAL at start-up. Without an ATN link in the layout the local policy is all there is, and the reason says
+    that rather than waiting for a contact that cannot come."""
+    why = "booting offline-first: no ATN contact yet" if atn_link else "local policy: no ATN link in the layout"
     return AuthorityState(Mode.LOCAL, Mode.LOCAL, why, now, base_reason=why)
 
 

@@ -44,6 +44,7 @@ class ActuatorState:
     since: float
     starts: tuple[float, ...] = ()
     real: RealRun | None = None  # the compressor as its meter sees it, where it has one
+    from_boot: bool = False  # found so at start-up: `since` is the start, what it did before is unknown
 
     def after(self, on: bool, now: float) -> ActuatorState:
         """The state once it has really switched to `on` at `now` (a start is recorded, old ones dropped)."""
@@ -196,6 +197,7 @@ def _anti_short_cycle(
         off_since = max(state.since, since) if not running else now
         if now - off_since < config.min_off_s:
             until = off_since + config.min_off_s
+            timed += "; counted from this start: it may have run before" if state.from_boot and not running else ""
             return _held(name, False, "min-off", until, f"minimum off-time {config.min_off_s:g} s ({timed})", result)
         if limit is not None and len(starts) >= limit:
             until = starts[-limit] + HOUR_S
@@ -257,5 +259,6 @@ def _required_by_others(
         stopped_at = now if other_state.on else other_state.since
         if now < stopped_at + config.postrun_s:
             until = stopped_at + config.postrun_s
-            return _held(name, True, "postrun", until, f"post-run after {other} stops", result)
+            unknown = " (it may have run before this start)" if other_state.from_boot and not other_state.on else ""
+            return _held(name, True, "postrun", until, f"post-run after {other} stops{unknown}", result)
     return asked

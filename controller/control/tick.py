@@ -85,9 +85,12 @@ def initial_state(
     """
     known = starts or {}
     return ControlState(
-        authority=authority.boot(monotonic),
+        authority=authority.boot(monotonic, atn_link=layout.links.atn is not None),
         policy=policy.PolicyState(),
-        actuators={name: ActuatorState(on, monotonic, known.get(name, ())) for name, on in actuator_states.items()},
+        actuators={
+            name: ActuatorState(on, monotonic, known.get(name, ()), from_boot=True)
+            for name, on in actuator_states.items()
+        },
     )
 
 
