@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import difflib
 import re
-import tomllib  # Python >= 3.11 (Raspberry Pi OS bookworm ships 3.11)
+import tomllib
+import types  # Python >= 3.11 (Raspberry Pi OS bookworm ships 3.11)
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -166,7 +167,38 @@ def _model_at(path: Sequence[str | int], tag: str | None) -> type[BaseModel] | N
             "serial": bus_models.SerialBus,
         }
         return kinds.get(tag or "")
-    return None
+    return _walk(path)
+
+
+def _walk(path: Sequence[str | int]) -> type[BaseModel] | None:
+    """Any other table, found by following the models' own fields (control.heating_curve, links.atn, ...)."""
+    current: object = Layout
+    parts = list(path)
+    while parts:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(str(parts.pop(0)))
+        if field is None:
+            return None
+        current = _inner(field.annotation, parts)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner(annotation: object, parts: list[str | int]) -> object:
+    """The model a field holds, stepping over Optional and Annotated and taking a dict's key or a list's index
+    from `parts`; None where that is ambiguous (a union of several models) or the path stops at a container."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _inner(get_args(annotation)[0], parts)
+    if origin in (Union, types.UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        return _inner(members[0], parts) if len(members) == 1 else None
+    if origin in (dict, Mapping, list, tuple, Sequence):
+        if not parts:
+            return None
+        parts.pop(0)
+        return _inner(get_args(annotation)[-1 if origin in (dict, Mapping) else 0], parts)
+    return annotation
 
 
 def _describe(error: Mapping[str, Any]) -> tuple[list[str | int], str]:
