@@ -106,6 +106,10 @@ def test_hearth_energy_reads_a_store(
     assert len(rows) == 3
     yesterday = rows[1]
     assert float(yesterday["elec_kwh"]) > 1 and float(yesterday["cop"]) > 1.5
+    # Written for people: at most 4 decimals (no float noise like -2.08e-07), never '-0'.
+    figures = [v for row in rows for v in row.values() if v and v[0] in "-0123456789" and "." in v]
+    assert figures and all(len(v.split(".")[1]) <= 4 and not v.startswith("-0.0000") for v in figures)
+    assert not [v for row in rows for v in row.values() if "e-" in v or v in ("-0", "-0.0")]
     assert main(["energy", "--store", str(path), "--layout", layout, "--days", "3"]) == 0
     table = capsys.readouterr().out
     assert "COP" in table and "month " in table and "season " in table

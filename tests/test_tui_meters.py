@@ -48,6 +48,17 @@ def test_a_site_without_meters_shows_no_meter_line() -> None:
     assert "electric" not in heat_pump_text(model, NOW, None).plain
 
 
-@pytest.mark.parametrize(("watts", "text"), [(None, "—"), (0.0, "0 W"), (999.4, "999 W"), (2534.0, "2.53 kW")])
+@pytest.mark.parametrize(
+    ("watts", "text"),
+    [
+        (None, "—"),
+        (0.0, "0 W"),
+        (999.4, "999 W"),
+        (2534.0, "2.53 kW"),
+        (-0.3, "0 W"),
+        (-0.0, "0 W"),
+        (-600.0, "-600 W"),
+    ],
+)
 def test_power_text(watts: float | None, text: str) -> None:
     assert power_text(watts) == text

@@ -168,8 +168,10 @@ def test_cli_bad_arguments_exit_2_with_a_clear_message(
 
 def test_the_tui_imports_nothing_but_the_protocol_from_the_controller() -> None:
     # The protocol, the client side of its signed requests (a technician's key file and signing, issue 16), and the
-    # broker-list policy, shared with the controller's link (it imports nothing but the protocol).
+    # broker-list policy, shared with the controller's link (it imports nothing but the protocol), and how numbers
+    # are written (controller.numbers, which imports nothing), so the TUI and `hearth energy` agree.
     allowed = {
+        "controller.numbers",
         "controller",
         "controller.protocol",
         "controller.remote.keys",

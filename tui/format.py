@@ -9,6 +9,8 @@ import itertools
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
 
+from controller.numbers import fixed
+
 UNIT_LABELS = {"degC": "°C", "V": "V", "W": "W", "kWh": "kWh", "bar": "bar", "%": "%", "m3": "m³", "l/min": "l/min"}
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
 MIN_SPANS = {"degC": 2.0, "V": 0.05, "W": 200.0, "kWh": 0.1, "bar": 0.2, "%": 5.0}
@@ -35,14 +37,14 @@ def value_text(value: float | None, unit: str, digits: int = 1) -> str:
     """`52.1 °C`, or `—` for a reading without a value (a fault)."""
     if value is None:
         return "—"
-    return f"{value:.{digits}f} {unit_label(unit)}".rstrip()
+    return f"{fixed(value, digits)} {unit_label(unit)}".rstrip()
 
 
 def power_text(watts: float | None) -> str:
     """`850 W` below a kilowatt, `2.53 kW` above; `—` without a value."""
     if watts is None:
         return "—"
-    return f"{watts / 1000:.2f} kW" if abs(watts) >= 1000 else f"{watts:.0f} W"
+    return f"{fixed(watts / 1000, 2)} kW" if abs(watts) >= 1000 else f"{fixed(watts, 0)} W"
 
 
 def duration_text(seconds: float) -> str:

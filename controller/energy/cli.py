@@ -21,6 +21,7 @@ from pathlib import Path
 from controller import protocol
 from controller.energy.daily import MEANS, DayTotals
 from controller.energy.rollup import Rollup, month_of, rollups, season_of
+from controller.numbers import fixed
 from tui.cli import add_socket_option
 
 EXIT_OK, EXIT_NO_ANSWER, EXIT_STORE = 0, 3, 4
@@ -112,7 +113,7 @@ def read_store(store_path: str, layout_path: str, days: int) -> list[DayTotals]:
 
 
 def _number(value: object, digits: int = 1) -> str:
-    return "-" if value is None else f"{float(value):.{digits}f}"  # type: ignore[arg-type]
+    return "-" if value is None else fixed(float(value), digits)  # type: ignore[arg-type]
 
 
 def render(days: Sequence[DayTotals]) -> str:
@@ -123,8 +124,9 @@ def render(days: Sequence[DayTotals]) -> str:
     ]
     for d in days:
         lines.append(
-            f"{d.day.isoformat():<10} {d.hours:>2.0f} {d.elec_kwh:>8.2f} {d.heat_kwh:>8.2f} {_number(d.cop, 2):>5} "
-            f"{d.running_h:>5.1f} {d.starts:>6d} {d.defrost_kwh:>7.2f} {d.coverage_pct:>5.1f}% "
+            f"{d.day.isoformat():<10} {d.hours:>2.0f} {_number(d.elec_kwh, 2):>8} {_number(d.heat_kwh, 2):>8} "
+            f"{_number(d.cop, 2):>5} "
+            f"{d.running_h:>5.1f} {d.starts:>6d} {_number(d.defrost_kwh, 2):>7} {d.coverage_pct:>5.1f}% "
             f"{_number(d.cost, 2):>6} {_number(d.meter_kwh, 2):>9} {_number(d.meter_difference_pct, 2):>7} "
             + " ".join(f"{_number(d.means_c.get(name)):>{w}}" for name, w in zip(MEANS, (5, 6, 7, 5), strict=True))
         )
@@ -137,10 +139,18 @@ def render(days: Sequence[DayTotals]) -> str:
 def _rollup_line(title: str, r: Rollup) -> str:
     return (
         f"{title} {r.name}: {r.days} day{'' if r.days == 1 else 's'}, "
-        f"electricity {r.elec_kwh:.1f} kWh, heat {r.heat_kwh:.1f} kWh, "
-        f"COP {_number(r.cop, 2)}, {r.running_h:.1f} h running, {r.starts} starts, defrost {r.defrost_kwh:.1f} kWh, "
+        f"electricity {_number(r.elec_kwh)} kWh, heat {_number(r.heat_kwh)} kWh, "
+        f"COP {_number(r.cop, 2)}, {r.running_h:.1f} h running, {r.starts} starts, "
+        f"defrost {_number(r.defrost_kwh)} kWh, "
         f"coverage {r.coverage_pct:.1f} %, cost {_number(r.cost, 2)}"
     )
+
+
+def _csv_value(value: object) -> object:
+    """Floats to 4 decimals (a tenth of a watt-hour; the sums carry float noise such as -2.08e-07 beyond it)."""
+    if value is None:
+        return ""
+    return fixed(value, 4).rstrip("0").rstrip(".") if isinstance(value, float) else value
 
 
 def to_csv(days: Sequence[DayTotals]) -> str:
@@ -148,7 +158,7 @@ def to_csv(days: Sequence[DayTotals]) -> str:
     writer = csv.DictWriter(out, fieldnames=list(COLUMNS), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for day in days:
-        writer.writerow({k: ("" if v is None else v) for k, v in day.row().items()})
+        writer.writerow({k: _csv_value(v) for k, v in day.row().items()})
     return out.getvalue()
 
 
