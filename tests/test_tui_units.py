@@ -214,3 +214,16 @@ def test_the_link_line_tells_silence_from_connection(connected: bool, heartbeat_
     beat = None if heartbeat_age is None else T0 - heartbeat_age
     link = LinkState(connected=connected, last_heartbeat=beat, silence_s=15.0)
     assert link_text(link, T0).plain.startswith(shown)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", "/run/hearth/hearth.sock"), ("/tmp/h.sock", "/tmp/h.sock")])
+def test_hearth_socket_set_but_empty_means_the_default(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    """An empty HEARTH_SOCKET (a unit file's 'Environment=HEARTH_SOCKET=') used to give 'no controller answers on :'."""
+    from tui.cli import add_socket_option
+
+    monkeypatch.setenv("HEARTH_SOCKET", value)
+    parser = argparse.ArgumentParser()
+    add_socket_option(parser)
+    assert parser.parse_args([]).socket == expected

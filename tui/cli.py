@@ -28,7 +28,7 @@ def add_socket_option(parser: argparse.ArgumentParser) -> None:
     """`--socket PATH`, for every command that talks to the controller's local socket."""
     parser.add_argument(
         "--socket",
-        default=os.environ.get("HEARTH_SOCKET", DEFAULT_SOCKET),
+        default=os.environ.get("HEARTH_SOCKET") or DEFAULT_SOCKET,  # set but empty: the default too
         metavar="PATH",
         help=f"the controller's local socket (default: $HEARTH_SOCKET or {DEFAULT_SOCKET})",
     )
