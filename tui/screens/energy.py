@@ -20,6 +20,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from controller.protocol import Request
+from tui.format import clock_text
 from tui.screens.base import MQTT_HINT, HearthScreen
 from tui.transport import new_request_id
 from tui.widgets.day_plot import draw_day
@@ -132,6 +133,11 @@ def totals_text(totals: Sequence[Record]) -> Text:
     return text
 
 
+REFRESH_S = 60.0
+"""While shown, the screen asks for the totals again this often (the controller closes nothing more often than
+its samples; over MQTT the summary comes every 15 minutes and on a state request)."""
+
+
 class EnergyScreen(HearthScreen):
     MODE = "energy"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -151,6 +157,8 @@ class EnergyScreen(HearthScreen):
         """the day the plot shows; None while the days are shown"""
         self.days: Sequence[Record] = []
         """the daily totals of the last answer, oldest first"""
+        self.asked_at: float | None = None
+        """when the shown totals were asked for (the app's clock); None while an answer is awaited"""
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="energy-today")
@@ -169,6 +177,14 @@ class EnergyScreen(HearthScreen):
         self._fetch()
         if self.plot_day is not None:
             self._fetch_day(self.plot_day)
+
+    def tick(self) -> None:
+        super().tick()
+        due = self.asked_at is not None and self.hearth.now() - self.asked_at >= REFRESH_S
+        if due and self.is_current:
+            self._fetch(quiet=True)
+            if self.plot_day is not None and self.plot_day == self.today:
+                self._fetch_day(self.plot_day)
 
     def action_toggle_plot(self) -> None:
         if self.plot_day is not None:
@@ -197,10 +213,17 @@ class EnergyScreen(HearthScreen):
         self.query_one("#energy-plot").display = on
 
     @work(exclusive=True, exit_on_error=False)
-    async def _fetch(self) -> None:
+    async def _fetch(self, quiet: bool = False) -> None:
+        """Ask for the daily totals; `quiet` (the minute's refresh) keeps the figures shown until the answer."""
         today = self.query_one("#energy-today", Static)
-        today.update(Text("  asking the controller for the daily totals…", "italic"))
-        answer = await self.hearth.send(Request(id=new_request_id(), op="energy", days=DAYS))
+        if not quiet:
+            today.update(Text("  asking the controller for the daily totals…", "italic"))
+        self.asked_at = None
+        asked = self.hearth.now()
+        try:
+            answer = await self.hearth.send(Request(id=new_request_id(), op="energy", days=DAYS))
+        finally:
+            self.asked_at = asked
         if not answer.ok or answer.energy is None:
             error = answer.error or "no data"
             today.update(
@@ -212,7 +235,9 @@ class EnergyScreen(HearthScreen):
         days = self.days = answer.energy
         if days:
             self.today = date.fromisoformat(str(days[-1]["day"]))
-        today.update(today_text(days[-1] if days else None))
+        today.update(
+            today_text(days[-1] if days else None).append(f"  (as of {clock_text(asked, self.hearth.tz)})", "dim")
+        )
         self._show_days()
         self.query_one("#energy-totals", Static).update(totals_text(answer.energy_totals or []))
 
