@@ -16,6 +16,10 @@ it again, then kill -9 the ATN's node. For each kill: how many sites lost their 
 time from the kill until the last of them was back (link up, mode ATN); for the ATN's node also how long the
 ATN took to reconnect.
 
+With --view: one minute into the metered run, the fleet view (bench/fleet_view.py --live, headless, as the
+monitor user, through the same brokers) is started against every running site: first paint (start to every
+site's row) and its CPU for a minute.
+
     flock /work/heavy.lock .venv/bin/python bench/fleet.py --sites 500 --duration 600            # mosquitto
     flock /work/heavy.lock .venv/bin/python bench/fleet.py --sites 500 --duration 600 --cluster --kill
 """
@@ -263,6 +267,7 @@ def main() -> int:
     )
     parser.add_argument("--commit-every", type=float, default=10.0, help="fleet-sim's --commit-every")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="fleet-sim worker processes")
+    parser.add_argument("--view", action="store_true", help="also measure the fleet view against the live sites")
     parser.add_argument("--settle", type=float, default=600.0, help="max s to wait until every site took a lease")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hearth-fleet-"))
@@ -296,6 +301,7 @@ def main() -> int:
         for site in sites:
             write_secret(passwords / f"{site}.mqtt-password", users[site])
         write_secret(work / "atn-password", users["atn"])
+        write_secret(work / "monitor-password", users["monitor"])
         ledger = work / "ledger.sqlite"
         site_args = [a for s in sites for a in ("--site", s)]
         broker_args = [a for u in (urls[2:] + urls[:2] if len(urls) == 3 else urls) for a in ("--broker", u)]
@@ -323,6 +329,7 @@ def main() -> int:
             metered_from = time.time()
             loads = [os.getloadavg()[0]]
             counting = count_messages(counter, min(60.0, args.duration))
+            view = fleet_view(work, urls, args.sites, after_s=min(60.0, args.duration)) if args.view else None
             deadline = time.monotonic() + args.duration
             killed = False
             while time.monotonic() < deadline:
@@ -338,6 +345,8 @@ def main() -> int:
                     killed = True
                     node_kill(cluster, work, meter)
             counting.join()
+            if view is not None:
+                view.join()
             print(f"  load average (1 min) during the run: mean {sum(loads) / len(loads):.1f}, max {max(loads):.1f}")
             print("\n".join(meter.report(args.sites)))
             fleet.terminate()
@@ -372,6 +381,26 @@ def rate(ledger: Path, duration: float) -> None:
     readings = db.execute("SELECT count(*) FROM readings").fetchone()[0]
     events = db.execute("SELECT count(*) FROM events").fetchone()[0]
     print(f"  ledger: {readings} readings, {events} events ({readings / duration:.0f} readings/s)")
+
+
+def fleet_view(work: Path, urls: list[str], sites: int, after_s: float) -> threading.Thread:
+    """In a thread: after `after_s`, bench/fleet_view.py --live against every site; prints its figures."""
+
+    def run() -> None:
+        time.sleep(after_s)
+        command = [sys.executable, str(ROOT / "bench" / "fleet_view.py"), "--live", *urls, "--sites", str(sites)]
+        command += ["--seconds", "60", "--password-file", str(work / "monitor-password")]
+        try:
+            out = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+        except subprocess.TimeoutExpired:
+            print(f"  fleet view: not every one of the {sites} rows painted within 600 s")
+            return
+        lines = out.stdout.splitlines() or out.stderr.splitlines()[-5:]
+        print("\n".join(f"  fleet view: {line.strip()}" for line in lines))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 def node_kill(cluster: Cluster, work: Path, meter: Meter) -> None:
