@@ -315,3 +315,82 @@ def test_the_heat_pump_request_changes_only_at_step_boundaries(
         requests.append((math.floor(now / 900), decision.commands[HP].on))
     for (slot_a, on_a), (slot_b, on_b) in itertools.pairwise(requests):
         assert on_a == on_b or slot_a != slot_b
+
+
+PRICES = PriceForecast(
+    received_at=T0 - 60,
+    points=tuple(
+        PricePoint(start=T0 - 3600 + h * 3600, end=T0 + h * 3600, price=0.1 + 0.2 * (h % 3)) for h in range(48)
+    ),
+)
+# (has a plan, a price forecast, monotonic - the start, waits (prices_due = start + 60 s; None: no ATN link))
+AWAITS = [
+    ("no plan, no prices, within the wait: wait", False, None, 10.0, True),
+    ("no plan, no prices, at the wait's end: plan", False, None, 60.0, False),
+    ("no plan, prices came: plan", False, PRICES, 10.0, False),
+    ("a plan already: never wait", True, None, 10.0, False),
+    ("no ATN link: never wait", False, None, None, False),
+]
+
+
+@pytest.mark.parametrize(("why", "has_plan", "forecast", "since_start", "waits"), AWAITS, ids=[a[0] for a in AWAITS])
+def test_the_first_plan_waits_briefly_for_the_atns_prices(
+    planned: tuple[local.PlannerState, policy.PolicyDecision],
+    why: str,
+    has_plan: bool,
+    forecast: PriceForecast | None,
+    since_start: float | None,
+    waits: bool,
+) -> None:
+    """With an ATN link, the first plan waits up to `first_plan_wait_s` for the ATN's prices: planning without
+    them and again when they come doubled every start's planning (500 fleet sites: ~1000 plans of ~0.3 s)."""
+    start = 1000.0
+    state = planned[0] if has_plan else local.PlannerState()
+    state = replace(state, prices_due=None if since_start is None else start + PARAMS.planner.first_plan_wait_s)
+    monotonic = start + (since_start or 0.0)
+    assert local.awaits_prices(state, forecast, monotonic) is waits
+    after, decision = local.decide(
+        state, policy.PolicyState(), inputs(), PARAMS, T0, ZONE, forecast, inline=False, await_prices=waits
+    )
+    if waits:  # the present rules decide meanwhile, as before any first plan, and nothing is asked yet
+        rules = policy.decide(policy.PolicyState(), inputs(), PARAMS)
+        assert after.wanted is None and after.plan is None
+        assert {n: c.on for n, c in decision.commands.items()} == {n: c.on for n, c in rules.commands.items()}
+        assert decision.summary.startswith("present rules (waiting for the ATN's prices…)")
+    elif not has_plan:
+        assert after.wanted is not None and after.wanted.price_forecast is forecast
+
+
+def test_the_boot_state_waits_for_prices_only_with_an_atn_link() -> None:
+    from controller.control.tick import initial_state
+    from controller.links.config import AtnLink
+
+    linked = LAYOUT.model_copy(
+        update={"links": LAYOUT.links.model_copy(update={"atn": AtnLink(url="mqtt://127.0.0.1:1883")})}
+    )
+    assert LAYOUT.links.atn is None
+    assert initial_state(LAYOUT, 500.0, {}).planner.prices_due is None
+    assert initial_state(linked, 500.0, {}).planner.prices_due == 500.0 + PARAMS.planner.first_plan_wait_s
+    off = linked.model_copy(
+        update={
+            "control": PARAMS.model_copy(
+                update={"planner": PARAMS.planner.model_copy(update={"first_plan_wait_s": 0.0})}
+            )
+        }
+    )
+    assert initial_state(off, 500.0, {}).planner.prices_due is None
+
+
+def test_prices_that_come_while_the_first_plan_is_solved_are_planned_with() -> None:
+    """A deferred plan asked before the ATN's prices came is adopted without them; the next tick sees that the
+    prices differ from what that plan assumed and asks again (they were once marked seen and then ignored)."""
+    asked, _ = local.decide(local.PlannerState(), policy.PolicyState(), inputs(), PARAMS, T0, ZONE, None, inline=False)
+    assert asked.wanted is not None and asked.wanted.price_forecast is None
+    meanwhile, _ = local.decide(asked, policy.PolicyState(), inputs(), PARAMS, T0 + 1, ZONE, PRICES, inline=False)
+    adopted = local.adopt(meanwhile, local.solve_request(asked.wanted, PARAMS, ZONE))
+    after, _ = local.decide(adopted, policy.PolicyState(), inputs(), PARAMS, T0 + 2, ZONE, PRICES, inline=False)
+    assert after.wanted is not None and after.wanted.price_forecast is PRICES
+    # Planned with them, the same forecast asks nothing more.
+    again = local.adopt(after, local.solve_request(after.wanted, PARAMS, ZONE))
+    settled, _ = local.decide(again, policy.PolicyState(), inputs(), PARAMS, T0 + 3, ZONE, PRICES, inline=False)
+    assert settled.wanted is None

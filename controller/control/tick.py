@@ -87,11 +87,18 @@ def initial_state(
     return ControlState(
         authority=authority.boot(monotonic, atn_link=layout.links.atn is not None),
         policy=policy.PolicyState(),
+        planner=local.PlannerState(prices_due=_prices_due(layout, monotonic)),
         actuators={
             name: ActuatorState(on, monotonic, known.get(name, ()), from_boot=True)
             for name, on in actuator_states.items()
         },
     )
+
+
+def _prices_due(layout: Layout, monotonic: float) -> float | None:
+    """Until when the first plan waits for the ATN's prices (`first_plan_wait_s`); None without an ATN link."""
+    wait = layout.control.planner.first_plan_wait_s
+    return monotonic + wait if layout.links.atn is not None and wait > 0 else None
 
 
 def _value(snapshot: Snapshot, channel: str) -> float | None:
@@ -198,6 +205,7 @@ def control_tick(state: ControlState, inputs: TickInputs, layout: Layout) -> Tic
         inputs.forecast,
         inline=inputs.plan_inline,
         weather=inputs.weather,
+        await_prices=local.awaits_prices(state.planner, inputs.forecast, monotonic),
     )
 
     requests: dict[str, Command] = {}

@@ -103,6 +103,13 @@ class PlannerState:
     weather_used: float | None = None  # received_at of the ATN weather forecast the plan used (None: persistence)
     weather_note: str = ""  # where the plan's outdoor air came from
     start_cost: float | None = None  # the price per start of the plan in force (kept within the start budget)
+    prices_due: float | None = None  # monotonic: until then the first plan waits for the ATN's prices (None: no wait)
+
+
+def awaits_prices(state: PlannerState, forecast: PriceForecast | None, monotonic: float) -> bool:
+    """Whether the first plan still waits for the ATN's price forecast (`first_plan_wait_s` from the start, with
+    an ATN link): planning without the prices and again when they come would plan twice at every start."""
+    return state.plan is None and forecast is None and state.prices_due is not None and monotonic < state.prices_due
 
 
 def degraded(inputs: policy.PolicyInputs, params: ControlParams) -> str | None:
@@ -214,6 +221,8 @@ def adopt(state: PlannerState, solved: Solved) -> PlannerState:
         replans=state.replans + 1,
         wanted=None,
         weather_used=fresh_weather(solved.request.weather, solved.request.now),
+        # The prices the plan assumed: a forecast that came while it was solved is compared with it at the next tick.
+        forecast_seen=solved.request.price_forecast.received_at if solved.request.price_forecast else None,
         weather_note=solved.weather_note,
         start_cost=solved.start_cost,
     )
@@ -337,12 +346,14 @@ def decide(
     price_forecast: PriceForecast | None,
     inline: bool = True,
     weather: WeatherForecast | None = None,
+    await_prices: bool = False,
 ) -> tuple[PlannerState, policy.PolicyDecision]:
     """The local policy's decision: the plan's, or the present rules' when the planner cannot plan.
 
     `inline=False` never solves here: a needed re-plan is left in `state.wanted` for the caller to solve off the
     control path (`solve_request`, then `adopt`); meanwhile the current plan goes on, or the present rules decide
-    while there is none yet."""
+    while there is none yet. `await_prices` (`awaits_prices`): no first plan is asked yet; the present rules
+    decide, as before any first plan."""
     slot = math.floor(now / STEP_S)
     if slot != state.slot:  # one outdoor sample per step is plenty for hourly means, and cheap
         state = replace(state, history=state.history.add(now, inputs.outdoor_c))
@@ -363,7 +374,8 @@ def decide(
     weather_changed, state = _weather_changed(state, weather, inputs.outdoor_c, now)
     if price_forecast is not None and price_forecast.received_at != state.forecast_seen:
         state = replace(state, forecast_seen=price_forecast.received_at)
-    if _needs_plan(state, inputs, params, now, changed, weather_changed):
+    waiting = await_prices and state.plan is None
+    if not waiting and _needs_plan(state, inputs, params, now, changed, weather_changed):
         request = PlanRequest(
             now, inputs.outdoor_c, state.history, price_forecast, inputs.setpoint_c, tank, house, running, weather,
             state.start_cost,
@@ -376,7 +388,8 @@ def decide(
     step = current.step_at(now) if current is not None else None
     if current is None or step is None:
         rules = policy.decide(rules_state, inputs, params)
-        summary = f"present rules (planning…): {rules.summary}"
+        why = "waiting for the ATN's prices…" if waiting else "planning…"
+        summary = f"present rules ({why}): {rules.summary}"
         return replace(state, decision=None, slot=slot), replace(rules, summary=summary)
     decision = state.decision
     if slot != state.slot or decision is None:  # a new step, a new plan, or back from the present rules

@@ -35,6 +35,13 @@ class PlannerParams(Strict):
         le=72,
         description="compressor starts a plan may make in its first day; it prices starts higher as needed",
     )
+    first_plan_wait_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=600,
+        description="with an ATN link, the first plan after a start waits this long for the ATN's price forecast "
+        "(the present rules decide meanwhile) rather than planning without it and again when it comes; 0: no wait",
+    )
     outdoor_error_k: float = Field(
         default=4.0, gt=0, le=20, description="re-plan when the outdoor air is this far off the plan's forecast"
     )
