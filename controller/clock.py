@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
@@ -126,6 +127,20 @@ class ManualClock:
     async def sleep(self, seconds: float) -> None:
         self.advance(max(0.0, seconds))
         await asyncio.sleep(0)
+
+
+async def every(clock: Clock, period_s: float) -> AsyncIterator[None]:
+    """Go on every `period_s` of `clock` on a fixed grid from the first call: a round's own work does not stretch
+    the period (a relative sleep does, and more so where the event loop rounds timers up, as `hearth fleet-sim`'s
+    does). A round that overran the period is followed at once; after a stall of more than a period, a fresh
+    grid starts from its end rather than rushing through the rounds missed."""
+    next_at = clock.monotonic() + period_s
+    while True:
+        await clock.sleep(next_at - clock.monotonic())
+        yield
+        next_at += period_s
+        if clock.monotonic() - next_at > period_s:
+            next_at = clock.monotonic()
 
 
 async def sleep_or_wake(clock: Clock, seconds: float, wake: asyncio.Event) -> None:

@@ -77,6 +77,7 @@ class ControlLoop:
         health: HealthGate | None = None,
         overrides: OverrideSource | None = None,
         planning: Executor | None = None,
+        lateness_samples: int = JITTER_SAMPLES,
     ) -> None:
         self.layout = layout
         self.planning = planning  # where re-plans run; None: a thread of the event loop's default executor
@@ -95,7 +96,7 @@ class ControlLoop:
         self.last: TickResult | None = None
         self.alarm: str | None = None
         self.ticks = 0
-        self.lateness_s: deque[float] = deque(maxlen=JITTER_SAMPLES)
+        self.lateness_s: deque[float] = deque(maxlen=lateness_samples)  # the last ticks' lateness (the jitter bench)
         self._previous_overrides: set[str] = set()
         self._wake: asyncio.Event | None = None
         self._planning: asyncio.Task[None] | None = None

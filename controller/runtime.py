@@ -24,7 +24,7 @@ import structlog
 from controller import protocol
 from controller.actuators import ActuatorBank
 from controller.alarms import AlarmBoard
-from controller.clock import Clock, SimClock, StepWatch, clock_is_set
+from controller.clock import Clock, SimClock, StepWatch, clock_is_set, every
 from controller.control.inbox import AtnInbox
 from controller.control.params import ControlParams
 from controller.control.types import Event
@@ -38,7 +38,7 @@ from controller.links.atn import AtnLinkRunner, restore_weather
 from controller.links.house_broker import HouseBrokerLink
 from controller.links.local import LocalApiServer, next_decision, socket_paths
 from controller.links.state import change_signature_of, state_message
-from controller.loop import ControlLoop
+from controller.loop import JITTER_SAMPLES, ControlLoop
 from controller.notify import Notifier, WatchdogGate
 from controller.overrides import OverrideBook, utc
 from controller.planner.fitting.accepted import describe
@@ -77,6 +77,8 @@ class RunOptions:
     # Where the control loop's re-plans and the model's fits run; None: the event loop's default executor (hearth
     # fleet-sim shares one thread between hundreds of sites, so they cannot crowd out the threads aiomqtt connects on)
     planning: Executor | None = None
+    # How many ticks' lateness the control loop keeps for the jitter figures (a fleet of hundreds keeps fewer)
+    lateness_samples: int = JITTER_SAMPLES
 
 
 def heat_register(layout: Layout, store: Store) -> HeatRegister | None:
@@ -165,6 +167,7 @@ class Controller:
             self.store,
             overrides=self.overrides,
             planning=self.options.planning,
+            lateness_samples=self.options.lateness_samples,
         )
         self.store.add_event(Event(ts=self.clock.now(), kind="start", message="controller started"))
         self.inbox.weather = restore_weather(self.store)
@@ -289,14 +292,13 @@ class Controller:
         await self.loop.run()
 
     async def _store_writer(self) -> None:
-        """Every second, queue the readings that pass their deadband; commit them every `commit_every_s`;
-        prune hourly. (Events are committed at once by whoever adds them.)"""
+        """Every second (on a fixed grid), queue the readings that pass their deadband; commit them every
+        `commit_every_s`; prune hourly. (Events are committed at once by whoever adds them.)"""
         assert self.store is not None
         policies = {**DERIVED_POLICIES, **policies_for(self.layout.channels)}
         commit_every = self.layout.storage.commit_every_s
         last_commit = last_prune = self.clock.monotonic()
-        while True:
-            await self.clock.sleep(RECORD_EVERY_S)
+        async for _ in every(self.clock, RECORD_EVERY_S):
             snapshot = self.sampler.snapshot()
             if snapshot.readings:
                 self.store.record(snapshot, policies)
@@ -342,8 +344,7 @@ class Controller:
         unset_from = self.store.last_seq() + 1 if not clock_is_set(wall) else None
         if unset_from is not None:
             self._clock_event(wall, f"wall clock not set ({utc(wall)}): readings are dated by it until it is", {})
-        while True:
-            await self.clock.sleep(RECORD_EVERY_S)
+        async for _ in every(self.clock, RECORD_EVERY_S):
             wall, mono = self.clock.now(), self.clock.monotonic()
             step = watch.look(wall, mono)
             if step is None:

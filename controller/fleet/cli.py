@@ -156,6 +156,14 @@ def add_sim_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         metavar="K",
         help="processes to share the sites out over (default: one per core, here %(default)s)",
     )
+    sim.add_argument(
+        "--timer-grid",
+        type=float,
+        default=0.25,
+        metavar="S",
+        help="round each process's timers up to a grid of S s, so the sites' periodic work shares the event loop's "
+        "wake-ups (never early, at most S late; default: %(default)s; 0: the plain asyncio loop)",
+    )
     sim.add_argument("--worker-of", metavar="I/K", help=argparse.SUPPRESS)  # a worker process's share
     sim.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     sim.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
@@ -164,6 +172,9 @@ def add_sim_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
 def run_sim_cli(args: argparse.Namespace) -> int:
     if args.sites < 1 or args.workers < 1:
         print("hearth fleet-sim: --sites and --workers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    if not 0 <= args.timer_grid <= 1:
+        print("hearth fleet-sim: --timer-grid must be within 0..1 s", file=sys.stderr)
         return EXIT_USAGE
     if not 0.2 <= args.commit_every <= 60:
         print("hearth fleet-sim: --commit-every must be within 0.2..60 s (storage.commit_every_s)", file=sys.stderr)
@@ -221,6 +232,7 @@ def run_workers(workers: int) -> int:
 def run_share(args: argparse.Namespace, share: tuple[int, int]) -> int:
     import asyncio
     import contextlib
+    import functools
     import signal
     from concurrent.futures import ThreadPoolExecutor
 
@@ -249,5 +261,11 @@ def run_share(args: argparse.Namespace, share: tuple[int, int]) -> int:
         finally:
             planning.shutdown(wait=False, cancel_futures=True)
 
-    asyncio.run(main())
+    if args.timer_grid > 0:
+        from controller.fleet.timers import GridEventLoop
+
+        with asyncio.Runner(loop_factory=functools.partial(GridEventLoop, args.timer_grid)) as loop_runner:
+            loop_runner.run(main())
+    else:
+        asyncio.run(main())
     return EXIT_OK

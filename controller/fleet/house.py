@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from controller.buses.worker import BusWorker
-from controller.clock import Clock
+from controller.clock import Clock, every
 from controller.drivers.ads1115 import Ads1115Config
 from controller.drivers.dsmr_p1 import DsmrP1Config
 from controller.drivers.gpio_relay import load_state
@@ -178,7 +178,7 @@ class PlantHouse:
             self.p1.advance(grid_flows(self.plant), tariff(self.plant), dt, self.plant.time)
 
     async def run(self, step_s: float = PLANT_STEP_S) -> None:
-        """Step the plant every `step_s`, forever."""
-        while True:
+        """Step the plant every `step_s` (on a fixed grid), forever."""
+        self.step()
+        async for _ in every(self.clock, step_s):
             self.step()
-            await self.clock.sleep(step_s)

@@ -45,6 +45,7 @@ from controller.sampler import Sampler
 
 log = structlog.get_logger("hearth.fleet")
 FREEZE_EVERY_S = 300.0
+LATENESS_SAMPLES = 100  # per site: a house keeps 10,000 for the jitter bench (~0.3 MB each, 160 MB at 500 sites)
 
 
 def site_ids(count: int, prefix: str = "site-") -> list[str]:
@@ -161,6 +162,7 @@ async def run_fleet(
             socket_path=site.state_dir / "hearth.sock",
             started_at=time.monotonic(),
             planning=planning,
+            lateness_samples=LATENESS_SAMPLES,
         )
         try:
             await FleetController(site.layout, SystemClock(), options).run()
