@@ -10,11 +10,12 @@ peak RSS of the simulator (all its worker processes), the ATN and the broker(s),
 dispatch -> ack p50/p99 (the ATN's "lease sent" to its "controller accepted" for the same id, both in its log);
 and `hearth atn-sim check` on the ledger (readings and events lost: must be 0).
 
-With --kill (cluster only): after a third of the run, kill -9 the node the first third of the sites start on;
-once every site is back (link up and in ATN mode, from the fleet's log, each line of which names its site) start
-it again, then kill -9 the ATN's node. For each kill: how many sites lost their link or left ATN mode, and the
-time from the kill until the last of them was back (link up, mode ATN); for the ATN's node also how long the
-ATN took to reconnect.
+With --kill (cluster only), **after** the metered run (so its figures are those of a quiet fleet): kill -9 the
+node the first third of the sites start on; once every site is back (link up and in ATN mode, from the fleet's
+log, each line of which names its site and the broker it is on) start it again, then kill -9 the ATN's node. For
+each kill: the sites that were on the killed node, the sites hit that were not (lost their link or left ATN
+mode), how many left ATN mode, the time from the kill until every site was back in ATN mode, and the sites not
+back within --kill-limit; for the ATN's node also how long the ATN took to reconnect.
 
 With --view: one minute into the metered run, the fleet view (bench/fleet_view.py --live, headless, as the
 monitor user, through the same brokers) is started against every running site: first paint (start to every
@@ -97,7 +98,19 @@ class FleetWatch:
         self.offset = 0
         self.up: dict[str, bool] = {}
         self.mode: dict[str, str] = {}
+        self.broker: dict[str, str] = {}  # the broker of each site's last "ATN link up"
         self.changed: dict[str, float] = {}  # when the site last became healthy or unhealthy (log time)
+        self.hit: set[str] = set()  # sites that lost their link or left ATN mode since `mark()`
+        self.left_atn: set[str] = set()  # sites that left ATN mode since `mark()`
+
+    def mark(self) -> None:
+        """Count the hit from now on (read the log first)."""
+        self.hit.clear()
+        self.left_atn.clear()
+
+    def on(self, broker: str) -> set[str]:
+        """The sites whose link is up on `broker`."""
+        return {site for site, up in self.up.items() if up and self.broker.get(site) == broker}
 
     def read(self) -> None:
         with self.log.open("rb") as stream:
@@ -112,14 +125,19 @@ class FleetWatch:
             before = self.healthy(site)
             if event == "ATN link up":
                 self.up[site] = True
+                self.broker[site] = str(entry.get("broker"))
             elif event in ("ATN link down", "ATN link still down"):
                 self.up[site] = False
             elif event == "mode" and "to" in entry:
+                if self.mode.get(site) == "ATN" and entry["to"] != "ATN":
+                    self.left_atn.add(site)
                 self.mode[site] = str(entry["to"])
             else:
                 continue
             if self.healthy(site) != before:
                 self.changed[site] = log_time(str(entry["timestamp"]))
+                if before:
+                    self.hit.add(site)
 
     def healthy(self, site: str) -> bool:
         return self.up.get(site, False) and self.mode.get(site) == "ATN"
@@ -230,7 +248,8 @@ def settle(work: Path, sites: set[str], limit_s: float, quiet_s: float = 30.0) -
     return time.monotonic() - began
 
 
-def lease_latencies(log: Path, after: float = 0.0) -> list[float]:
+def lease_latencies(log: Path, after: float = 0.0, before: float = float("inf")) -> list[float]:
+    """Lease sent -> accepted, for the leases sent between `after` and `before`."""
     sent: dict[str, float] = {}
     latencies = []
     for entry in log_entries(log.read_bytes()):
@@ -238,7 +257,7 @@ def lease_latencies(log: Path, after: float = 0.0) -> list[float]:
         if not isinstance(ident, str) or not isinstance(stamp, str):
             continue
         when = log_time(stamp)
-        if when < after:
+        if when < after or (event == "lease sent" and when > before):
             continue
         if event == "lease sent":
             sent[ident] = when
@@ -257,7 +276,12 @@ def main() -> int:
     parser.add_argument("--sites", type=int, default=50)
     parser.add_argument("--duration", type=float, default=120.0)
     parser.add_argument("--cluster", action="store_true", help="a private 3-node RabbitMQ cluster")
-    parser.add_argument("--kill", action="store_true", help="kill -9 a site node, then the ATN's (cluster only)")
+    parser.add_argument(
+        "--kill", action="store_true", help="after the metered run, kill -9 a site node, then the ATN's (cluster only)"
+    )
+    parser.add_argument(
+        "--kill-limit", type=float, default=180.0, help="s after a kill by which every site must be back in ATN mode"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
     parser.add_argument(
         "--plan",
@@ -331,36 +355,30 @@ def main() -> int:
             counting = count_messages(counter, min(60.0, args.duration))
             view = fleet_view(work, urls, args.sites, after_s=min(60.0, args.duration)) if args.view else None
             deadline = time.monotonic() + args.duration
-            killed = False
             while time.monotonic() < deadline:
                 meter.sample()
                 loads.append(os.getloadavg()[0])
                 time.sleep(2)
-                if (
-                    args.kill
-                    and cluster is not None
-                    and not killed
-                    and time.monotonic() > deadline - args.duration * 2 / 3
-                ):
-                    killed = True
-                    node_kill(cluster, work, meter)
             counting.join()
             if view is not None:
                 view.join()
+            metered_to = time.time()
             print(f"  load average (1 min) during the run: mean {sum(loads) / len(loads):.1f}, max {max(loads):.1f}")
             print("\n".join(meter.report(args.sites)))
+            latencies = lease_latencies(work / "atn.log", after=metered_from, before=metered_to)
+            if latencies:
+                print(
+                    f"  dispatch -> ack: {len(latencies)} leases, p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
+                    f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
+                )
+            if args.kill and cluster is not None:
+                node_kill(cluster, work, args.kill_limit)
             fleet.terminate()
             fleet.wait(timeout=120)
             time.sleep(5)  # the last acknowledgements
             atn.terminate()
             atn.wait(timeout=60)
-        latencies = lease_latencies(work / "atn.log", after=metered_from)
-        if latencies:
-            print(
-                f"  dispatch -> ack: {len(latencies)} leases, p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
-                f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
-            )
-        rate(ledger, args.duration)
+        rate(ledger, metered_from, metered_to)
         check = subprocess.run([HEARTH, "atn-sim", "check", "--db", str(ledger)], capture_output=True, text=True)
         gaps = [line for line in check.stdout.splitlines() if "gap(s)" in line or "no readings" in line]
         print(f"  atn-sim check: exit {check.returncode}; sites with a gap: {len(gaps)}")
@@ -374,13 +392,18 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def rate(ledger: Path, duration: float) -> None:
+def rate(ledger: Path, start: float, end: float) -> None:
+    """Readings and events in the ledger, and the readings taken during the metered run per second."""
     import sqlite3
 
     db = sqlite3.connect(ledger)
     readings = db.execute("SELECT count(*) FROM readings").fetchone()[0]
     events = db.execute("SELECT count(*) FROM events").fetchone()[0]
-    print(f"  ledger: {readings} readings, {events} events ({readings / duration:.0f} readings/s)")
+    metered = db.execute("SELECT count(*) FROM readings WHERE ts >= ? AND ts < ?", (start, end)).fetchone()[0]
+    print(
+        f"  ledger: {readings} readings, {events} events; "
+        f"{metered / (end - start):.0f} readings/s taken during the metered run"
+    )
 
 
 def fleet_view(work: Path, urls: list[str], sites: int, after_s: float) -> threading.Thread:
@@ -403,58 +426,80 @@ def fleet_view(work: Path, urls: list[str], sites: int, after_s: float) -> threa
     return thread
 
 
-def node_kill(cluster: Cluster, work: Path, meter: Meter) -> None:
-    """Kill the node the first third of the sites start on; once every site is back, bring it back and kill the
-    ATN's node; print what each kill cost."""
+def node_kill(cluster: Cluster, work: Path, limit_s: float) -> None:
+    """Kill the node the first third of the sites start on; once every site is back (or `limit_s` has passed),
+    bring it back and kill the ATN's node; print what each kill cost."""
     watch = FleetWatch(work / "fleet.log")
     watch.read()
     if watch.unhealthy():
-        print(f"  before the kill, {len(watch.unhealthy())} site(s) were not up in ATN mode")
-    cluster.nodes[0].kill()
-    recovered(watch, time.time(), "node 1 (a third of the sites)", meter)
+        print(f"  before the kills, {len(watch.unhealthy())} site(s) were not up in ATN mode")
+    one_kill(cluster, 0, watch, "node 1 (a third of the sites start on it)", limit_s)
     cluster.start_node(0)
     atn_log = work / "atn.log"
 
-    def connects() -> int:
-        return sum(1 for line in atn_log.read_text().splitlines() if '"ATN connected"' in line)
+    def connects() -> list[str]:
+        return [str(e.get("broker")) for e in log_entries(atn_log.read_bytes()) if e.get("event") == "ATN connected"]
 
     before = connects()
-    cluster.nodes[2].kill()
-    killed = time.monotonic()
-    while connects() <= before and time.monotonic() - killed < 120:
-        time.sleep(0.2)
-        meter.sample()
-    print(f"  ATN's node killed: the ATN reconnected in {time.monotonic() - killed:.1f} s")
-    recovered(watch, time.time() - (time.monotonic() - killed), "node 3 (the ATN's, and a third of the sites)", meter)
-    cluster.start_node(2)
+    atn_node = cluster.urls.index(before[-1])
+    one_kill(
+        cluster,
+        atn_node,
+        watch,
+        f"node {atn_node + 1} (the ATN's)",
+        limit_s,
+        atn=lambda: len(connects()) > len(before),
+    )
+    cluster.start_node(atn_node)
 
 
-def recovered(watch: FleetWatch, killed_at: float, what: str, meter: Meter, quiet_s: float = 45.0) -> None:
-    """Follow the fleet's log after a kill until every site has been up in ATN mode for `quiet_s` (longer than
-    the sites' silence timeout, so a site about to fall back to LOCAL is seen) or 180 s; print how many sites
-    were hit and when the last was back."""
-    hit: set[str] = set()
+def one_kill(
+    cluster: Cluster,
+    index: int,
+    watch: FleetWatch,
+    what: str,
+    limit_s: float,
+    quiet_s: float = 45.0,
+    atn: Callable[[], bool] | None = None,
+) -> None:
+    """kill -9 node `index`; follow the fleet's log until every site has been up in ATN mode for `quiet_s`
+    (longer than the sites' silence timeout, so a site about to fall back to LOCAL is seen) or `limit_s` has
+    passed; print the sites that were on it, the others hit, and when the last was back."""
+    watch.read()
+    on_node = watch.on(cluster.urls[index])
+    watch.mark()
+    killed_at = time.time()
+    cluster.nodes[index].kill()
     healthy_since: float | None = None
-    while time.time() - killed_at < 180:
+    atn_back: float | None = None
+    while time.time() - killed_at < limit_s:
         time.sleep(0.5)
-        meter.sample()
         watch.read()
-        bad = watch.unhealthy()
-        hit.update(bad)
-        if bad:
+        if atn is not None and atn_back is None and atn():
+            atn_back = time.time() - killed_at
+        if watch.unhealthy():
             healthy_since = None
         elif healthy_since is None:
             healthy_since = time.time()
         elif time.time() - healthy_since >= quiet_s:
             break
-    back = max((watch.changed[site] for site in hit if site in watch.changed), default=killed_at)
+    hit = set(watch.hit)
     still = watch.unhealthy()
+    back = max((watch.changed[site] for site in hit if site in watch.changed), default=killed_at)
     print(
-        f"  {what} killed: {len(hit)} site(s) lost their link or left ATN mode; "
+        f"  kill -9 {what}: {len(on_node)} site(s) on it; {len(hit - on_node)} site(s) not on it hit "
+        f"(lost their link or left ATN mode); {len(watch.left_atn)} left ATN mode; "
         + (
-            f"{len(still)} still not back after 180 s"
+            f"{len(still)} NOT back in ATN mode after {limit_s:.0f} s"
             if still
-            else f"all back in ATN mode {back - killed_at:.1f} s after"
+            else f"every site back in ATN mode {back - killed_at:.1f} s after the kill; 0 not back"
+        )
+        + (
+            ""
+            if atn is None
+            else f"; the ATN reconnected in {atn_back:.1f} s"
+            if atn_back
+            else "; the ATN did NOT reconnect"
         )
     )
 

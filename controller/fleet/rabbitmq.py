@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["ROLES", "Grant", "Role", "definitions", "grant_for", "password_hash"]
+__all__ = ["ROLES", "Grant", "Role", "definitions", "grant_for", "orphaned_subscriptions_policy", "password_hash"]
 
 Role = Literal["controller", "atn", "monitor", "technician", "homeassistant"]
 ROLES: tuple[Role, ...] = ("controller", "atn", "monitor", "technician", "homeassistant")
@@ -99,6 +99,28 @@ def grant_for(role: Role, user: str) -> Grant:
     raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
 
 
+ORPHANS_EXPIRE_MS = 15 * 60 * 1000
+
+
+def orphaned_subscriptions_policy(vhost: str = VHOST) -> dict[str, Any]:
+    """A policy that deletes an MQTT subscription queue nobody has consumed from for 15 minutes.
+
+    A client's subscription queue is durable and homed on the node it was connected to. When that node dies, the
+    queue's record stays; when the node comes back, so does the queue, bound to the client's topics and without
+    a consumer, since the client has moved on to another node (under another client id: see
+    `controller.links.connection.client_id`). Nothing deletes such a queue (an auto-delete queue goes only when
+    its last consumer leaves) and the ATN's heartbeats, leases and acks would pile up in it for ever. A queue in
+    use always has its consumer, so `expires` only ever takes the orphans."""
+    return {
+        "vhost": vhost,
+        "name": "hearth-orphaned-subscriptions",
+        "pattern": r"^mqtt-subscription-",
+        "apply-to": "queues",
+        "definition": {"expires": ORPHANS_EXPIRE_MS},
+        "priority": 0,
+    }
+
+
 def password_hash(password: str, salt: bytes | None = None) -> str:
     """RabbitMQ's `rabbit_password_hashing_sha256`: base64(salt + sha256(salt + password)), a 4-byte salt."""
     salt = secrets.token_bytes(4) if salt is None else salt
@@ -109,7 +131,8 @@ def password_hash(password: str, salt: bytes | None = None) -> str:
 
 def definitions(users: Mapping[str, tuple[Role, str]], *, vhost: str = VHOST) -> dict[str, Any]:
     """A definitions document (`rabbitmqctl import_definitions`, or `definitions.local.path` at boot) with each
-    user (name -> (role, password)) and its permissions. Passwords appear only as salted hashes."""
+    user (name -> (role, password)) and its permissions, and the policy that deletes orphaned subscription queues
+    (`orphaned_subscriptions_policy`). Passwords appear only as salted hashes."""
     rows = [(name, role, password, grant_for(role, name)) for name, (role, password) in users.items()]
     return {
         "users": [
@@ -130,6 +153,7 @@ def definitions(users: Mapping[str, tuple[Role, str]], *, vhost: str = VHOST) ->
             {"user": name, "vhost": vhost, "exchange": EXCHANGE, "write": g.topic_write, "read": g.topic_read}
             for name, _, _, g in rows
         ],
+        "policies": [orphaned_subscriptions_policy(vhost)],
     }
 
 

@@ -33,7 +33,7 @@ from controller.links.state import change_signature
 from controller.links.staterequest import StateRequests
 from controller.protocol import BrokerUrl
 
-__all__ = ["BrokerConnection", "mqtt_client", "publish_state", "read_secret", "run_until_first_failure"]
+__all__ = ["BrokerConnection", "client_id", "mqtt_client", "publish_state", "read_secret", "run_until_first_failure"]
 
 log = structlog.get_logger("hearth.connection")
 POLL_S = 0.2  # how often the state publisher looks at the state, when nothing tells it of a change
@@ -48,10 +48,29 @@ def read_secret(name: str) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+def client_id(site: str, role: str, brokers: Sequence[BrokerUrl], broker: BrokerUrl) -> str:
+    """The MQTT client id of a site's link on `broker`: `hearth-<site><role>` on a link's only broker, and with
+    `-<n>` after it on the n-th broker of a list (the nodes of a cluster), so each node sees its own id.
+
+    One id for every node stranded the sites of a killed node (RabbitMQ 3.10): the MQTT plugin keeps a client's
+    subscriptions in a durable queue named after its id (`mqtt-subscription-<id>qos1`), homed on the node the
+    client was on; when that node dies the queue's record stays, and declaring it again on another node fails
+    ("home node ... of durable queue ... is down or inaccessible"), so the site could not subscribe anywhere
+    until the dead node came back. Client ids are also tracked cluster-wide (a second connection with the same
+    id closes the first, on any node), so an attempt given up on one node could close the live connection on
+    another. With an id per node neither can happen; on one node a new connection still takes over a stale
+    one (and its last will is not published)."""
+    base = f"hearth-{site}{role}"
+    if len(brokers) == 1:
+        return base
+    return f"{base}-{list(brokers).index(broker) + 1}"
+
+
 def mqtt_client(
     config: MqttLink, site: str, clock: Clock, role: str = "", broker: BrokerUrl | None = None
 ) -> aiomqtt.Client:
-    """A client for `broker` (default: the link's first), with the site's offline status as its last will."""
+    """A client for `broker` (default: the link's first), with the site's offline status as its last will and
+    its client id for that broker (`client_id`)."""
     broker = broker or config.brokers[0]
     password = read_secret(config.password_file) if config.password_file else None
     tls = None
@@ -70,7 +89,7 @@ def mqtt_client(
         socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
         username=config.username,
         password=password,
-        identifier=f"hearth-{site}{role}",
+        identifier=client_id(site, role, config.brokers, broker),
         will=aiomqtt.Will(protocol.Topics(site).status, offline.to_json(), qos=1, retain=True),
         tls_params=tls,
         keepalive=config.keepalive_s,
@@ -129,11 +148,14 @@ class BrokerConnection:
         while True:
             trouble, error = "", None
             failed_at = self.rotation.current
+            client: aiomqtt.Client | None = None
+            entered = False
             try:
                 self.unanswered.reset()
                 client = self.client(failed_at)
                 self.unanswered.watch(client)
                 async with client:
+                    entered = True
                     self.rotation.connected()
                     await session(client)
             except* aiomqtt.MqttError as group:  # errors from the session's tasks arrive grouped
@@ -142,6 +164,8 @@ class BrokerConnection:
                 trouble = f"misconfigured: {group.exceptions[0]}"
             finally:
                 down()
+                if client is not None and not entered:
+                    abandon(client)
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 # aiomqtt can turn a cancellation during connect or disconnect into an MqttError; a stopping
@@ -158,6 +182,16 @@ class BrokerConnection:
                 retry_in_s=round(delay, 1),
             )
             await asyncio.sleep(delay)  # network backoff runs on real time
+
+
+def abandon(client: aiomqtt.Client) -> None:
+    """End a connection attempt that failed before it was up (no CONNACK within the timeout, say).
+
+    aiomqtt gives up waiting but leaves the socket open, read and kept alive: the broker may still take the
+    connection later, and it then lived on, unused, as a second connection of the site. A DISCONNECT ends it
+    cleanly (the broker publishes no last will for it); paho closes the socket once it is written."""
+    with contextlib.suppress(Exception):  # whatever state paho is in, an attempt being dropped must not raise
+        client._client.disconnect()
 
 
 async def publish_state(
