@@ -29,7 +29,7 @@ from controller.atnsim.prices import (
     load_prices,
     parse_prices,
 )
-from controller.atnsim.sim import AtnConfig, AtnSim
+from controller.atnsim.sim import KINDS, WILDCARD_ABOVE_SITES, AtnConfig, AtnSim, subscription_filters
 from controller.clock import ManualClock
 from controller.protocol import TelemetryRow
 from tests.broker import Broker, start_broker
@@ -506,9 +506,14 @@ async def _wait(predicate: object, timeout_s: float = 3.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def test_against_a_real_broker(broker: Broker, tmp_path: Path) -> None:
+@pytest.mark.parametrize("others", [0, WILDCARD_ABOVE_SITES], ids=["its-own-topics", "wildcards"])
+def test_against_a_real_broker(broker: Broker, tmp_path: Path, others: int) -> None:
+    """Heartbeats, a lease, telemetry stored and acknowledged, pause and resume; serving more sites than
+    `WILDCARD_ABOVE_SITES`, the ATN subscribes with `+` for the site (allowed by the ACL) and works the same."""
+    sites = (SITE, *(f"site-{n:03d}" for n in range(others)))
+    assert (subscription_filters(sites) == ["hearth/v1/+/" + kind for kind in KINDS]) == (others > 0)
     config = AtnConfig(
-        sites=(SITE,),
+        sites=sites,
         host=broker.host,
         port=broker.port,
         username="atn",
