@@ -14,7 +14,7 @@ from textual.widgets import DataTable
 
 from controller.protocol import ActuatorStateMsg, LinkState, ReadingState, State, Status, Topics
 from tests.broker import Broker, start_broker
-from tui.fleet.app import FleetApp
+from tui.fleet.app import Choices, FleetApp
 from tui.fleet.model import FleetModel
 from tui.fleet.transport import FleetTransport
 from tui.transport import Backoff
@@ -70,6 +70,10 @@ def test_rows_sort_filter_and_quiet_sites() -> None:
     rows = {row.site: row for row in model.rows(NOW)}
     assert [r.site for r in model.rows(NOW)] == ["a-site", "b-site", "c-site", "d-site"]
     assert rows["a-site"].cells[:6] == ("a-site", "ATN", "20.5 °C", "51.0 °C", "on", "up 3 s")
+    # 25 s on, with no newer state: the link is as the state said (it climbed to "up 28 s", past the 30 s silence
+    # timeout of a healthy site, before); how old the state is, "last seen" says.
+    later = model.row("a-site", NOW + 25)
+    assert (later.cells[5], later.cells[8]) == ("up 3 s", "25 s ago")
     assert rows["a-site"].available and rows["b-site"].cells[6] == "2" and rows["a-site"].cells[7] == "500"
     assert not rows["c-site"].available and rows["c-site"].cells[1] == "unavailable"
     assert rows["c-site"].cells[9] == "last: ATN, lease"
@@ -161,5 +165,34 @@ def test_a_cell_that_grows_is_shown_whole() -> None:
             link = next(column for column in table.columns.values() if column.key.value == "link")
             assert table.get_row("a-site")[5] == "up 12 s"
             assert link.content_width >= len("up 12 s")
+
+    asyncio.run(scenario())
+
+
+def test_the_sort_filter_and_row_survive_a_visit_to_a_site() -> None:
+    """Enter opens a site (the view exits), q there brings a new view back: with the sort, the filter and the row
+    the person had (the sort went back to "site" before)."""
+    transport = Scripted()
+    model, choices = FleetModel(), Choices()
+    now = time.time()
+    for site, mode in (("a-site", "LOCAL"), ("b-site", "ATN"), ("c-site", "ATN"), ("x-other", "ATN")):
+        model.state(state(site, now, mode=mode))
+
+    async def visit(keys: tuple[str, ...]) -> tuple[str | None, FleetApp]:
+        app = FleetApp(transport, model, choices)
+        async with app.run_test(size=(140, 20)) as pilot:
+            await pilot.pause(0.1)
+            await pilot.press(*keys)
+            await pilot.pause(0.1)
+        return app.return_value, app
+
+    async def scenario() -> None:
+        # sort: mode (ATN first; the cursor stays on a-site, now last), filter "site", then the row above: c-site
+        opened, _ = await visit(("s", "slash", *"site", "enter", "up", "enter"))
+        assert opened == "c-site"
+        opened, app = await visit(("enter",))  # back: the cursor is still on c-site
+        assert opened == "c-site"
+        assert (app.sort, app.filter_text) == ("mode", "site")
+        assert app._order == ["b-site", "c-site", "a-site"]
 
     asyncio.run(scenario())

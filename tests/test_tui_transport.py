@@ -39,6 +39,7 @@ from tui.transport import Backoff, ConnectionStatus, TransportError
 from tui.transport.fake import FakeTransport
 from tui.transport.local import LocalSocketTransport
 from tui.transport.mqtt import MqttTransport
+from tui.widgets.status_bar import status_text
 
 FAST = Backoff(initial_s=0.05, max_s=0.1, jitter=0.0)
 
@@ -326,6 +327,11 @@ def test_mqtt_wrong_password_retries_with_the_reason(broker: Broker, tmp_path: P
             await seen.until(lambda: any(s.phase == "reconnecting" for s in seen.statuses))
             reason = next(s for s in seen.statuses if s.phase == "reconnecting").detail
             assert reason.startswith(f"mqtt://127.0.0.1:{broker.port}:") and "not authorised" in reason
+            # The next try keeps the reason in sight (it flickered away to a bare "connecting" before).
+            await seen.until(lambda: any(s.phase == "connecting" and s.detail for s in seen.statuses))
+            again = next(s for s in seen.statuses if s.phase == "connecting" and s.detail)
+            assert again.detail == f"last try: {reason}"
+            assert f"connecting… (last try: {reason})" in status_text("MQTT", again, True).plain
 
     asyncio.run(scenario())
 
@@ -373,7 +379,6 @@ def test_fake_transport_replays_records_and_refuses_writes_when_read_only() -> N
 def test_a_quiet_controller_is_shown_unavailable_not_live() -> None:
     """A state older than three of its own periods (a crash the broker has not noticed yet, a cut network) turns the
     header to "controller offline (quiet ...)"; before, the last values were shown as live for ever."""
-    from tui.widgets.status_bar import status_text
 
     transport = MqttTransport("mqtt://127.0.0.1:1883", "demo-house")
     statuses: list[ConnectionStatus] = []

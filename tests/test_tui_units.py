@@ -139,13 +139,14 @@ def test_cli_picks_the_transport(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert isinstance(local, LocalSocketTransport) and local.description == "local socket /tmp/other.sock"
     password = tmp_path / "pw"
     password.write_text("secret")
-    mqtt = build_transport(parse("--mqtt", "mqtts://broker", "--site", "demo-house", "--password-file", str(password)))
+    monitor = ("--username", "monitor", "--password-file", str(password))
+    mqtt = build_transport(parse("--mqtt", "mqtts://broker", "--site", "demo-house", *monitor))
     assert isinstance(mqtt, MqttTransport) and mqtt.read_only
     assert mqtt.description == "MQTT mqtts://broker:8883 site demo-house"
     assert isinstance(build_transport(parse("--demo")), DemoTransport)
-    fleet = build_transport(parse("--mqtt", "mqtts://mq1", "mqtts://mq2:8884"))  # no --site: the fleet view
+    fleet = build_transport(parse("--mqtt", "mqtts://mq1", "mqtts://mq2:8884", *monitor))  # no --site: the fleet view
     assert isinstance(fleet, FleetTransport) and fleet.urls == ["mqtts://mq1:8883", "mqtts://mq2:8884"]
-    two = build_transport(parse("--mqtt", "mqtts://mq1", "mqtts://mq2", "--site", "demo-house"))
+    two = build_transport(parse("--mqtt", "mqtts://mq1", "mqtts://mq2", "--site", "demo-house", *monitor))
     assert isinstance(two, MqttTransport)
     assert two.description == "MQTT mqtts://mq1:8883 (1 of 2) site demo-house"
 
@@ -157,6 +158,8 @@ def test_cli_picks_the_transport(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         (["--site", "demo-house"], "--site only makes sense with --mqtt URL"),
         (["--mqtt", "mqtt://broker.example.com", "--site", "x"], "TLS is required"),
         (["--mqtt", "mqtts://broker", "--site", "x", "--ca-file", "/nonexistent/ca.pem"], "no such file"),
+        (["--mqtt", "mqtts://broker"], "--username is needed over MQTT (the broker takes no anonymous clients)"),
+        (["--mqtt", "mqtts://broker", "--site", "x"], "--username is needed over MQTT"),
     ],
 )
 def test_cli_bad_arguments_exit_2_with_a_clear_message(

@@ -104,7 +104,9 @@ def build_transport(args: argparse.Namespace) -> Transport | FleetTransport:
             raise ValueError("--key signs overrides for one site: give --site too")
         from tui.fleet.transport import FleetTransport
 
-        return FleetTransport(args.mqtt, args.username, args.password_file, args.ca_file, insecure=args.insecure)
+        fleet = FleetTransport(args.mqtt, args.username, args.password_file, args.ca_file, insecure=args.insecure)
+        _need_username(args)  # after the URLs: a bad one is the first thing to fix
+        return fleet
     signer = None
     if args.key is not None:
         from controller.remote.keys import KeyFileError, load_private
@@ -117,9 +119,21 @@ def build_transport(args: argparse.Namespace) -> Transport | FleetTransport:
         signer = Signer(name, key, args.site)
     from tui.transport.mqtt import MqttTransport
 
-    return MqttTransport(
+    site = MqttTransport(
         args.mqtt, args.site, args.username, args.password_file, args.ca_file, insecure=args.insecure, signer=signer
     )
+    _need_username(args)
+    return site
+
+
+def _need_username(args: argparse.Namespace) -> None:
+    """Hearth's brokers take no anonymous client (deploy/mosquitto, deploy/rabbitmq): without a user the view only
+    looped "reconnecting" with the broker's refusal. Say so before it starts."""
+    if not args.username:
+        raise ValueError(
+            "--username is needed over MQTT (the broker takes no anonymous clients): e.g. --username monitor "
+            "--password-file FILE"
+        )
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -140,12 +154,13 @@ def run_cli(args: argparse.Namespace) -> int:
     if not isinstance(transport, FleetTransport):
         HearthApp(transport).run()
         return EXIT_OK
-    from tui.fleet.app import FleetApp
+    from tui.fleet.app import Choices, FleetApp
     from tui.fleet.model import FleetModel
     from tui.transport.mqtt import MqttTransport
 
     model = FleetModel()  # kept across visits to a site, so the table comes back at once
-    while (site := FleetApp(transport, model).run()) is not None:
+    choices = Choices()  # and so are the sort, the filter and the row
+    while (site := FleetApp(transport, model, choices).run()) is not None:
         HearthApp(
             MqttTransport(transport.urls, site, args.username, args.password_file, args.ca_file, insecure=args.insecure)
         ).run()

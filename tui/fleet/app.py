@@ -7,6 +7,7 @@ their state do not cost a repaint each.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.cells import cell_len
@@ -22,12 +23,22 @@ from tui.transport import ConnectionStatus
 REFRESH_S = 1.0
 
 
+@dataclass
+class Choices:
+    """What the person chose in the view (sort, filter, the row under the cursor): kept across a visit to a site,
+    so q from the site's screens comes back to the same table, not to the default sort."""
+
+    sort: str = "site"
+    filter_text: str = ""
+    site: str | None = None
+
+
 class FleetApp(App[str | None]):
     """Exits with the site to open (Enter), or None (q)."""
 
     TITLE = "Hearth fleet"
     CSS = """
-    #header { height: 1; background: $boost; }
+    #header { height: auto; max-height: 3; background: $boost; }
     #filter { display: none; }
     #filter.shown { display: block; }
     #help { height: 1; color: $text-muted; }
@@ -39,12 +50,13 @@ class FleetApp(App[str | None]):
         Binding("escape", "clear_filter", "clear filter", show=False),
     ]
 
-    def __init__(self, transport: FleetTransport, model: FleetModel | None = None) -> None:
+    def __init__(
+        self, transport: FleetTransport, model: FleetModel | None = None, choices: Choices | None = None
+    ) -> None:
         super().__init__()
         self.transport = transport
         self.model = model or FleetModel()
-        self.sort = "site"
-        self.filter_text = ""
+        self.choices = choices or Choices()
         self.connection = ConnectionStatus("connecting")
         self._shown: dict[str, tuple[str, ...]] = {}
         self._order: list[str] = []
@@ -62,6 +74,7 @@ class FleetApp(App[str | None]):
             table.add_column(column, key=column)
         self.run_worker(self.transport.run(self._on_state, self._on_online, self._on_connection), exclusive=True)
         self.set_interval(REFRESH_S, self.refresh_table)
+        self.query_one("#filter", Input).value = self.filter_text
         self.refresh_table()
         table.focus()
 
@@ -130,8 +143,22 @@ class FleetApp(App[str | None]):
             if cursor in rank:
                 table.move_cursor(row=rank[cursor])
 
+    @property
+    def sort(self) -> str:
+        return self.choices.sort
+
+    @property
+    def filter_text(self) -> str:
+        return self.choices.filter_text
+
+    @filter_text.setter
+    def filter_text(self, text: str) -> None:
+        self.choices.filter_text = text
+
     def _cursor_site(self) -> str | None:
         table = self.query_one(DataTable)
+        if not self._order and self.choices.site is not None:  # the first paint after a visit: that site's row
+            return self.choices.site
         if not self._order or table.cursor_row < 0 or table.cursor_row >= len(self._order):
             return None
         return self._order[table.cursor_row]
@@ -139,13 +166,14 @@ class FleetApp(App[str | None]):
     # ---- keys ---------------------------------------------------------------------------------------------------
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.exit(str(event.row_key.value))
+        self.choices.site = str(event.row_key.value)
+        self.exit(self.choices.site)
 
     def action_quit_fleet(self) -> None:
         self.exit(None)
 
     def action_next_sort(self) -> None:
-        self.sort = SORT_KEYS[(SORT_KEYS.index(self.sort) + 1) % len(SORT_KEYS)]
+        self.choices.sort = SORT_KEYS[(SORT_KEYS.index(self.sort) + 1) % len(SORT_KEYS)]
         self.refresh_table()
 
     def action_filter(self) -> None:

@@ -1,7 +1,9 @@
 """What the fleet view shows, pure: one row per site from its newest `state` and `status`, sorted and filtered.
 
-A site is *unavailable* when its status says offline or its newest state is older than `QUIET_AFTER_PERIODS` of
-its own period (as in the single-site TUI): its last values are then shown as such, never as live.
+The link column is the ATN heartbeat's age when the site sent its state (not counted on here: "last seen" is the
+state's own age). A site is *unavailable* when its status says offline or its newest state is older than
+`QUIET_AFTER_PERIODS` of its own period (as in the single-site TUI): its last values are then shown as such, never
+as live.
 """
 
 from __future__ import annotations
@@ -99,7 +101,10 @@ class FleetModel:
         link = state.link
         link_text = "-"
         if link is not None:
-            heard = None if link.last_heartbeat is None else now - link.last_heartbeat
+            # As of the state, as the site saw it: a healthy site's stays near its heartbeat period. Counted on
+            # from here it climbed to ~32 s between two states (every 30 s), past the 30 s silence timeout, so a
+            # healthy site looked like one about to go LOCAL. How old the state is, "last seen" says.
+            heard = None if link.last_heartbeat is None else max(0.0, state.ts - link.last_heartbeat)
             link_text = ("up " if link.connected else "down ") + _age(heard)
         mode = state.mode if available else ("offline" if offline else "unavailable")
         cells = (

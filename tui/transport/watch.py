@@ -70,8 +70,9 @@ class BrokerWatch:
         connection ends. `session` says "connected" itself (it knows what to say)."""
         import aiomqtt  # here, not at import: the local-socket TUI starts faster without it
 
+        reason = ""  # why the last try failed: shown while the next one connects, until one succeeds
         while True:
-            on_status(ConnectionStatus("connecting"))
+            on_status(ConnectionStatus("connecting", detail=f"last try: {reason}" if reason else ""))
             failed_at = self.rotation.current
             self.unanswered.reset()
             try:
@@ -84,6 +85,7 @@ class BrokerWatch:
                     with self.unanswered.waiting("publish to", STATE_REQUEST_TOPIC):
                         await client.publish(STATE_REQUEST_TOPIC, request.to_json(), qos=1)
                     self.rotation.connected()
+                    reason = ""
                     await session(client)
                 reason = f"{failed_at} closed the connection"
             except aiomqtt.MqttError as error:

@@ -31,6 +31,8 @@ def status_text(description: str, status: ConnectionStatus, read_only: bool) -> 
             text.append(f" ({status.detail})", "dim")
     elif status.phase == "connecting":
         text.append("connecting…", "yellow")
+        if status.detail:  # why the last try failed: it stays in sight while the next one goes on
+            text.append(f" ({status.detail})", "dim")
     else:
         text.append("stopped", "bold red")
         if status.detail:
