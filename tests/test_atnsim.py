@@ -471,7 +471,10 @@ def test_check_reports_count_range_and_gaps(tmp_path: Path, capsys: pytest.Captu
         (["--site", SITE, "--broker", "mqtt://broker.example.com"], "TLS is required"),
         (["--site", SITE, "--timezone", "Mars/Olympus"], "unknown time zone"),
         (["--site", SITE, "--prices", "/nonexistent/prices.csv"], "cannot read it"),
-        (["--site", SITE, "--password-file", "/nonexistent/pw"], "No such file"),
+        (
+            ["--site", SITE, "--password-file", "/nonexistent/pw"],
+            "hearth atn-sim: --password-file /nonexistent/pw: no such file",
+        ),
     ],
 )
 def test_serve_refuses_bad_options(argv: list[str], problem: str, capsys: pytest.CaptureFixture[str]) -> None:

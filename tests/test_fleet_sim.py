@@ -47,6 +47,33 @@ def test_a_missing_password_file_is_named(tmp_path: Path) -> None:
         plan_fleet(ROOT / "layouts/demo.toml", 2, ["mqtt://127.0.0.1:1883"], tmp_path, tmp_path / "state")
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--broker", "htp:/127.0.0.1:1"], "--broker: 'htp:/127.0.0.1:1' is not an mqtt://host[:port]"),
+        (["--broker", "mqtt://127.0.0.1:1", "--start-spread", "-1"], "--start-spread must be within 0..86400 s"),
+        (["--broker", "mqtt://127.0.0.1:1", "--layout", "/nonexist.toml"], "--layout /nonexist.toml: no such file"),
+        # The default layout is found from any directory; what is missing here is the password.
+        (
+            ["--broker", "mqtt://127.0.0.1:1"],
+            "site-001.mqtt-password: no password file for site-001 (hearth fleet provision --secret-dir writes it)",
+        ),
+    ],
+)
+def test_bad_options_are_named_as_given(
+    options: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from controller.cli import main
+
+    monkeypatch.chdir(tmp_path)  # not the repository: the default layout must not depend on it
+    assert main(["fleet-sim", "--sites", "1", "--password-dir", str(tmp_path), *options]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_three_houses_in_one_process_reach_the_atn_with_nothing_lost(broker: Broker, tmp_path: Path) -> None:
     passwords = tmp_path / "passwords"
     for site in SITES:

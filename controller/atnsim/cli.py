@@ -233,7 +233,12 @@ def _serve(args: argparse.Namespace) -> int:
             if args.dynamic_prices is not None
             else DailyProfile(tz)
         )
-        password = read_secret(args.password_file) if args.password_file else None
+        try:
+            password = read_secret(args.password_file) if args.password_file else None
+        except FileNotFoundError:
+            raise ValueError(f"--password-file {args.password_file}: no such file") from None
+        except OSError as error:
+            raise ValueError(f"--password-file {args.password_file}: {error.strerror or error}") from None
         config = AtnConfig(
             sites=tuple(site for item in args.sites for site in item.replace(",", " ").split()),
             host=brokers[0].host,

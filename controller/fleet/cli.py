@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 START_SPREAD_PER_SITE_S = 0.3  # about one first plan's CPU time: the starts do not queue up plans
+DEFAULT_LAYOUT = Path(__file__).resolve().parents[2] / "layouts" / "demo.toml"
+"""the checkout's demo layout (scripts/bootstrap installs Hearth from its checkout): found from any directory"""
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -103,8 +105,10 @@ def run_cli(args: argparse.Namespace) -> int:
         print(f"hearth fleet provision: {error}", file=sys.stderr)
         return EXIT_FAILED
     for one in done:
+        note = f" ({one.note})" if one.note else ""
         print(
-            f"# {one.role} {one.user} provisioned on {where}; password in {one.password_file} (0600)", file=sys.stderr
+            f"# {one.role} {one.user} provisioned on {where}; password in {one.password_file} (0600){note}",
+            file=sys.stderr,
         )
         if one.role == "controller" and args.urls and len(done) == 1:
             print(link_section(one.user, args.urls, args.link_password_file, args.ca_file), end="")
@@ -121,7 +125,7 @@ def add_sim_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         "interlocks, store on disk, ATN link with its own user and password, local socket) and its own plant, read "
         "directly rather than through emulated chips (controller/fleet/house.py says what that leaves out; "
         "`hearth run` keeps the whole chain). Site ids are PREFIX001...; passwords come from "
-        "PASSWORD_DIR/<site>.mqtt-password (hearth fleet provision --secret-out writes them). Site n starts on "
+        "PASSWORD_DIR/<site>.mqtt-password (hearth fleet provision --secret-dir writes them). Site n starts on "
         "broker n mod the number of brokers. The sites are shared out over --workers processes (one per core by "
         "default). Stop it with Ctrl-C or SIGTERM.",
     )
@@ -132,7 +136,12 @@ def add_sim_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     )
     sim.add_argument("--password-dir", required=True, metavar="DIR", help="where <site>.mqtt-password files are")
     sim.add_argument("--state-dir", default="fleet-state", metavar="DIR", help="one directory per site under it")
-    sim.add_argument("--layout", default="layouts/demo.toml", metavar="FILE", help="a simulated layout (template)")
+    sim.add_argument(
+        "--layout",
+        default=str(DEFAULT_LAYOUT),
+        metavar="FILE",
+        help="a simulated layout (template; default: %(default)s)",
+    )
     sim.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     sim.add_argument(
         "--start-spread",
@@ -181,6 +190,13 @@ def run_sim_cli(args: argparse.Namespace) -> int:
     if args.sites < 1 or args.workers < 1:
         print("hearth fleet-sim: --sites and --workers must be at least 1", file=sys.stderr)
         return EXIT_USAGE
+    if args.start_spread is not None and not 0 <= args.start_spread <= 86400:
+        print("hearth fleet-sim: --start-spread must be within 0..86400 s", file=sys.stderr)
+        return EXIT_USAGE
+    problem = _option_problem(args)
+    if problem:
+        print(f"hearth fleet-sim: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     if not 0 <= args.timer_grid <= 1:
         print("hearth fleet-sim: --timer-grid must be within 0..1 s", file=sys.stderr)
         return EXIT_USAGE
@@ -196,6 +212,20 @@ def run_sim_cli(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         return run_workers(min(args.workers, args.sites))
     return run_share(args, (0, 1))
+
+
+def _option_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with --broker or --layout, named as the user wrote it (the layout's own check would blame a
+    line of the generated site layout the user never saw)."""
+    from controller.links.brokers import parse_broker_urls
+
+    try:
+        parse_broker_urls(args.brokers, insecure_hint="run the sites on the broker's machine")
+    except ValueError as error:
+        return f"--broker: {error}"
+    if not Path(args.layout).is_file():
+        return f"--layout {args.layout}: no such file"
+    return None
 
 
 def plan_sites(args: argparse.Namespace, share: tuple[int, int]) -> list[FleetSite] | None:

@@ -17,7 +17,7 @@ store on disk. What is shared is what a process shares: the event loop, the inte
 - The control loop's systemd watchdog is not patted (there is no systemd per site).
 
 Site ids are `<prefix><n>` (`site-001` ...). Passwords are read from `<password dir>/<site>.mqtt-password`,
-as `hearth fleet provision --secret-out` writes them. Site n starts on broker n mod len(brokers), so the
+as `hearth fleet provision --secret-dir` writes them. Site n starts on broker n mod len(brokers), so the
 sites spread over the nodes of a cluster.
 """
 
@@ -132,7 +132,7 @@ def plan_fleet(
             continue
         secret = password_dir / f"{site}.mqtt-password"
         if not secret.is_file():
-            raise ValueError(f"{secret}: no password file for {site} (hearth fleet provision --secret-out writes it)")
+            raise ValueError(f"{secret}: no password file for {site} (hearth fleet provision --secret-dir writes it)")
         text = site_layout_text(template, site, urls, secret.resolve(), index)
         layout = parse_text(text, f"{template_path} as {site}")
         if commit_every_s is not None:
