@@ -52,9 +52,12 @@ def main() -> int:
     if not 1 <= args.sites <= 500:
         parser.error("--sites: from 1 to 500")
     work = Path(args.state_dir).resolve()
-    if work.exists():
-        shutil.rmtree(work)  # a cluster must start from fresh node directories
-    work.mkdir(parents=True)
+    try:
+        if work.exists():
+            shutil.rmtree(work)  # a cluster must start from fresh node directories
+        work.mkdir(parents=True)
+    except OSError as error:
+        parser.error(f"--state-dir {args.state_dir}: {error.strerror or error}")
     sites = site_ids(args.sites)
     passwords = work / "passwords"
     cluster: Cluster | None = None
@@ -97,6 +100,10 @@ def main() -> int:
         processes.insert(0, fleet)
         view = [HEARTH, "tui", "--mqtt", *urls, "--username", "monitor"]
         view += ["--password-file", str(passwords / "monitor.mqtt-password")]
+        pids = {"atn": atn.pid, "fleet-sim": fleet.pid}
+        if cluster is not None:
+            pids.update({f"node-{n}": node.beam_pid or 0 for n, node in enumerate(cluster.nodes, start=1)})
+        write_pid_files(work, pids)
         print(describe(work, urls, cluster, atn, fleet, view, args.sites), flush=True)
         if args.no_tui:
             print("Ctrl-C stops everything.", flush=True)
@@ -145,6 +152,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def write_pid_files(work: Path, pids: dict[str, int]) -> None:
+    """`<work>/<name>.pid` for what the README has you kill from another terminal: the fleet view covers the pids
+    printed before it opens (and a file serves a script as well)."""
+    for name, pid in pids.items():
+        (work / f"{name}.pid").write_text(f"{pid}\n")
+
+
 def describe(
     work: Path,
     urls: list[str],
@@ -162,12 +176,13 @@ def describe(
         lines.append(f"  broker   {urls[0]}  (mosquitto)")
     lines.append(f"  ATN      hearth atn-sim, pid {atn.pid} (log {work / 'atn.log'}; ledger {work / 'ledger.sqlite'})")
     lines.append(f"  sites    hearth fleet-sim --sites {sites}, pid {fleet.pid} (log {work / 'fleet-sim.log'})")
-    lines.append("Try, from another terminal:")
+    lines.append(f"Try, from another terminal (the pids are in {work}/*.pid):")
     if cluster is not None:
-        node = cluster.nodes[0]
-        lines.append(f"  kill -9 {node.beam_pid}     # node 1 dies: its sites move to node 2 at once")
+        lines.append(f"  kill -9 $(cat {work / 'node-1.pid'})     # node 1 dies: its sites move to node 2 at once")
         lines.append("  (one node at a time: with two of three down the third pauses, by design)")
-    lines.append(f"  kill -USR1 {atn.pid}     # pause / resume the ATN: every site goes LOCAL, then back to ATN")
+    lines.append(
+        f"  kill -USR1 $(cat {work / 'atn.pid'})     # pause / resume the ATN: every site goes LOCAL, then ATN"
+    )
     lines.append("The fleet view (s sorts, / filters, Enter opens a site, q quits and stops everything):")
     lines.append("  " + " ".join(view))
     return "\n".join(lines)

@@ -3,13 +3,16 @@ terminal (the ATN takes control, the heat pump is held by its interlocks then st
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -20,6 +23,7 @@ from tests.test_tui_e2e import Terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = str(ROOT / "scripts/demo")
+FLEET_DEMO = str(ROOT / "scripts/fleet_demo.py")
 START = 1_767_225_600.0
 
 
@@ -99,9 +103,9 @@ def test_the_demo_shows_the_atn_in_control_and_the_heat_pump_held_then_started_a
     state = tmp_path / "s"
     terminal = Terminal("hearth-demo", [SCRIPT, "--state-dir", str(state)])
     try:
-        intro = terminal.wait_for(lambda s: "kill -USR1" in s, 60, "the pause command")
-        pid = int(intro.split("kill -USR1 ")[1].split()[0])
-        os.kill(pid, 0)  # the pid printed is the running ATN's
+        terminal.wait_for(lambda s: "kill -USR1 $(cat " in s, 60, "the pause command")  # the path may wrap
+        pid = int((state / "atn.pid").read_text())  # in a file: the TUI covers what was printed
+        os.kill(pid, 0)  # the running ATN's
         terminal.wait_for(lambda s: "ATN in control (first contact since boot)" in s, 40, "the ATN taking control")
         terminal.wait_for(lambda s: "held by" in s and "OFF   by interlock" in s, 30, "the heat pump held")
         terminal.wait_for(lambda s: "ON   by atn" in s, 40, "the heat pump started by the ATN")
@@ -119,3 +123,29 @@ def test_the_demo_shows_the_atn_in_control_and_the_heat_pump_held_then_started_a
             raise AssertionError("the ATN still runs after the demo ended")
     finally:
         terminal.close()
+
+
+def test_the_fleet_demo_names_a_state_dir_it_cannot_make() -> None:
+    result = subprocess.run(
+        [sys.executable, FLEET_DEMO, "--state-dir", "/proc/nope/x", "--no-tui"], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "error: --state-dir /proc/nope/x: No such file or directory" in result.stderr
+
+
+def test_the_fleet_demo_writes_the_pids_it_tells_you_to_kill(tmp_path: Path) -> None:
+    """The fleet view opens over the printed pids: the commands read them from files another terminal can see."""
+    spec = importlib.util.spec_from_file_location("fleet_demo", FLEET_DEMO)
+    assert spec is not None and spec.loader is not None
+    fleet_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fleet_demo)
+    node = SimpleNamespace(url="mqtt://127.0.0.1:1", beam_pid=4242, log_file=tmp_path / "n.log")
+    cluster = SimpleNamespace(nodes=[node, node, node])
+    atn, fleet = SimpleNamespace(pid=111), SimpleNamespace(pid=222)
+    fleet_demo.write_pid_files(tmp_path, {"atn": 111, "fleet-sim": 222, "node-1": 4242})
+    text = fleet_demo.describe(tmp_path, [node.url], cluster, atn, fleet, ["hearth", "tui"], 10)
+    for name, signal_option in (("node-1", "-9"), ("atn", "-USR1")):
+        command = f"kill {signal_option} $(cat {tmp_path / f'{name}.pid'})"
+        assert command in text
+        shown = subprocess.run(["sh", "-c", f"echo {command}"], capture_output=True, text=True).stdout
+        assert shown.split()[-1] == {"node-1": "4242", "atn": "111"}[name]
