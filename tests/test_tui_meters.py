@@ -62,3 +62,23 @@ def test_a_site_without_meters_shows_no_meter_line() -> None:
 )
 def test_power_text(watts: float | None, text: str) -> None:
     assert power_text(watts) == text
+
+
+@pytest.mark.parametrize(
+    ("heat", "shown"),
+    [
+        (-11.0, "heat 0 W"),  # the compressor off, the store pump circulating: the probes' noise (outside test 3)
+        (49.0, "heat 0 W"),
+        (76.8, "heat 77 W"),
+        (-600.0, "heat -600 W"),  # a defrost takes heat back: shown, never clipped
+        (4300.0, "heat 4.30 kW"),
+    ],
+)
+def test_heat_within_the_probes_resolution_reads_zero(heat: float, shown: str) -> None:
+    from controller.protocol import ReadingState
+
+    model = HearthModel()
+    state = sample_state(NOW)
+    state.readings["hp-heat"] = ReadingState(value=heat, unit="W", quality="ok", ts=NOW)
+    model.apply_state(state, NOW)
+    assert shown in meters_text(model).plain

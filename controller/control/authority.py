@@ -118,7 +118,9 @@ def step(state: AuthorityState, inputs: AuthorityInputs, params: AuthorityParams
         if fresh and not _silent(new, now, params) and lease is not None:
             base = Mode.ATN
             how = "ATN back" if new.had_atn else "ATN in control (first contact since boot)"
-            reason = f"{how}: {new.healthy_heartbeats} heartbeats in a row and a fresh lease {lease.lease.id}"
+            # No lease id here: the reason stays on screen while the leases renew, and an id in it read as a
+            # second, different lease next to the link line's current one. The mode event keeps the id.
+            reason = f"{how}: {new.healthy_heartbeats} heartbeats in a row and a fresh lease"
             new = replace(new, had_atn=True)
 
     if inputs.critical_fault:
@@ -135,7 +137,8 @@ def step(state: AuthorityState, inputs: AuthorityInputs, params: AuthorityParams
                 ts=inputs.wall,
                 kind="mode",
                 message=f"{state.mode.value} -> {mode.value}: {shown_reason}",
-                data={"from": state.mode.value, "to": mode.value, "base": base.value, "reason": shown_reason},
+                data={"from": state.mode.value, "to": mode.value, "base": base.value, "reason": shown_reason}
+                | ({"lease": new.lease.lease.id} if base is Mode.ATN and new.lease is not None else {}),
             )
         )
         since = now

@@ -19,6 +19,11 @@ from tui.model import (
 )
 
 NAME_WIDTH = 18
+HEAT_RESOLUTION_W = 50.0
+"""The derived heat is the loop's flow times the difference of two pipe probes. With the compressor off and the
+store pump circulating (pre-run, post-run), a hundredth of a kelvin between the probes is ±12 W at 18 l/min: the
+overview said `heat -11 W` for a heat pump that was off. Less than this is shown as 0 W (the store keeps hp-heat
+with the same 50 W deadband); the value itself, and the energy counted from it, are unchanged."""
 
 
 def on_off(on: bool) -> Text:
@@ -58,7 +63,9 @@ def meters_text(model: HearthModel) -> Text:
         parts.append(_measured(model, HEAT_PUMP_POWER_CHANNELS, "electric", power_text(power[1].value)))
     heat = model.reading(HEAT_PUMP_HEAT_CHANNELS)
     if heat is not None:
-        parts.append(_measured(model, HEAT_PUMP_HEAT_CHANNELS, "heat", power_text(heat[1].value)))
+        watts = heat[1].value
+        shown = power_text(0.0 if watts is not None and abs(watts) < HEAT_RESOLUTION_W else watts)
+        parts.append(_measured(model, HEAT_PUMP_HEAT_CHANNELS, "heat", shown))
     cop = model.reading(HEAT_PUMP_COP_CHANNELS)
     if cop is not None:
         parts.append(_measured(model, HEAT_PUMP_COP_CHANNELS, "COP", f"{cop[1].value or 0:.2f}"))
