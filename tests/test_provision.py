@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from controller.fleet.provision import ProvisionError, check_name, link_section, mosquitto_password_line
+from controller.fleet.provision import (
+    ProvisionError,
+    acl_user_lines,
+    check_name,
+    link_section,
+    mosquitto_acl_block,
+    mosquitto_password_line,
+)
 from controller.links.config import AtnLink
 from tests.broker import Broker, BrokerRefused, disconnect, start_broker
 
@@ -78,9 +85,50 @@ def test_a_new_site_and_a_new_monitor_on_mosquitto(broker: Broker, tmp_path: Pat
         disconnect(broker.connect("new-site"))
     finally:
         anna.unlink(missing_ok=True)
+    # anna again, as a monitor: her block is the monitor role's, so only her password is new (no second block).
+    before = acl.read_text()
     again = provision("anna", "--role", "monitor", "--mosquitto", "--passwd", str(passwd), "--acl", str(acl))
-    assert again.returncode == 1 and "already has a block for user anna" in again.stderr
     Path("anna.mqtt-password").unlink(missing_ok=True)
+    assert again.returncode == 0 and "grants it the monitor role already" in again.stderr
+    assert acl.read_text() == before
+    # As a technician: her block grants something else, and is never edited behind the operator's back.
+    other = provision("anna", "--role", "technician", "--mosquitto", "--passwd", str(passwd), "--acl", str(acl))
+    assert other.returncode == 1 and "already has a block for user anna that is not the technician role's" in (
+        other.stderr
+    )
+    assert "lacks topic write hearth/v1/+/override" in other.stderr and "has topic read hearth/v1/#" in other.stderr
+    assert acl.read_text() == before and not Path("anna.mqtt-password").exists()
+
+
+def test_the_shipped_acls_users_are_provisioned_as_they_stand(broker: Broker, tmp_path: Path) -> None:
+    """deploy/mosquitto/acl has blocks for atn, monitor, technician and homeassistant: `provision --role monitor
+    monitor` gives monitor a new password and leaves the ACL as it is (it was refused before)."""
+    passwd, acl = broker.workdir / "passwd", broker.workdir / "acl"
+    before = acl.read_text()
+    for role in ("atn", "monitor"):
+        result = provision(
+            *[role, "--role", role, "--mosquitto", "--passwd", str(passwd), "--acl", str(acl)],
+            *["--secret-out", str(tmp_path / f"{role}.pw")],
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"grants it the {role} role already" in result.stderr
+        broker.users[role] = (tmp_path / f"{role}.pw").read_text().strip()
+    assert acl.read_text() == before
+    reload(broker)
+    with broker.subscribe("monitor", "hearth/v1/#") as watcher:
+        broker.pub("atn", "hearth/v1/demo-house/atn/heartbeat", b"beat")
+        assert watcher.wait_for(1, 3)
+
+
+def test_provisions_blocks_are_the_shipped_acls() -> None:
+    """One ACL, two places: a role's block from `provision` is deploy/mosquitto/acl's (the technician's lacked
+    layout, telemetry and energy)."""
+    shipped = (Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "acl").read_text()
+    for role in ("atn", "monitor", "technician", "homeassistant"):
+        block = mosquitto_acl_block(role, role)
+        assert acl_user_lines(shipped, role) == {line for line in block.splitlines() if line.startswith("topic ")}
+        assert acl_user_lines(block, role) == acl_user_lines(shipped, role)
+    assert acl_user_lines(shipped, "anna") is None
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,9 @@ section, on mosquitto or RabbitMQ.
   `$7$` format, RabbitMQ gets a definitions document with a salted SHA-256 hash (`rabbitmqctl
   import_definitions`, which adds and never deletes).
 - mosquitto: a controller needs no ACL lines (the ACL's `pattern` lines give every site its own topics); any
-  other role gets a `user` block appended to the ACL. The broker rereads both files on SIGHUP.
+  other role gets a `user` block appended to the ACL, unless the ACL has one that grants exactly that role
+  already (deploy/mosquitto/acl has `atn`, `monitor`, `technician` and `homeassistant`); a block that grants
+  anything else is refused, never edited. The broker rereads both files on SIGHUP.
 - RabbitMQ: the user and both its vhost and topic permissions (`controller.fleet.rabbitmq.grant_for`).
 - The link section (TOML) for the site's layout lists every broker URL given, in that order.
 """
@@ -52,6 +54,8 @@ class Provisioned:
     user: str
     role: Role
     password_file: Path
+    note: str = ""
+    """what was already there (`the ACL grants it already`)"""
 
 
 def check_name(user: str, role: Role) -> None:
@@ -94,10 +98,13 @@ def mosquitto_acl_block(user: str, role: Role) -> str:
             *(f"topic read hearth/v1/+/{kind}" for kind in ("status", "state", "telemetry", "events", "ack")),
         ],
         "monitor": [*reads, "topic write hearth/v1/state-request"],
-        "technician": [
+        "technician": [  # what `hearth tui --mqtt --key` subscribes to (deploy/mosquitto/acl says why)
             "topic write hearth/v1/+/override",
             "topic write hearth/v1/state-request",
-            *(f"topic read hearth/v1/+/{kind}" for kind in ("override/reply", "status", "state", "events")),
+            *(
+                f"topic read hearth/v1/+/{kind}"
+                for kind in ("override/reply", "status", "state", "events", "layout", "telemetry", "energy")
+            ),
         ],
         "homeassistant": [*reads, "topic write homeassistant/status", "topic write hearth/v1/state-request"],
     }
@@ -107,6 +114,24 @@ def mosquitto_acl_block(user: str, role: Role) -> str:
     # Take back what the controller patterns would give a user of this name.
     lines = [*lines, f"topic deny hearth/v1/{user}/#", f"topic deny homeassistant/+/{user}/#"]
     return f"\n# --- {role}: {user} (hearth fleet provision)\nuser {user}\n" + "\n".join(lines) + "\n"
+
+
+def acl_user_lines(acl: str, user: str) -> set[str] | None:
+    """The `topic` lines of `user`'s block in a mosquitto ACL (every block of that name), or None when it has
+    none. A block runs from `user NAME` to the next `user` line; comments and blank lines do not count."""
+    found: set[str] | None = None
+    current = None
+    for raw in acl.splitlines():
+        line = " ".join(raw.split())
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("user "):
+            current = line[len("user ") :]
+            if current == user and found is None:
+                found = set()
+        elif line.startswith("topic ") and current == user and found is not None:
+            found.add(line)
+    return found
 
 
 def _replace_user(lines: list[str], user: str, line: str) -> list[str]:
@@ -123,18 +148,28 @@ def provision_mosquitto(user: str, role: Role, *, password_file: Path, acl_file:
     acl = acl_file.read_text()
     if role == "controller" and "pattern readwrite hearth/v1/%u/state" not in acl:
         raise ProvisionError(f"{acl_file} lacks deploy/mosquitto/acl's controller patterns; a site needs them")
-    if role != "controller" and re.search(rf"^user {re.escape(user)}$", acl, re.MULTILINE):
-        raise ProvisionError(f"{acl_file} already has a block for user {user}: edit it by hand, or pick a new name")
+    block = mosquitto_acl_block(user, role)
+    granted = acl_user_lines(acl, user)
+    if granted is not None:
+        wanted = {line for line in block.splitlines() if line.startswith("topic ")}
+        if granted != wanted:
+            differs = sorted(granted ^ wanted, key=lambda line: (line not in granted, line))
+            raise ProvisionError(
+                f"{acl_file} already has a block for user {user} that is not the {role} role's ("
+                + "; ".join(("has " if line in granted else "lacks ") + line for line in differs)
+                + "): edit it by hand, or pick a new name"
+            )
+        block = ""  # the ACL grants it its role already: only the password is new
     password = new_password()
     existing = password_file.read_text().splitlines() if password_file.exists() else []
     _write_keeping_mode(
         password_file, "\n".join(_replace_user(existing, user, mosquitto_password_line(user, password)))
     )
-    block = mosquitto_acl_block(user, role)
     if block:
         _write_keeping_mode(acl_file, acl.rstrip("\n") + "\n" + block)
     write_secret(secret_out, password)
-    return Provisioned(user, role, secret_out)
+    note = f"{acl_file} grants it the {role} role already" if granted is not None else ""
+    return Provisioned(user, role, secret_out, note)
 
 
 def _write_keeping_mode(path: Path, text: str) -> None:
