@@ -122,6 +122,8 @@ def main() -> int:
             cluster.stop()
         if broker is not None:
             broker.stop()
+        for pid_file in work.glob("*.pid"):  # stopped: a stale pid could name another process later
+            pid_file.unlink()
     ledger = work / "ledger.sqlite"
     if ledger.exists():
         print("What the ATN received (hearth atn-sim check):", flush=True)
