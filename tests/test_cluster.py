@@ -30,6 +30,7 @@ from tests.test_atn_link import HEARTH, ROOT, Process, current_mode, wait_for
 
 SITES = ("demo-house", "other-site")
 HEARTBEAT_S = 1.0
+DEBIAN_CTL = "/usr/sbin/rabbitmqctl"
 
 
 @pytest.fixture(scope="module")
@@ -226,6 +227,11 @@ def test_provision_a_site_on_the_cluster(cluster: Cluster, tmp_path: Path) -> No
     """`hearth fleet provision --rabbitmq`: the new site may publish its own topics on every node, no other's."""
     node = cluster.nodes[1]
     ctl = f"{CTL} -n {node.name}"
+    if os.geteuid() == 0 and Path(DEBIAN_CTL).exists():
+        # What an operator runs: as root, Debian's wrapper switches to the rabbitmq user (HOME /var/lib/rabbitmq,
+        # so the cluster's private cookie must be given), who could not read a root-owned 0600 file.
+        cookie = (cluster.workdir / ".erlang.cookie").read_text().strip()
+        ctl = f"{DEBIAN_CTL} -n {node.name} --erlang-cookie {cookie}"
     urls = [argument for url in cluster.urls for argument in ("--url", url)]
     command = [HEARTH, "fleet", "provision", "third-site", "--rabbitmq", "--rabbitmqctl", ctl, *urls]
     result = subprocess.run(

@@ -3,8 +3,8 @@ section, on mosquitto or RabbitMQ.
 
 - A random password (24 url-safe characters) is written to a private file (0600) and never appears in a
   command line, a log or the broker's files: mosquitto's password file gets a PBKDF2-SHA512 hash in its own
-  `$7$` format, RabbitMQ gets a definitions document with a salted SHA-256 hash (`rabbitmqctl
-  import_definitions`, which adds and never deletes).
+  `$7$` format, RabbitMQ gets a definitions document with a salted SHA-256 hash on `rabbitmqctl
+  import_definitions`'s standard input (it adds and never deletes).
 - mosquitto: a controller needs no ACL lines (the ACL's `pattern` lines give every site its own topics); any
   other role gets a `user` block appended to the ACL, unless the ACL has one that grants exactly that role
   already (deploy/mosquitto/acl has `atn`, `monitor`, `technician` and `homeassistant`); a block that grants
@@ -206,25 +206,22 @@ def provision_rabbitmq(
     passwords = {user: new_password() for user, _ in users}
     document = definitions({user: (role, password) for user, password in passwords.items()})
     document["vhosts"] = []  # the vhost exists already; importing it again would only repeat it
-    descriptor, temporary = tempfile.mkstemp(prefix="hearth-definitions-", suffix=".json")
+    # On standard input, not in a file: Debian's /usr/sbin/rabbitmqctl, run as root, switches to the rabbitmq
+    # user, who cannot read a root-owned 0600 file (and the hashes must not be readable by anyone else).
     try:
-        with os.fdopen(descriptor, "w") as file:
-            json.dump(document, file)
-        try:
-            result = subprocess.run(
-                [*rabbitmqctl, "import_definitions", temporary],
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as error:
-            raise ProvisionError(f"could not run {' '.join(rabbitmqctl)}: {error}") from None
-        if result.returncode != 0:
-            output = (result.stderr or result.stdout).strip()[-1500:]
-            raise ProvisionError(f"rabbitmqctl import_definitions failed (exit {result.returncode}): {output}")
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+        result = subprocess.run(
+            [*rabbitmqctl, "import_definitions"],
+            input=json.dumps(document),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ProvisionError(f"could not run {' '.join(rabbitmqctl)}: {error}") from None
+    if result.returncode != 0:
+        output = (result.stderr or result.stdout).strip()[-1500:]
+        raise ProvisionError(f"rabbitmqctl import_definitions failed (exit {result.returncode}): {output}")
     for user, secret_out in users:
         write_secret(secret_out, passwords[user])
     return [Provisioned(user, role, secret_out) for user, secret_out in users]
