@@ -84,7 +84,8 @@ class OverviewScreen(HearthScreen):
         app, model = self.hearth, self.model
         now, state = app.controller_now(), model.state
         self.query_one(ModeBanner).show(state, self._stale_note())
-        self.query_one(LinkLine).show(state.link if state else None, now, waiting=state is None)
+        link = state.link if state else None
+        self.query_one(LinkLine).show(link, now, waiting=state is None, as_of=state.ts if state else None)
         self.query_one(TankPanel).show(model)
         self.query_one(HeatPumpPanel).show(model, now, app.tz)
         overrides = state.overrides if state else []

@@ -11,13 +11,17 @@ from tui.format import age_text, duration_text
 HEARTBEAT_LATE_S = 30.0
 
 
-def link_text(link: LinkState | None, now: float, waiting: bool = False) -> Text:
+def link_text(link: LinkState | None, now: float, waiting: bool = False, as_of: float | None = None) -> Text:
+    """`as_of`: when the state carrying `link` was made. The heartbeat's age is the site's own, as of then: over
+    MQTT a state comes every 30 s, and counting on from it here read "silent" for a healthy link every time (as
+    it did in the fleet view); how old the state is, the stale/quiet note says. The lease counts down to now."""
     if waiting:
         return Text.assemble(("ATN ", "bold"), ("—", "dim"))
     if link is None:
         return Text.assemble(("ATN ", "bold"), ("no link configured: local policy only", "dim"))
     text = Text("ATN ", "bold")
-    age = None if link.last_heartbeat is None else now - link.last_heartbeat
+    heard_by = now if as_of is None else min(now, as_of)
+    age = None if link.last_heartbeat is None else max(0.0, heard_by - link.last_heartbeat)
     late = link.silence_s if link.silence_s is not None else HEARTBEAT_LATE_S
     if not link.connected:
         text.append("○ down", "bold red")
@@ -46,7 +50,7 @@ def link_text(link: LinkState | None, now: float, waiting: bool = False) -> Text
 
 
 class LinkLine(Static):
-    def show(self, link: LinkState | None, now: float, waiting: bool = False) -> None:
-        text = link_text(link, now, waiting)
+    def show(self, link: LinkState | None, now: float, waiting: bool = False, as_of: float | None = None) -> None:
+        text = link_text(link, now, waiting, as_of)
         if self.content != text:
             self.update(text)
