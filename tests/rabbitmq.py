@@ -263,16 +263,13 @@ def start_cluster(workdir: Path, *, sites: tuple[str, ...] = ("demo-house", "oth
         (node.workdir / "rabbitmq.conf").write_text(config_for(node, nodes, defs))
     cluster = Cluster(nodes, users, roles, workdir)
     try:
-        # The first node forms the cluster (and the MQTT plugin's client-id Raft cluster) alone, then the others
-        # join it: started together on a loaded machine, the client-id tracking could stay without a leader.
-        deadline = time.monotonic() + START_TIMEOUT_S
-        nodes[0].launch()
-        nodes[0].wait_ready(deadline)
-        cluster.wait_accepting(0, deadline)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        for node in nodes[1:]:
+        # One node at a time: the first forms the cluster (and the MQTT plugin's client-id Raft cluster) alone,
+        # then each of the others joins it. Started together, the client-id tracking could stay without a
+        # leader; two joining at once each waited on the other's (the MQTT plugin's start ran into its 100 s
+        # `leader_call` timeout on both, 00:12 UTC on 2 December, an unloaded machine).
+        for index, node in enumerate(nodes):
+            deadline = time.monotonic() + START_TIMEOUT_S
             node.launch()
-        for index, node in enumerate(nodes[1:], start=1):
             node.wait_ready(deadline)
             cluster.wait_accepting(index, deadline)
     except BaseException:
