@@ -325,6 +325,7 @@ class Topics:
         self.telemetry_ack = f"{base}/atn/telemetry-ack"
         self.events_ack = f"{base}/atn/events-ack"
         self.weather = f"{base}/atn/weather"  # the ATN's weather forecast (Weather)
+        self.from_atn_filter = f"{base}/atn/#"  # all of `from_atn` in one subscription
         self.override = f"{base}/override"  # a technician's signed request (SignedOverride)
         self.override_reply = f"{base}/override/reply"  # the controller's answer (Response)
 
