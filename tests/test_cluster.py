@@ -324,8 +324,8 @@ def node_loss(cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest, 
         if atn_node_too:
             # One node at a time: with two of three dead the last one is a minority and pauses (pause_minority),
             # so the lost node comes back before the next one goes. (Losing a node can close connections on the
-            # others once, too: RabbitMQ 3.10 does when the client-id tracking's leader was on it; the ATN may
-            # have moved.)
+            # others once, too: RabbitMQ 3.10 does to a client whose publish in flight was routed to a queue on
+            # the lost node, as the ATN's may be; the ATN may have moved.)
             cluster.start_node(0)
             atn_node = cluster.urls.index(links_up(atn)[-1])
             before = len(links_up(atn))

@@ -206,8 +206,9 @@ def describe_mqtt_error(error: BaseException, unanswered: Unanswered | None = No
             unanswered.suspected = None
         return str(error) or type(error).__name__
     operation, topic, waited = dropped
-    # A node of a cluster that loses another node can close connections once too (RabbitMQ 3.10 does when the
-    # client-id tracking's leader goes): only the same thing closed twice in a row is called a denial.
+    # A node of a cluster that loses another node can close connections once too (RabbitMQ 3.10 does when a
+    # publish in flight was routed to a queue on the lost node: it does not handle the nack): only the same thing
+    # closed twice in a row is called a denial.
     if unanswered.suspected == (operation, topic):
         return (
             f"not authorised to {operation} {topic}: the broker closed the connection {waited * 1000:.0f} ms after "
