@@ -423,6 +423,40 @@ JSON = st.recursive(
 )
 
 
+def test_a_stale_last_will_does_not_leave_a_running_site_offline(broker: Broker, tmp_path: Path) -> None:
+    """On a cluster each node has its own client id for a site, so a half-open connection on a node the site left
+    is not taken over: that node publishes its last will (`online: false`, retained) once its keepalive runs out,
+    after the site said online elsewhere. Before, that stale offline stayed retained: every monitor and Home
+    Assistant showed a running site as offline. Here the left connection is the site's own user under another
+    client id, dropped without a DISCONNECT."""
+    import paho.mqtt.client as mqtt
+
+    hearth = controller(write_layout(broker, tmp_path), tmp_path / "state", tmp_path / "hearth.log")
+    zombie = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"hearth-{SITE}-2", reconnect_on_failure=False)
+    try:
+        wait_for(lambda: any(e.get("event") == "ATN link up" for e in hearth.events()), 10, "the link")
+        stale = protocol.Status(site=SITE, online=False, ts=time.time() - 60)
+        zombie.username_pw_set(SITE, broker.users[SITE])
+        zombie.will_set(TOPICS.status, stale.to_json(), qos=1, retain=True)
+        zombie.connect("127.0.0.1", broker.port)
+        zombie.loop_start()
+        wait_for(zombie.is_connected, 5, "the left connection")
+        with broker.subscribe("monitor", TOPICS.status) as status:
+            zombie.socket().shutdown(socket.SHUT_RDWR)  # gone without a DISCONNECT: the broker sends its will
+
+            def seen() -> list[bool]:
+                return [protocol.parse(protocol.Status, payload).online for _topic, payload in status.messages]
+
+            wait_for(lambda: False in seen(), 5, "the stale last will")
+            wait_for(lambda: seen()[-1] is True, 5, "online again after the stale offline")
+        retained = protocol.parse(protocol.Status, broker.sub("monitor", TOPICS.status, 1)[0][1])
+        assert retained.online is True  # what a monitor joining now is told
+        assert any(e.get("event") == "stale offline status answered" for e in hearth.events())
+    finally:
+        zombie.loop_stop()
+        assert hearth.stop() == 0
+
+
 @pytest.fixture(scope="module")
 def fuzz_target(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
     directory = tmp_path_factory.mktemp("fuzz")

@@ -82,3 +82,29 @@ def test_the_link_takes_requests_and_never_acks_them(tmp_path: Path) -> None:
         assert link.state_requests.take(clock.monotonic())
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("connected", "online", "site", "answered"),
+    [
+        (True, False, "demo-house", True),  # a last will of a connection this link left: answered with online
+        (True, True, "demo-house", False),  # its own online coming back to it
+        (False, False, "demo-house", False),  # not connected: nothing to correct, and nobody to tell
+        (True, False, "other-site", False),  # not this site's (a broker could only deliver it by mistake)
+    ],
+)
+def test_a_stale_offline_status_is_answered_with_online(
+    tmp_path: Path, connected: bool, online: bool, site: str, answered: bool
+) -> None:
+    store = Store.open(tmp_path / "link.sqlite")
+    clock = ManualClock()
+    state = protocol.State(site="demo-house", ts=clock.now(), mode="ATN", reason="", readings={}, actuators={})
+    link = AtnLinkRunner(AtnLink(url="mqtt://127.0.0.1:1883"), demo_layout(), store, AtnInbox(), clock, lambda: state)
+    try:
+        link.connected = connected
+        status = protocol.Status(site=site, online=online, ts=clock.now() - 60)
+        assert link.handle(link.topics.status, status.to_json(), retained=True) == []  # never an ack
+        assert link.state_requests.take(clock.monotonic()) is answered
+        assert link.rejected == 0
+    finally:
+        store.close()

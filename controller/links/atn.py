@@ -197,6 +197,9 @@ class AtnLinkRunner:
             if topic == protocol.STATE_REQUEST_TOPIC:
                 self.state_requests.asked(protocol.parse(protocol.StateRequest, payload), self.clock.monotonic())
                 return []
+            if topic == self.topics.status:
+                self._own_status(protocol.parse(protocol.Status, payload), retained)
+                return []
             if topic == self.topics.weather:
                 return [self._ack(now, topic, *self._weather(payload, now))]
             if topic == self.topics.dispatch:
@@ -212,6 +215,23 @@ class AtnLinkRunner:
             command_id = protocol.id_of(payload, MQTT_LIMITS)
             log.warning("message rejected", topic=topic, id=command_id, reason=rejection.reason)
             return [self._ack(now, topic, command_id, False, rejection.reason)]
+
+    def _own_status(self, status: protocol.Status, retained: bool) -> None:
+        """This site's own status, as the broker has it. `online: false` while this link is connected is not true:
+        it is the last will of a connection this controller has left, e.g. a half-open one on a cluster node it
+        moved away from (each node has its own client id, so the node closes it only when its keepalive runs
+        out, and then publishes its will). Retained, it would show every monitor and Home Assistant an offline
+        site that is running. So it is answered like a state request: status (online), layout and state again."""
+        if status.online or not self.connected or status.site != self.site:
+            return
+        log.warning(
+            "stale offline status answered",
+            reason="the broker published online: false (a last will of a connection this link left) while the link "
+            "is up; online is sent again",
+            status_ts=status.ts,
+            retained=retained,
+        )
+        self.state_requests.asked(protocol.StateRequest(site=self.site), self.clock.monotonic())
 
     def _ack(self, now: float, topic: str, command_id: str | None, accepted: bool, reason: str) -> tuple[str, bytes]:
         message = protocol.Ack(ts=now, topic=topic, id=command_id, accepted=accepted, reason=reason)
@@ -303,7 +323,8 @@ class AtnLinkRunner:
             await self._publish(client, topic, payload, qos=1, retain=True)
         # One filter for everything the ATN sends: each subscription is a binding on RabbitMQ (~12 ms on a loaded
         # cluster), and after a node loss hundreds of sites subscribe again at once on the nodes left.
-        for topic in (self.topics.from_atn_filter, protocol.STATE_REQUEST_TOPIC):
+        # Its own status too: a stale last will there is answered (`_own_status`).
+        for topic in (self.topics.from_atn_filter, protocol.STATE_REQUEST_TOPIC, self.topics.status):
             await self._subscribe(client, topic)
         if self.remote is not None:
             await self._subscribe(client, self.topics.override)
