@@ -209,6 +209,40 @@ def test_acknowledgements_that_do_not_advance_make_the_link_send_again(link: Atn
     assert link.sent_upto == 0 and not link.outstanding  # everything after the acknowledged point goes again
 
 
+def test_a_resend_that_brings_no_progress_doubles_the_wait_and_progress_resets_it(link: AtnLinkRunner) -> None:
+    """A slow ATN is not helped by getting every site's unacknowledged window again every 5 s: that grew its work
+    with its lag (a 500-site fleet, 00:33-00:48). Waits: 5, 10, 20, 40, 80, 120 (the cap), then 5 after progress."""
+    from types import MappingProxyType
+
+    from controller.links.atn import RESEND_AFTER_S, RESEND_MAX_S
+    from controller.readings import Quality, Reading, Snapshot
+    from controller.store import ChannelPolicy
+
+    every = {"tank-top": ChannelPolicy(deadband=0.0, keepalive_s=1.0)}
+    for i in range(40):  # 40 stored readings, none acknowledged
+        reading = Reading("tank-top", 40.0 + i, "degC", Quality.OK, T0 + i)
+        link.store.record(Snapshot(T0 + i, MappingProxyType({"tank-top": reading})), every)
+    link.store.flush()
+    link.store.ack_upto(0)
+    link._progress_seq, link._progress_at = 0, 0.0
+    now, waits = 0.0, []
+    for _ in range(7):
+        link.sent_upto, link.outstanding = 40, deque([20, 40])  # sent again, still no acknowledgement
+        start = now
+        while link.sent_upto == 40:
+            now += 0.5
+            link._resend_if_stalled(now)
+        waits.append(now - start)
+    assert waits == [RESEND_AFTER_S, 10.0, 20.0, 40.0, 80.0, RESEND_MAX_S, RESEND_MAX_S]
+    link.store.ack_upto(10)  # progress: the next stall is noticed after the first wait again
+    link.sent_upto, link.outstanding = 40, deque([20, 40])
+    link._resend_if_stalled(now)
+    link._resend_if_stalled(now + RESEND_AFTER_S - 0.5)
+    assert link.sent_upto == 40
+    link._resend_if_stalled(now + RESEND_AFTER_S)
+    assert link.sent_upto == 10
+
+
 def test_advancing_acknowledgements_never_trigger_a_resend(link: AtnLinkRunner) -> None:
     from types import MappingProxyType
 
