@@ -430,11 +430,10 @@ def node_kill(cluster: Cluster, work: Path, limit_s: float) -> None:
     """Kill the node the first third of the sites start on; once every site is back (or `limit_s` has passed),
     bring it back and kill the ATN's node; print what each kill cost."""
     watch = FleetWatch(work / "fleet.log")
-    watch.read()
-    if watch.unhealthy():
-        print(f"  before the kills, {len(watch.unhealthy())} site(s) were not up in ATN mode")
+    healthy_within(watch, limit_s, "before the first kill")
     one_kill(cluster, 0, watch, "node 1 (a third of the sites start on it)", limit_s)
     cluster.start_node(0)
+    healthy_within(watch, limit_s, "before the second kill")
     atn_log = work / "atn.log"
 
     def connects() -> list[str]:
@@ -451,6 +450,22 @@ def node_kill(cluster: Cluster, work: Path, limit_s: float) -> None:
         atn=lambda: len(connects()) > len(before),
     )
     cluster.start_node(atn_node)
+
+
+def healthy_within(watch: FleetWatch, limit_s: float, when: str) -> None:
+    """Wait up to `limit_s` for every site to be up in ATN mode, so a kill's figures are the kill's own; say how
+    many were not, if some never were (the figures of that kill then mix in whatever ailed them)."""
+    began = time.monotonic()
+    while True:
+        watch.read()
+        bad = watch.unhealthy()
+        if not bad or time.monotonic() - began >= limit_s:
+            break
+        time.sleep(1)
+    if bad:
+        print(f"  {when}: {len(bad)} site(s) still not up in ATN mode after {limit_s:.0f} s; killing anyway")
+    elif time.monotonic() - began >= 2:
+        print(f"  {when}: waited {time.monotonic() - began:.0f} s for every site to be up in ATN mode")
 
 
 def one_kill(
