@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import random
 
+import aiomqtt
 import pytest
+from aiomqtt.exceptions import MqttConnectError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -87,15 +89,14 @@ def test_parse_broker_urls() -> None:
         parse_broker_urls([])
 
 
-class Refused(Exception):
-    def __init__(self, rc: int) -> None:
-        super().__init__(f"code {rc}")
-        self.rc = rc
-
-
 def test_describe_a_refusal_and_a_closed_connection() -> None:
-    assert "not authorised" in describe_mqtt_error(Refused(5))
-    assert "bad user name or password" in describe_mqtt_error(Refused(134))
+    assert "not authorised" in describe_mqtt_error(MqttConnectError(5))
+    assert "bad user name or password" in describe_mqtt_error(MqttConnectError(134))
+    # paho's own codes in aiomqtt's errors are not a broker's refusal (4: no connection, 5: connection refused)
+    assert describe_mqtt_error(aiomqtt.MqttCodeError(4, "Could not publish message")) == (
+        "[code:4] The client is not currently connected."
+    )
+    assert "bad user name" not in describe_mqtt_error(aiomqtt.MqttCodeError(4, "Unexpected disconnection"))
     now = [0.0]
     unanswered = Unanswered(clock=lambda: now[0])
     with pytest.raises(ConnectionError), unanswered.waiting("publish to", "hearth/v1/x/state"):

@@ -20,12 +20,12 @@ import itertools
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
 
 from controller.protocol import BrokerUrl, parse_broker_url
-
-if TYPE_CHECKING:
-    import aiomqtt
 
 __all__ = [
     "BACKOFF_MAX_S",
@@ -198,7 +198,10 @@ def describe_mqtt_error(error: BaseException, unanswered: Unanswered | None = No
     first rules out a broker that went away); else as aiomqtt words it."""
     code = getattr(error, "rc", None)
     value = getattr(code, "value", code)
-    if isinstance(value, int) and value in REFUSED_CODES:
+    # Only a CONNACK's code is a refusal: aiomqtt puts paho's own error codes in `rc` too, and paho's 4 and 5
+    # are "no connection" and "connection refused" (a publish on a connection that has just gone said "bad user
+    # name or password" 72 times in a 500-site bench).
+    if isinstance(error, MqttConnectError) and isinstance(value, int) and value in REFUSED_CODES:
         return f"the broker refused the connection: {REFUSED_CODES[value]} (check username and password_file)"
     dropped = unanswered.dropped if unanswered is not None else None
     if unanswered is None or dropped is None or dropped[2] > DENIAL_WINDOW_S:
