@@ -260,3 +260,51 @@ def test_advancing_acknowledgements_never_trigger_a_resend(link: AtnLinkRunner) 
     link._telemetry_acked(20)
     link._resend_if_stalled(110.0)  # progress was made: the clock restarts
     assert link.sent_upto == 40 and list(link.outstanding) == [40]
+
+
+@pytest.mark.parametrize(
+    ("delays", "expected_s"),
+    [
+        ([], 5.0),  # nothing measured yet: the first wait
+        ([0.05] * 20, 5.0),  # a quick ATN: never below the first wait (a gap is filled 5 s after the stall)
+        ([60.0] * 20, 60.0),  # an ATN a minute behind: waiting 5 s would only resend what it is about to ack
+        ([30.0, 40.0] * 10, 35.0 + 4 * 5.0),  # mean plus four times the spread, as TCP does (RFC 6298)
+        ([500.0] * 20, 120.0),  # never longer than the cap
+    ],
+)
+def test_the_wait_before_a_resend_follows_how_long_acknowledgements_take(
+    delays: list[float], expected_s: float
+) -> None:
+    from controller.links.atn import ResendTimer
+
+    timer, now = ResendTimer(), 0.0
+    for seq, delay in enumerate(delays, start=1):
+        timer.sent(seq, now)
+        timer.acked(seq, now + delay)
+        now += delay
+    timer.progress()
+    assert timer.after_s == pytest.approx(expected_s, rel=0.15)
+
+
+@given(st.lists(st.tuples(st.floats(0.0, 1000.0), st.booleans()), max_size=60))
+def test_the_wait_stays_within_its_bounds_and_resent_batches_are_not_measured(
+    steps: list[tuple[float, bool]],
+) -> None:
+    """Property: the wait is always within [RESEND_AFTER_S, RESEND_MAX_S]; an acknowledgement of a batch that was
+    sent again says nothing of how long acknowledgements take (Karn), so it never moves the estimate."""
+    from controller.links.atn import RESEND_AFTER_S, RESEND_MAX_S, ResendTimer
+
+    timer, now = ResendTimer(), 0.0
+    for seq, (delay, resend) in enumerate(steps, start=1):
+        timer.sent(seq, now)
+        if resend:
+            before = timer.srtt
+            timer.resent()
+            timer.sent(seq, now + 1.0)  # the same batch again
+            timer.acked(seq, now + 1.0 + delay)
+            assert timer.srtt == before
+        else:
+            timer.acked(seq, now + delay)
+            timer.progress()
+        now += delay + 1.0
+        assert RESEND_AFTER_S <= timer.after_s <= RESEND_MAX_S

@@ -74,22 +74,60 @@ WEATHER_KEY = "atn-weather"  # the last accepted weather forecast, so a restart 
 
 
 class ResendTimer:
-    """How long to wait for acknowledgement progress before sending again from the acknowledged point:
-    `RESEND_AFTER_S`, doubled after each resend that brought no progress (up to `RESEND_MAX_S`), back to
-    `RESEND_AFTER_S` on progress.
+    """How long to wait for acknowledgement progress before sending again from the acknowledged point.
+
+    The wait after progress follows how long acknowledgements take, as TCP's retransmission timer does (RFC 6298:
+    smoothed delay plus four times its variation), never below `RESEND_AFTER_S` nor above `RESEND_MAX_S`; after a
+    resend that brought no progress it doubles (up to `RESEND_MAX_S`). Batches that were sent again are not
+    measured (Karn's rule): their acknowledgement may answer either sending.
 
     A resend fills a gap the broker left; it cannot speed up an ATN that is merely slow. With a fixed 5 s, an ATN
     that fell 5 s behind (a 500-site fleet starting on 2 cores) got every site's whole unacknowledged window again
     every 5 s: its work grew with its lag, it fell further behind (8 minutes, 1.7 GB of queued messages), and
-    leases reached sites more than 60 s late."""
+    leases reached sites more than 60 s late. Doubling alone was not enough: any acknowledgement set the wait back
+    to 5 s, and an ATN minutes behind acknowledges now and then, so 500 sites still sent ~4 windows a minute each
+    (00:56-01:04)."""
 
     def __init__(self) -> None:
         self.after_s = RESEND_AFTER_S
+        self.srtt: float | None = None  # smoothed acknowledgement delay, s
+        self.rttvar = 0.0
+        self._sent: deque[tuple[int, float]] = deque()  # (last seq of a batch, when it was sent), oldest first
+        self._resent_upto = 0  # batches up to here were sent more than once: not measured
+
+    def base(self) -> float:
+        if self.srtt is None:
+            return RESEND_AFTER_S
+        return min(max(self.srtt + 4 * self.rttvar, RESEND_AFTER_S), RESEND_MAX_S)
+
+    def sent(self, seq: int, now: float) -> None:
+        if seq > self._resent_upto:
+            self._sent.append((seq, now))
+
+    def acked(self, upto: int, now: float) -> None:
+        """Measure the newest batch this acknowledgement covers."""
+        sample: float | None = None
+        while self._sent and self._sent[0][0] <= upto:
+            sample = now - self._sent.popleft()[1]
+        if sample is None:
+            return
+        if self.srtt is None:
+            self.srtt, self.rttvar = sample, sample / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - sample)
+            self.srtt = 0.875 * self.srtt + 0.125 * sample
 
     def progress(self) -> None:
-        self.after_s = RESEND_AFTER_S
+        self.after_s = self.base()
+
+    def forget(self) -> None:
+        """Everything sent so far will be sent again (a resend, a reconnect): none of it is measured."""
+        if self._sent:
+            self._resent_upto = max(self._resent_upto, self._sent[-1][0])
+        self._sent.clear()
 
     def resent(self) -> None:
+        self.forget()
         self.after_s = min(self.after_s * 2, RESEND_MAX_S)
 
 
@@ -326,6 +364,7 @@ class AtnLinkRunner:
         self.store.atn_holds_upto(upto)  # beyond what this store ever issued: it lost commits; move past them
         upto = min(upto, self.sent_upto)  # never past what was sent
         self.store.ack_upto(upto)
+        self._telemetry_resend.acked(upto, time.monotonic())  # acknowledgement delays are a matter of real time
         while self.outstanding and self.outstanding[0] <= upto:
             self.outstanding.popleft()
         self._acked.set()
@@ -355,6 +394,7 @@ class AtnLinkRunner:
         self.connected = True
         self.sent_upto = self.store.acked_seq()  # whatever was in flight and not acknowledged is sent again
         self.outstanding.clear()
+        self._telemetry_resend.forget()
         log.info("ATN link up", broker=self.broker, resume_from_seq=self.sent_upto)
         await self._publish_state(client)
         try:
@@ -575,4 +615,5 @@ class AtnLinkRunner:
             self._published.append(publish)
             self.sent_upto = last[0]
             self.outstanding.append(last[0])
+            self._telemetry_resend.sent(last[0], time.monotonic())
             await asyncio.sleep(0)  # let the control tick in between batches
