@@ -109,3 +109,28 @@ def test_three_houses_in_one_process_reach_the_atn_with_nothing_lost(broker: Bro
     check = subprocess.run([HEARTH, "atn-sim", "check", "--db", str(ledger)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.count("no gaps") == 3, check.stdout
+
+
+def test_the_heap_is_frozen_while_sites_start_without_a_full_collection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full collection over 250 sites' objects stopped a worker for seconds (373 sites to SAFE at once): the
+    fleet freezes what survives young collections, often while sites start, and never collects generation 2."""
+    import asyncio
+    import gc
+
+    from controller.fleet import sim
+
+    generations: list[int] = []
+    monkeypatch.setattr(sim.gc, "collect", lambda generation=2: generations.append(generation) or 0)
+
+    async def run() -> None:
+        task = asyncio.create_task(sim.keep_heap_frozen(0.05, every_s=60.0, starting_every_s=0.01))
+        await asyncio.sleep(0.1)
+        task.cancel()
+
+    before = gc.get_freeze_count()
+    try:
+        asyncio.run(run())
+        assert len(generations) >= 3 and set(generations) == {1}  # often, and only the young generations
+        assert gc.get_freeze_count() >= before
+    finally:
+        gc.unfreeze()
