@@ -365,12 +365,6 @@ def main() -> int:
             metered_to = time.time()
             print(f"  load average (1 min) during the run: mean {sum(loads) / len(loads):.1f}, max {max(loads):.1f}")
             print("\n".join(meter.report(args.sites)))
-            latencies = lease_latencies(work / "atn.log", after=metered_from, before=metered_to)
-            if latencies:
-                print(
-                    f"  dispatch -> ack: {len(latencies)} leases, p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
-                    f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
-                )
             if args.kill and cluster is not None:
                 node_kill(cluster, work, args.kill_limit)
             fleet.terminate()
@@ -378,6 +372,17 @@ def main() -> int:
             time.sleep(5)  # the last acknowledgements
             atn.terminate()
             atn.wait(timeout=60)
+        # After the ATN has stopped, not at the end of the window: an ATN that is behind logs the acknowledgements
+        # of the window's leases minutes later, and counted then the window had none (run of 01:14).
+        latencies = lease_latencies(work / "atn.log", after=metered_from, before=metered_to)
+        if latencies:
+            print(
+                f"  dispatch -> ack (leases sent in the metered window): {len(latencies)} accepted, "
+                f"p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
+                f"max {max(latencies) * 1000:.0f} ms"
+            )
+        else:
+            print("  dispatch -> ack: no lease sent in the metered window was accepted")
         rate(ledger, metered_from, metered_to)
         check = subprocess.run([HEARTH, "atn-sim", "check", "--db", str(ledger)], capture_output=True, text=True)
         gaps = [line for line in check.stdout.splitlines() if "gap(s)" in line or "no readings" in line]
