@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import replace
 from typing import Protocol
 
@@ -206,13 +206,17 @@ class ControlLoop:
         return result
 
     async def _plan(self, request: local.PlanRequest) -> None:
-        """Solve a re-plan in a worker thread and put it in force between two ticks."""
+        """Solve a re-plan on `planning` (a thread, or fleet-sim's planning process) and put it in force between two
+        ticks. A solve that fails (a planning process that died) is logged; the request stays wanted, so the next
+        tick asks again."""
         control = self.plan_control or self.layout.control
         try:
             solve = functools.partial(local.solve_request, request, control, self.layout.site.timezone)
             solved = await asyncio.get_running_loop().run_in_executor(self.planning, solve)
             self.state = replace(self.state, planner=local.adopt(self.state.planner, solved))
-            log.info("plan", made_in_s=round(self.clock.now() - request.now, 2), note=solved.note)
+            log.info("plan", made_in_s=round(self.clock.now() - request.now, 2), note=solved.note, pid=solved.pid)
+        except BrokenExecutor as error:
+            log.error("plan failed: its worker died; asking again at the next tick", error=str(error) or repr(error))
         finally:
             self._planning = None
 

@@ -14,7 +14,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import Callable, Coroutine, Hashable, Mapping
-from concurrent.futures import Executor
+from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -323,7 +323,7 @@ class Controller:
         assert self.model is not None
         try:
             fit = await self.model.refit()
-        except sqlite3.Error as error:  # a failing store: the model in force stays
+        except (sqlite3.Error, BrokenExecutor) as error:  # a failing store or planning process: the model stays
             return {"fit": None, "in_use": f"the fit failed, the model in force stays: {error}"}
         return {"fit": fit.to_json(), "in_use": describe(self.layout.control.planner, fit)}
 

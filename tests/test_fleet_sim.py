@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.fleet.planning import PLANNING_NICE
 from controller.fleet.provision import mosquitto_password_line, write_secret
 from controller.fleet.sim import plan_fleet, site_ids, site_layout_text
 from controller.layout.load import parse_text
@@ -98,17 +99,31 @@ def test_three_houses_in_one_process_reach_the_atn_with_nothing_lost(broker: Bro
         wait_for(lambda: {e["site"] for e in accepted()} == set(SITES), 60, "every site to accept a lease")
         ups = [e for e in fleet.events() if e.get("event") == "ATN link up"]
         assert len(ups) == 3 and all(e["broker"] == url for e in ups)
+        # Each site's plan is made in its worker's planning process (a niced grandchild), and adopted.
+        plans = lambda: [e for e in fleet.events() if e.get("event") == "plan"]  # noqa: E731
+        wait_for(lambda: {e["site"] for e in plans()} == set(SITES), 60, "every site to adopt a plan")
+        planners = {int(str(e["pid"])) for e in plans()}
+        workers = {stat(p)[0] for p in planners}
+        assert all(stat(w)[0] == fleet.popen.pid for w in workers) and fleet.popen.pid not in planners | workers
+        assert all(stat(p)[1] == stat(stat(p)[0])[1] + PLANNING_NICE for p in planners)
         time.sleep(2)
     finally:
         fleet_exit = fleet.stop()
         time.sleep(1)
         atn_exit = atn.stop()
     assert (fleet_exit, atn_exit) == (0, 0)
+    assert not [p for p in planners if Path(f"/proc/{p}").exists()], "a planning process outlived fleet-sim"
     for site in SITES:  # each its own store, in its own state directory
         assert (tmp_path / "state" / site / "demo.sqlite").exists()
     check = subprocess.run([HEARTH, "atn-sim", "check", "--db", str(ledger)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.count("no gaps") == 3, check.stdout
+
+
+def stat(pid: int) -> tuple[int, int]:
+    """A process's parent pid and nice value, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[1]), int(fields[16])
 
 
 def test_the_heap_is_frozen_while_sites_start_without_a_full_collection(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -127,7 +127,10 @@ def add_sim_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         "`hearth run` keeps the whole chain). Site ids are PREFIX001...; passwords come from "
         "PASSWORD_DIR/<site>.mqtt-password (hearth fleet provision --secret-dir writes them). Site n starts on "
         "broker n mod the number of brokers. The sites are shared out over --workers processes (one per core by "
-        "default). Stop it with Ctrl-C or SIGTERM.",
+        "default). Each worker plans (and fits the houses' models) in a planning process of its own, niced, one "
+        "plan at a time: a plan is up to ~2 s of CPU that, in a thread, would hold the GIL the worker's event loop "
+        "needs for every site's tick and link (its houses then fall to SAFE); a planning process that dies is "
+        "started again and the plan asked again. Stop it with Ctrl-C or SIGTERM (the planning processes end too).",
     )
     sim.add_argument("--sites", type=int, required=True, metavar="N", help="how many houses")
     sim.add_argument("--prefix", default="site-", help="site id prefix (default: site-)")
@@ -148,7 +151,7 @@ def add_sim_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         type=float,
         metavar="S",
         help="spread the starts over S s (default: 0.3 s per site, at least 10 s: each site plans its first 48 h "
-        "at its start, about 0.3 s of CPU here)",
+        "at its start, about 0.3 s of CPU here, in its worker's planning process)",
     )
     sim.add_argument(
         "--commit-every",
@@ -272,9 +275,9 @@ def run_share(args: argparse.Namespace, share: tuple[int, int]) -> int:
     import contextlib
     import functools
     import signal
-    from concurrent.futures import ThreadPoolExecutor
 
     from controller import logs
+    from controller.fleet.planning import PlanningProcess
     from controller.fleet.sim import run_fleet
 
     sites = plan_sites(args, share)
@@ -284,11 +287,11 @@ def run_share(args: argparse.Namespace, share: tuple[int, int]) -> int:
     spread = args.start_spread if args.start_spread is not None else max(10.0, START_SPREAD_PER_SITE_S * args.sites)
 
     async def main() -> None:
-        # Each site plans its next day in a thread (~0.3 s of CPU here, at its start and then about daily). Hundreds
-        # of plans at once in the default executor's threads would starve the event loop, which holds every site's
-        # control tick and link, of the GIL, and queue ahead of aiomqtt's connects (they run in that executor too):
-        # one planning thread of their own per process, and on a stop the queued plans go.
-        planning = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleet-plan")
+        # Each site plans its next day (~0.5 s of CPU, more at its first plan, then about daily) and fits its model.
+        # In a thread they would hold the GIL the event loop needs for every site's tick and link (with 250 sites
+        # per loop, houses fell to SAFE by the hundred): one niced planning process per worker, one plan at a time;
+        # on a stop the queued plans go and the process ends with the worker (controller.fleet.planning).
+        planning = PlanningProcess()
         loop = asyncio.get_running_loop()
         runner = asyncio.create_task(run_fleet(sites, args.duration, spread, planning))
         for signum in (signal.SIGTERM, signal.SIGINT):

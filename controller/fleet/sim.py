@@ -16,6 +16,13 @@ store on disk. What is shared is what a process shares: the event loop, the inte
   apart; the weather preset is the layout's.
 - The control loop's systemd watchdog is not patted (there is no systemd per site).
 
+Where plans run: each worker process solves its sites' plans and model fits in one planning process of its own
+(`controller.fleet.planning.PlanningProcess`: spawned, niced by 10, one plan at a time). `hearth run` solves in a
+thread; here a thread would hold the GIL for up to ~2 s per plan while the worker's one event loop serves
+hundreds of sites, every socket call of that loop would wait for it, readings would go stale and houses fall to
+SAFE (the 500-site run: ~600 falls a minute during the first plans). A planning process that dies fails the plan
+it held (logged), the next tick asks again and a fresh process is started.
+
 Site ids are `<prefix><n>` (`site-001` ...). Passwords are read from `<password dir>/<site>.mqtt-password`,
 as `hearth fleet provision --secret-dir` writes them. Site n starts on broker n mod len(brokers), so the
 sites spread over the nodes of a cluster.

@@ -23,6 +23,7 @@ rules (`controller.control.policy`) decide, and the reason says why.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -84,6 +85,7 @@ class Solved:
     weather_note: str = ""
     start_cost: float = 0.0
     passes: int = 1  # backward passes the start-budget search took
+    pid: int = 0  # the process that solved it (fleet-sim solves in a planning process of its own)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +207,9 @@ def solve_request(request: PlanRequest, params: ControlParams, timezone: str) ->
         previous=r.start_cost,
     )
     points = preview(plan, k, r.tank_c, r.house_c, r.running)
-    return Solved(r, plan, points, peak_note(points[:PREVIEW_STEPS], timezone), weather_note, price, passes)
+    return Solved(
+        r, plan, points, peak_note(points[:PREVIEW_STEPS], timezone), weather_note, price, passes, os.getpid()
+    )
 
 
 def adopt(state: PlannerState, solved: Solved) -> PlannerState:

@@ -12,7 +12,7 @@ import asyncio
 import functools
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import BrokenExecutor, Executor
 
 import structlog
 
@@ -79,6 +79,7 @@ class ModelKeeper:
         while True:
             try:
                 await self.refit()
-            except sqlite3.Error as error:  # a failing store: the model in force stays, the next day tries again
+            # a failing store, or a planning process that died: the model in force stays, the next day tries again
+            except (sqlite3.Error, BrokenExecutor) as error:
                 log.error("model fit failed", error=str(error))
             await self.clock.sleep(REFIT_EVERY_S)
