@@ -2,12 +2,25 @@
 
 One task per bus. Each round hands all the channels that are due to the bus thread in one call, so the
 thread hop is paid once per bus per round, not once per channel. A read that fails becomes a `fault` reading
-with the reason; a value outside the channel's plausible range is `out_of_range`; a reading that has not been
-refreshed within `STALE_AFTER_PERIODS` periods (or as many of its bus's slowest recent rounds, when a round
-takes longer than a period) shows as `stale`, judged on the monotonic clock (a reading's
-`timestamp` is wall time, for storage and display: an NTP step must neither age every reading at once nor make a
-hung bus's last value look fresh). Quality changes are logged once, as is the recovery; the process never dies of
-a sensor.
+with the reason; a value outside the channel's plausible range is `out_of_range`. Quality changes are logged
+once, as is the recovery; the process never dies of a sensor.
+
+Staleness is the bus's, not the process's. A reading shows `stale` when its bus has kept it waiting for more
+than `STALE_AFTER_PERIODS` sample periods (or as many of the bus's slowest recent rounds, when a round takes
+longer than a period): its age, less the time the refresh waited for the event loop rather than for the bus.
+That is the time its next round was due but not yet handed to the bus's thread (the sampler's task not woken:
+a starved process, a garbage collection, `hearth fleet-sim`'s timer grid), and the time since the thread
+finished a round whose result the loop has not yet taken (so a control tick that runs first after a stall does
+not take the old readings for dead). A hung device holds its bus's thread, so every second of it counts and
+its channels turn stale as promptly as ever; a bus that keeps going as fast as it can never does. A round's
+duration is timed on the bus's thread, so the loop's lateness never widens the threshold either.
+The loop's own lateness is forgiven for at most `LOOP_LATENESS_FORGIVEN_S`, systemd's watchdog (`WatchdogSec=30`
+in systemd/hearth.service): a controller whose control tick stalls for that long is restarted, and without
+systemd its readings are then too old to control on, whoever is to blame. (The control loop also keeps each
+tick's lateness, `ControlLoop.lateness_s`, for the jitter bench; nothing alarms on it.)
+
+Ages are on the monotonic clock (a reading's `timestamp` is wall time, for storage and display: an NTP step must
+neither age every reading at once nor make a hung bus's last value look fresh).
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ from controller.readings import Quality, Reading, Snapshot
 
 STALE_AFTER_PERIODS = 1.75
 ROUNDS_REMEMBERED = 16  # a bus's slowest round among its last this many sets how late a reading may be
+LOOP_LATENESS_FORGIVEN_S = 30.0  # systemd's WatchdogSec: a process stalled for longer is restarted
 JITTER_WINDOW = 8  # samples looked at by the erratic-sensor check
 ERRATIC_ON = 3  # reversing jumps within the window that make a sensor erratic
 log = structlog.get_logger("hearth.sampler")
@@ -53,6 +67,43 @@ class SampledChannel:
     reversals: deque[bool] = field(default_factory=lambda: deque(maxlen=JITTER_WINDOW - 1))
     reversal_count: int = 0
     erratic: bool = False
+
+
+@dataclass
+class Flight:
+    """A round handed to a bus's thread, on the monotonic clock."""
+
+    asked: float  # when the sampler handed it to the thread
+    answered: float | None = None  # when the thread finished it (set on the thread; the loop takes the result later)
+
+
+@dataclass
+class BusState:
+    rounds_s: deque[float] = field(default_factory=lambda: deque(maxlen=ROUNDS_REMEMBERED))  # on the bus's thread
+    flight: Flight | None = None
+
+
+IDLE = BusState()  # a bus that has not been read yet (never changed)
+
+
+def waited_on_loop(now: float, since: float, asked: float | None, answered: float | None) -> float:
+    """How much of the time from `since` (a channel's refresh was due) to `now` was spent waiting for the event
+    loop rather than for the bus: all of it when no round is with the bus (`asked` None: the sampler's task was
+    not woken yet), else the part before the round was handed to the bus's thread at `asked` and the part since
+    the thread finished it at `answered`, if it did. The time the thread is busy is never included."""
+    if asked is None:
+        return max(0.0, now - since)
+    before = max(0.0, min(asked, now) - since)
+    after = 0.0 if answered is None else max(0.0, now - max(answered, since))
+    return before + after
+
+
+def loop_wait(channel: SampledChannel, flight: Flight | None, now: float) -> float:
+    """How much of `channel`'s reading's age is the event loop's lateness (`waited_on_loop` since the channel's
+    refresh was due, or since its last refresh if that was later), forgiven up to LOOP_LATENESS_FORGIVEN_S."""
+    since = max(channel.next_due, channel.last_monotonic)
+    asked, answered = (None, None) if flight is None else (flight.asked, flight.answered)
+    return min(waited_on_loop(now, since, asked, answered), LOOP_LATENESS_FORGIVEN_S)
 
 
 def read_once(channel: SampledChannel) -> tuple[float | None, str]:
@@ -151,11 +202,10 @@ class Sampler:
         self._clock = clock
         self.updated = asyncio.Event()
         self.rounds = 0
-        # How long each bus's recent rounds took, on the monotonic clock. Under `--speed` (or on a slow bus) a round
-        # can take longer than a sample period; a reading is only stale when it is older than several periods *and*
-        # several of its bus's slowest recent rounds, so a bus that keeps going as fast as it can never shows
-        # stale, while a hung one still does.
-        self._rounds_s: dict[str, deque[float]] = {}
+        # Each bus's round in flight and how long its recent rounds took on its thread. Under `--speed` (or on a
+        # slow bus) a round can take longer than a sample period; a reading is only stale when its bus has held
+        # it for several periods *and* several of its slowest recent rounds (see the module's docstring).
+        self._buses: dict[str, BusState] = {}
 
     @property
     def channels(self) -> list[SampledChannel]:
@@ -170,12 +220,28 @@ class Sampler:
             for bus, channels in by_bus.items():
                 group.create_task(self._bus_loop(bus, channels), name=f"sampler:{bus}")
 
+    def in_flight(self, bus: str) -> Flight | None:
+        """The round `bus`'s thread has (or has finished, with the result not yet taken), if any."""
+        state = self._buses.get(bus)
+        return None if state is None else state.flight
+
     async def sample_round(self, bus: str, due: Sequence[SampledChannel]) -> None:
         """Read `due` (channels of one bus) once, on that bus's thread, and record the results."""
-        began = self._clock.monotonic()
-        results = await self._workers[bus].run(lambda: read_batch(due))
+        state = self._buses.setdefault(bus, BusState())
+        flight = state.flight = Flight(self._clock.monotonic())
+
+        def on_thread() -> list[tuple[float | None, str]]:
+            results = read_batch(due)
+            flight.answered = self._clock.monotonic()
+            return results
+
+        try:
+            results = await self._workers[bus].run(on_thread)
+        finally:
+            state.flight = None
         timestamp, monotonic = self._clock.now(), self._clock.monotonic()
-        self._rounds_s.setdefault(bus, deque(maxlen=ROUNDS_REMEMBERED)).append(monotonic - began)
+        answered = monotonic if flight.answered is None else flight.answered
+        state.rounds_s.append(answered - flight.asked)
         for channel, (value, error) in zip(due, results, strict=True):
             channel.last_monotonic = monotonic
             self._record(channel, judge(channel, value, error, timestamp))
@@ -217,10 +283,12 @@ class Sampler:
             reading = channel.last
             if reading is None:
                 continue
-            age = monotonic - channel.last_monotonic
-            expected_s = max(channel.spec.sample_period_s, *self._rounds_s.get(channel.bus, ()))
-            if reading.quality is Quality.OK and age > STALE_AFTER_PERIODS * expected_s:
-                reading = reading.with_quality(Quality.STALE, f"not refreshed for {age:.1f} s")
+            if reading.quality is Quality.OK:
+                bus = self._buses.get(channel.bus, IDLE)
+                age = monotonic - channel.last_monotonic
+                limit = STALE_AFTER_PERIODS * max(channel.spec.sample_period_s, *bus.rounds_s)
+                if age > limit and age - loop_wait(channel, bus.flight, monotonic) > limit:
+                    reading = reading.with_quality(Quality.STALE, f"not refreshed for {age:.1f} s")
             readings[channel.name] = reading
         snapshot = Snapshot(taken_at=now, readings=MappingProxyType(readings))
         return self._derive(snapshot) if self._derive is not None else snapshot
