@@ -266,6 +266,25 @@ def lease_latencies(log: Path, after: float = 0.0, before: float = float("inf"))
     return latencies
 
 
+def safe_falls(log: Path, after: float, before: float) -> str:
+    """How often sites fell to SAFE in the start-up and in the metered window, and why (the fleet's mode events):
+    a house that keeps up never does."""
+    start: list[str] = []
+    window: list[str] = []
+    for entry in log_entries(log.read_bytes()):
+        if entry.get("event") != "mode" or entry.get("to") != "SAFE" or not isinstance(entry.get("timestamp"), str):
+            continue
+        when = log_time(str(entry["timestamp"]))
+        if when < before:
+            (start if when < after else window).append(str(entry.get("reason")))
+    reasons = sorted({r: window.count(r) for r in window}.items(), key=lambda item: -item[1])[:3]
+    return (
+        f"  falls to SAFE: {len(start)} in the start-up; {len(window)} in the metered window "
+        f"({len(window) / max(before - after, 1e-9) * 60:.1f}/min)"
+        + "".join(f"; {count} '{reason}'" for reason, count in reasons)
+    )
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -365,6 +384,7 @@ def main() -> int:
             metered_to = time.time()
             print(f"  load average (1 min) during the run: mean {sum(loads) / len(loads):.1f}, max {max(loads):.1f}")
             print("\n".join(meter.report(args.sites)))
+            print(safe_falls(work / "fleet.log", metered_from, metered_to))
             if args.kill and cluster is not None:
                 node_kill(cluster, work, args.kill_limit)
             fleet.terminate()
