@@ -66,12 +66,12 @@ def cpu_and_rss(pid: int) -> tuple[float, int]:
 
 
 def with_children(pid: int) -> list[int]:
-    """`pid` and its children (fleet-sim's worker processes)."""
+    """`pid` and all its descendants (fleet-sim's worker processes and their planning processes)."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except FileNotFoundError:
         return [pid]
-    return [pid, *(int(child) for child in children)]
+    return [pid, *(descendant for child in children for descendant in with_children(int(child)))]
 
 
 def log_entries(data: bytes) -> list[dict[str, object]]:
