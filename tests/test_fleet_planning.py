@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
@@ -86,3 +88,33 @@ def test_a_plan_whose_process_dies_is_logged_and_asked_again_then_adopted(
     assert len(failed) == 1 and failed[0]["log_level"] == "error"
     assert planning.restarts == 1 and loop.state.planner.plan is not None
     assert len(plans) == 1 and plans[0]["pid"] not in (doomed, os.getpid())
+
+
+def test_the_planning_process_ends_when_its_worker_is_killed() -> None:
+    """SIGKILL gives the worker no chance to stop its planning process: that process sees it is gone and ends."""
+    code = (
+        "import os, time\n"
+        "from controller.fleet.planning import PlanningProcess\n"
+        "print(PlanningProcess().submit(os.getpid).result(), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout is not None
+        planner = int(worker.stdout.readline())
+        assert alive(planner)
+    finally:
+        worker.kill()
+        worker.wait()
+    deadline = time.monotonic() + 10
+    while alive(planner) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(planner), "the planning process outlived its worker"
+
+
+def alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -26,15 +27,26 @@ import structlog
 log = structlog.get_logger("fleet.planning")
 
 PLANNING_NICE = 10  # below the control loops: a plan may wait, a tick may not
+PARENT_WATCH_S = 1.0  # how often the planning process checks that its worker is still there
+EXIT_ORPHANED = 3
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
 def _start_planner(nice: int) -> None:
-    """In the planning process, before its first job: lower its priority, and leave Ctrl-C to the worker (which
-    stops this process itself) so a terminal's SIGINT to the whole group does not break a plan mid-way."""
+    """In the planning process, before its first job: lower its priority, leave Ctrl-C to the worker (which stops
+    this process itself) so a terminal's SIGINT to the whole group does not break a plan mid-way, and end when the
+    worker is gone: a worker killed with SIGKILL cannot stop it, and it would wait for jobs for ever (it holds its
+    job queue's write end too, so it never reads an end of file)."""
     os.nice(nice)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_end_with, args=(os.getppid(),), name="planner:parent-watch", daemon=True).start()
+
+
+def _end_with(parent: int, every_s: float = PARENT_WATCH_S) -> None:
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(EXIT_ORPHANED)
 
 
 class PlanningProcess(Executor):
