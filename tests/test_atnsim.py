@@ -213,6 +213,25 @@ def test_ledger_ignores_duplicates(ledger: Ledger) -> None:
     assert [historical for _, historical in ledger.rows(SITE)] == [False, False, False, True]
 
 
+def test_a_resent_window_mixing_duplicates_a_conflict_and_new_rows(ledger: Ledger) -> None:
+    """Duplicates are recognised by their whole content (a resent window is not offered to the insert at all);
+    an int equal to the stored float is the same reading; a seq reused with other content is refused and
+    recorded; the rest of the batch is stored; the same conflicting batch again is a conflict again."""
+    first = rows(1, 2, 3, 4)
+    assert ledger.store(SITE, first, False, covers=(1, 4)) == 4
+    same_ts_as_int: TelemetryRow = (3, int(first[2][1]), "tank-top", 50.3, "ok")
+    assert same_ts_as_int[1] == first[2][1]
+    reused: TelemetryRow = (2, first[1][1], "tank-top", 99.0, "ok")  # only the value differs
+    window = [first[0], reused, same_ts_as_int, first[3], *rows(5, 6)]
+    assert ledger.store(SITE, window, False, covers=(1, 6)) == 2
+    assert ledger.last_conflicts == [(2, first[1], reused)]
+    assert ledger.contiguous_upto(SITE) == 6 and ledger.count(SITE) == 6
+    assert ledger.store(SITE, window, False, covers=(1, 6)) == 0
+    assert ledger.last_conflicts == [(2, first[1], reused)]
+    assert ledger.conflicts(SITE) == [(2, first[1], reused), (2, first[1], reused)]
+    assert [row for row, _ in ledger.rows(SITE)] == first + rows(5, 6)  # the first content kept
+
+
 def test_a_gap_holds_contiguous_upto_back_until_it_is_filled(ledger: Ledger) -> None:
     assert ledger.contiguous_upto(SITE) == 0 and ledger.gaps(SITE) == [] and ledger.seq_range(SITE) is None
     ledger.store(SITE, rows(1, 2, 3), False)
@@ -577,5 +596,58 @@ def test_against_a_real_broker(broker: Broker, tmp_path: Path, others: int) -> N
                 collector.cancel()
                 await asyncio.gather(runner, collector, return_exceptions=True)
                 sim.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_message_is_acknowledged_to_the_broker_only_once_handled(broker: Broker, tmp_path: Path) -> None:
+    """Back-pressure: while the ATN is stuck on one message, the broker delivers no more than its limit of
+    unacknowledged messages (mosquitto's max_inflight_messages, 20) and keeps the rest; the ATN's memory does
+    not fill with what it cannot handle yet. Released, it handles every message: none was dropped."""
+    config = AtnConfig(
+        sites=(SITE,),
+        host=broker.host,
+        port=broker.port,
+        username="atn",
+        password=broker.users["atn"],
+        db=tmp_path / "atn.sqlite",
+        heartbeat_s=30.0,
+        lease_s=600.0,
+    )
+    batches = 60
+
+    async def scenario() -> None:
+        sim = AtnSim(config)
+        clients: list[aiomqtt.Client] = []
+        make = sim.connection.client
+        sim.connection.client = lambda url: clients.append(make(url)) or clients[-1]
+        release = asyncio.Event()
+        publish = sim._publish
+
+        async def stuck_on_acks(client: aiomqtt.Client, topic: str, payload: str | bytes) -> None:
+            if topic == TOPICS.telemetry_ack:
+                await release.wait()
+            await publish(client, topic, payload)
+
+        sim._publish = stuck_on_acks  # type: ignore[method-assign]
+        runner = asyncio.create_task(sim.run())
+        try:
+            await sim.wait_connected()
+            async with aiomqtt.Client(
+                broker.host, broker.port, username=SITE, password=broker.users[SITE], identifier="test-house"
+            ) as house:
+                for seq in range(1, batches + 1):
+                    await house.publish(TOPICS.telemetry, telemetry([seq]), qos=1)
+            await _wait(lambda: len(clients[-1].messages) >= 10)
+            await asyncio.sleep(0.5)  # whatever the broker would still send
+            waiting = len(clients[-1].messages)
+            assert sim.ledger.count(SITE) == 1  # stuck on the first batch's answer
+            assert 10 <= waiting <= 20  # not the 59 an acknowledgement on receipt lets in
+            release.set()
+            await _wait(lambda: sim.ledger.count(SITE) == batches and sim.stats[SITE].last_telemetry_ack == batches)
+        finally:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+            sim.close()
 
     asyncio.run(scenario())
