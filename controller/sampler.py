@@ -3,7 +3,8 @@
 One task per bus. Each round hands all the channels that are due to the bus thread in one call, so the
 thread hop is paid once per bus per round, not once per channel. A read that fails becomes a `fault` reading
 with the reason; a value outside the channel's plausible range is `out_of_range`. Quality changes are logged
-once, as is the recovery; the process never dies of a sensor.
+once, as is the recovery (a reading turning stale when a snapshot first shows it so); the process never dies of
+a sensor.
 
 Staleness is the bus's, not the process's. A reading shows `stale` when its bus has kept it waiting for more
 than `STALE_AFTER_PERIODS` sample periods (or as many of the bus's slowest recent rounds, when a round takes
@@ -67,6 +68,7 @@ class SampledChannel:
     reversals: deque[bool] = field(default_factory=lambda: deque(maxlen=JITTER_WINDOW - 1))
     reversal_count: int = 0
     erratic: bool = False
+    stale_logged: bool = False  # its last reading was shown stale and that was logged
 
 
 @dataclass
@@ -243,6 +245,11 @@ class Sampler:
         answered = monotonic if flight.answered is None else flight.answered
         state.rounds_s.append(answered - flight.asked)
         for channel, (value, error) in zip(due, results, strict=True):
+            if channel.stale_logged:
+                channel.stale_logged = False
+                log.info(
+                    "channel fresh again", channel=channel.name, after_s=round(monotonic - channel.last_monotonic, 1)
+                )
             channel.last_monotonic = monotonic
             self._record(channel, judge(channel, value, error, timestamp))
         self.rounds += 1
@@ -289,6 +296,9 @@ class Sampler:
                 limit = STALE_AFTER_PERIODS * max(channel.spec.sample_period_s, *bus.rounds_s)
                 if age > limit and age - loop_wait(channel, bus.flight, monotonic) > limit:
                     reading = reading.with_quality(Quality.STALE, f"not refreshed for {age:.1f} s")
+                    if not channel.stale_logged:
+                        channel.stale_logged = True
+                        log.warning("channel stale", channel=channel.name, bus=channel.bus, detail=reading.detail)
             readings[channel.name] = reading
         snapshot = Snapshot(taken_at=now, readings=MappingProxyType(readings))
         return self._derive(snapshot) if self._derive is not None else snapshot

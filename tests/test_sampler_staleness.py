@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from controller.buses.worker import BusWorker
 from controller.clock import ManualClock
@@ -174,22 +175,27 @@ def test_a_hung_bus_goes_stale_as_promptly_after_a_long_stall_of_the_process() -
     async def scenario() -> None:
         task = asyncio.create_task(sampler._bus_loop(BUS, channels))
         await until(bus.reading.is_set)
+        assert sampler.rounds == 4
         refreshed = channels[0].last_monotonic
         while clock.monotonic() - refreshed < 2.5 * PERIOD:
             clock.advance(0.05 * PERIOD)
             seen.append((clock.monotonic() - refreshed, sampler.snapshot().quality("tank-top")))
         bus.release.set()
+        await until(lambda: sampler.rounds >= 5)
         task.cancel()
 
     try:
-        asyncio.run(scenario())
+        with capture_logs() as logs:
+            asyncio.run(scenario())
     finally:
         bus.release.set()
         bus.worker.close()
-    assert sampler.rounds == 4 and set(stall) == {Quality.OK}  # the tick, first after the 5 s stall too
+    assert set(stall) == {Quality.OK}  # the tick, first after the 5 s stall too
     limit = STALE_AFTER_PERIODS * PERIOD
     assert all(q is Quality.OK for age, q in seen if age <= limit - 1e-9), seen
     assert all(q is Quality.STALE for age, q in seen if age > limit + 1e-9), seen
+    said = [(e["event"], e["channel"]) for e in logs if e["event"].startswith("channel")]
+    assert said == [("channel stale", "tank-top"), ("channel fresh again", "tank-top")]  # once each
 
 
 def test_a_result_the_bus_delivered_but_the_loop_has_not_taken_is_not_stale() -> None:
