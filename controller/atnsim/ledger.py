@@ -12,9 +12,10 @@ exist). That value and the first sequence number live in the `meta` table, so a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from controller.protocol import EventMsg, TelemetryRow
@@ -79,6 +80,7 @@ class Ledger:
         self.path = path
         self.last_conflicts: list[tuple[int, TelemetryRow, TelemetryRow]] = []
         """The conflicts the last `store` call found: (seq, the row kept, the row refused)."""
+        self._grouped = False
 
     @classmethod
     def open(cls, path: str | Path) -> Ledger:
@@ -124,8 +126,8 @@ class Ledger:
     def store(
         self, site: str, rows: Sequence[TelemetryRow], historical: bool, covers: tuple[int, int] | None = None
     ) -> int:
-        """Persist readings (duplicates by seq are dropped); returns how many were new. One transaction; duplicates
-        are not even offered to the insert.
+        """Persist readings (duplicates by seq are dropped); returns how many were new. One transaction (or part
+        of the group's, `transaction`); duplicates are not even offered to the insert.
 
         `covers` is the batch's (first_seq, last_seq): no seq in it exists but those in `rows`. A row whose seq is
         stored with other content is refused and recorded (`conflicts`, `last_conflicts`).
@@ -134,8 +136,7 @@ class Ledger:
         if not rows and covers is None:
             return 0
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.transaction():
             rows = self._refuse_conflicts(site, rows)
             before = db.total_changes
             db.executemany(
@@ -159,11 +160,26 @@ class Ledger:
                 upto = covers[1]  # everything up to the batch's end is here or does not exist
                 self._set_meta(site, ACKED, upto)
             self._extend_run(site, "readings", ACKED, upto)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return inserted
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction (one commit) around several writes; `store` and `store_event` inside it are part of
+        it. The ATN stores the messages waiting for it together. Anything raised inside rolls every write of the
+        group back."""
+        if self._grouped:
+            yield
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._grouped = True
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        finally:
+            self._grouped = False
 
     def _refuse_conflicts(self, site: str, rows: Sequence[TelemetryRow]) -> list[TelemetryRow]:
         """`rows` that may be new: without those stored already with the same content (duplicates: a resent
@@ -217,8 +233,7 @@ class Ledger:
         happens to see would tell the controller that events sent before the ATN subscribed are safe. A gap holds
         the acknowledgement back until the controller sends the missing events again."""
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.transaction():
             before = db.total_changes
             db.execute(
                 "INSERT OR IGNORE INTO events (site, seq, ts, kind, message, data) VALUES (?, ?, ?, ?, ?, ?)",
@@ -232,10 +247,6 @@ class Ledger:
             upto = self._meta(site, EVENTS_ACKED)
             upto = first - 1 if upto is None else upto
             self._extend_run(site, "events", EVENTS_ACKED, upto)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return new
 
     def events_upto(self, site: str) -> int:

@@ -18,6 +18,9 @@
 - Events go to the `Ledger` too (duplicates dropped by seq); the answer is an `EventAck` up to the contiguous seq.
 - `status` and `ack` are logged and counted.
 - Paused, it is a silent cloud: still connected, it publishes nothing and ignores everything it receives.
+- Back-pressure: a message is acknowledged to the broker (PUBACK) only once handled and answered, so an ATN that
+  falls behind leaves the backlog with the broker (its limit of unacknowledged deliveries) rather than in its
+  own memory. The messages already received are stored in one ledger transaction (`handle_group`).
 """
 
 from __future__ import annotations
@@ -65,6 +68,15 @@ def subscription_filters(sites: Sequence[str]) -> list[str]:
 
 
 Outgoing = tuple[str, bytes]
+Incoming = tuple[str, bytes, bool]
+"""topic, payload, retained"""
+GROUP_MAX = 32  # messages stored in one transaction; at most the broker's unacknowledged deliveries wait anyway
+
+
+def incoming(message: aiomqtt.Message) -> Incoming:
+    raw = message.payload
+    payload = bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw if raw is not None else "").encode()
+    return message.topic.value, payload, bool(message.retain)
 
 
 @dataclass(frozen=True)
@@ -443,16 +455,26 @@ class AtnSim:
             }
         )
 
+    def handle_group(self, messages: Sequence[Incoming]) -> list[Outgoing]:
+        """Handle several messages in one ledger transaction (one commit instead of one each); their answers, in
+        order. Nothing is answered before the group is committed: answers go out after this returns."""
+        with self.ledger.transaction():
+            return [answer for topic, payload, retained in messages for answer in self.handle(topic, payload, retained)]
+
     async def _receive(self, client: aiomqtt.Client) -> None:
-        """Handle each message, publish its answers, then acknowledge it to the broker (manual PUBACK, `_client`),
-        in the order received. A message the ATN stops or disconnects on before that is never taken for handled;
-        its telemetry and events the site sends again until they are acknowledged."""
-        async for message in client.messages:
-            raw = message.payload
-            payload = bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw if raw is not None else "").encode()
-            for topic, answer in self.handle(message.topic.value, payload, bool(message.retain)):
+        """Handle the messages waiting (up to `GROUP_MAX`, `handle_group`), publish their answers, then acknowledge
+        them to the broker (manual PUBACK, `_client`), in the order received. A message the ATN stops or
+        disconnects on before that is never taken for handled; its telemetry and events the site sends again
+        until they are acknowledged."""
+        messages = client.messages
+        async for message in messages:
+            group = [message]
+            while len(messages) and len(group) < GROUP_MAX:  # already received: no wait
+                group.append(await anext(messages))
+            for topic, answer in self.handle_group([incoming(m) for m in group]):
                 await self._publish(client, topic, answer)
-            client._client.ack(message.mid, message.qos)  # a no-op for QoS 0
+            for handled in group:
+                client._client.ack(handled.mid, handled.qos)  # a no-op for QoS 0
 
     async def _send_outbox(self, client: aiomqtt.Client) -> None:
         while True:
