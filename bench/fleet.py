@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -146,18 +147,35 @@ class FleetWatch:
         return [site for site in self.up if not self.healthy(site)]
 
 
-def count_messages(broker: Broker, seconds: float) -> threading.Thread:
-    """In a thread: a monitor subscribed to hearth/v1/# for `seconds`; prints messages/s."""
+def topic_kind(topic: str) -> str:
+    """What a topic carries, without its site: `hearth/v1/site-1/atn/telemetry-ack` -> `atn/telemetry-ack`."""
+    parts = topic.split("/")
+    return "/".join(parts[3:]) if len(parts) > 3 else "/".join(parts[2:])
+
+
+def count_messages(broker: Broker, seconds: float, sites: int) -> threading.Thread:
+    """In a thread: a monitor subscribed to hearth/v1/# for `seconds`; prints messages/s, in all and per topic
+    (without its site: telemetry, atn/telemetry-ack, state, ...), and per site."""
 
     def run() -> None:
-        counted = [0]
+        counted: dict[str, int] = {}
+
+        def on_message(_c: object, _u: object, message: Any) -> None:
+            kind = topic_kind(message.topic)
+            counted[kind] = counted.get(kind, 0) + 1
+
         client = broker.connect("monitor")
-        client.on_message = lambda _c, _u, _m: counted.__setitem__(0, counted[0] + 1)
+        client.on_message = on_message
         client.subscribe("hearth/v1/#", qos=0)
         time.sleep(seconds)
         client.disconnect()
         client.loop_stop()
-        print(f"  messages published on hearth/v1/# (a monitor, first {seconds:.0f} s): {counted[0] / seconds:.0f}/s")
+        total = sum(counted.values())
+        print(f"  messages published on hearth/v1/# (a monitor, first {seconds:.0f} s): {total / seconds:.0f}/s")
+        print(f"    {'topic':24} {'msg/s':>8} {'msg/s/site':>11}")
+        for kind, count in sorted(counted.items(), key=lambda item: -item[1]):
+            print(f"    {kind:24} {count / seconds:8.2f} {count / seconds / sites:11.3f}")
+        print(f"    {'all':24} {total / seconds:8.2f} {total / seconds / sites:11.3f}")
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -371,7 +389,7 @@ def main() -> int:
             meter.start()
             metered_from = time.time()
             loads = [os.getloadavg()[0]]
-            counting = count_messages(counter, min(60.0, args.duration))
+            counting = count_messages(counter, min(60.0, args.duration), args.sites)
             view = fleet_view(work, urls, args.sites, after_s=min(60.0, args.duration)) if args.view else None
             deadline = time.monotonic() + args.duration
             while time.monotonic() < deadline:

@@ -182,7 +182,9 @@ def test_failover_handback_and_no_flapping(broker: Broker, tmp_path: Path) -> No
 
 
 def test_no_reading_is_lost_through_broker_and_controller_crashes(broker: Broker, tmp_path: Path) -> None:
-    layout = write_layout(broker, tmp_path)
+    # No linger: the controller is to be killed while it replays, 0.5 s after the broker is back, and readings
+    # only 3.5 s old would still be lingering then (tests/test_telemetry_linger.py covers the linger).
+    layout = write_layout(broker, tmp_path, extra="telemetry_linger_s = 0\n")
     state = tmp_path / "state"
     ledger_path = tmp_path / "ledger.sqlite"
     atn = atn_sim(broker, tmp_path, ledger_path)

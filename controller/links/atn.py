@@ -10,7 +10,8 @@
   retained: a retained dispatch is rejected.
 - Telemetry comes from the SQLite outbox in sequence order. The cursor moves only when the ATN acknowledges
   (`atn/telemetry-ack`); after an outage the backlog is replayed in batches marked `historical`, with at most
-  `max_unacked_batches` in flight, yielding to the control loop between batches.
+  `max_unacked_batches` in flight, yielding to the control loop between batches. Live readings linger up to
+  `telemetry_linger_s` (or until a batch is full) before they are sent; a replay does not wait.
 - Events (`events`) are sent at least once, like telemetry: from the acknowledged point (`atn/events-ack`), a
   cursor kept in the store, so events stored before the link started or while it was away are sent too.
 - Silence and lease expiry are the authority's business: the link only hands heartbeats and leases to the
@@ -187,6 +188,7 @@ class AtnLinkRunner:
         self._progress_seq = 0
         self._progress_at = 0.0
         self._telemetry_resend = ResendTimer()
+        self._held: tuple[int, float, float] | None = None  # unsent readings lingering: (after seq, first ts, seen at)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._published: deque[asyncio.Task[None]] = deque()
         self.events_sent = store.events_acked()
@@ -566,6 +568,27 @@ class AtnLinkRunner:
             self._progress_at = now
             self._telemetry_resend.resent()
 
+    def _linger_left(self) -> float:
+        """How much longer the unsent readings wait before they are sent (0: send now): live readings wait until
+        the oldest is `telemetry_linger_s` old, or a batch is full, so a site sends one message and gets one
+        acknowledgement per linger instead of per commit (a 500-site fleet: ~2 messages per site and second for
+        telemetry alone). Readings already that old are not held: a replay after an outage, a resend. Measured
+        both on the readings' wall time and, from when this link first saw them, on the monotonic clock, so a
+        wall clock stepped back never holds them longer."""
+        linger = self.config.telemetry_linger_s
+        if linger <= 0 or self.store.last_seq() <= self.sent_upto:
+            return 0.0
+        if self.store.last_seq() - self.sent_upto >= self.config.telemetry_batch:
+            return 0.0  # a full batch (or more) is waiting
+        if self._held is None or self._held[0] != self.sent_upto:
+            first = self.store.telemetry_after(self.sent_upto, 1)
+            if not first:
+                return 0.0
+            self._held = (self.sent_upto, first[0][1], self.clock.monotonic())
+        _, first_ts, seen_at = self._held
+        age = max(self.clock.now() - first_ts, self.clock.monotonic() - seen_at)
+        return max(0.0, linger - age)
+
     async def _forward_telemetry(self, client: aiomqtt.Client) -> None:
         self._in_flight.clear()
         self._published.clear()
@@ -589,6 +612,10 @@ class AtnLinkRunner:
             self._raise_publish_failure()
             if len(self._in_flight) >= PUBLISHES_IN_FLIGHT:
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            linger = self._linger_left()
+            if linger > 0:
+                await wait_for_news(self._readings_news, min(linger, NEWS_WAIT_S))
                 continue
             rows = self.store.telemetry_after(self.sent_upto, batch)
             if not rows:

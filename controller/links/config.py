@@ -62,6 +62,14 @@ class MqttLink(Strict):
 class AtnLink(MqttLink):
     telemetry_batch: int = Field(default=2000, ge=1, le=50_000, description="readings per telemetry message")
     max_unacked_batches: int = Field(default=16, ge=1, le=1000, description="batches in flight before waiting")
+    telemetry_linger_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=30,
+        description="live readings wait up to this long (or until a batch is full) before they are sent, so a "
+        "site sends one telemetry message and gets one acknowledgement per linger instead of per commit; 0 sends "
+        "at every commit. A replay (readings older than this) and events are never held",
+    )
     state_every_s: float = Field(default=30.0, ge=1, le=3600)
     home_assistant: bool = Field(default=False, description="publish Home Assistant MQTT discovery")
     remote_overrides: bool = Field(
