@@ -637,7 +637,8 @@ def test_against_a_real_broker(broker: Broker, tmp_path: Path, others: int) -> N
 def test_a_message_is_acknowledged_to_the_broker_only_once_handled(broker: Broker, tmp_path: Path) -> None:
     """Back-pressure: while the ATN is stuck on one message, the broker delivers no more than its limit of
     unacknowledged messages (mosquitto's max_inflight_messages, 20) and keeps the rest; the ATN's memory does
-    not fill with what it cannot handle yet. Released, it handles every message: none was dropped."""
+    not fill with what it cannot handle yet. Released, it handles every message (none was dropped), those
+    waiting as a group whose answers are published together."""
     config = AtnConfig(
         sites=(SITE,),
         host=broker.host,
@@ -657,11 +658,19 @@ def test_a_message_is_acknowledged_to_the_broker_only_once_handled(broker: Broke
         sim.connection.client = lambda url: clients.append(make(url)) or clients[-1]
         release = asyncio.Event()
         publish = sim._publish
+        acks_in_flight = [0, 0]  # now, most at once
 
         async def stuck_on_acks(client: aiomqtt.Client, topic: str, payload: str | bytes) -> None:
-            if topic == TOPICS.telemetry_ack:
-                await release.wait()
-            await publish(client, topic, payload)
+            if topic != TOPICS.telemetry_ack:
+                await publish(client, topic, payload)
+                return
+            await release.wait()
+            acks_in_flight[0] += 1
+            acks_in_flight[1] = max(acks_in_flight)
+            try:
+                await publish(client, topic, payload)
+            finally:
+                acks_in_flight[0] -= 1
 
         sim._publish = stuck_on_acks  # type: ignore[method-assign]
         runner = asyncio.create_task(sim.run())
@@ -679,6 +688,7 @@ def test_a_message_is_acknowledged_to_the_broker_only_once_handled(broker: Broke
             assert stuck_on >= 1 and 10 <= stuck_on + waiting <= 20  # not the 60 an acknowledgement on receipt lets in
             release.set()
             await _wait(lambda: sim.ledger.count(SITE) == batches and sim.stats[SITE].last_telemetry_ack == batches)
+            assert acks_in_flight[1] >= 10  # the next group's answers went out together, not one round trip each
         finally:
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)

@@ -471,8 +471,10 @@ class AtnSim:
             group = [message]
             while len(messages) and len(group) < GROUP_MAX:  # already received: no wait
                 group.append(await anext(messages))
-            for topic, answer in self.handle_group([incoming(m) for m in group]):
-                await self._publish(client, topic, answer)
+            answers = self.handle_group([incoming(m) for m in group])
+            # A group's answers all at once: each task hands its publish to paho as it starts, so they leave in
+            # order, and the group waits for one broker round trip, not one per answer.
+            await asyncio.gather(*(self._publish(client, topic, answer) for topic, answer in answers))
             for handled in group:
                 client._client.ack(handled.mid, handled.qos)  # a no-op for QoS 0
 
