@@ -172,3 +172,24 @@ def test_a_resend_is_not_held_again(tmp_path: Path) -> None:
         assert len(f.sent) == 2
 
     run(tmp_path, scenario, telemetry_linger_s=5.0)
+
+
+def test_lingering_readings_are_not_reported_as_a_backlog(tmp_path: Path) -> None:
+    async def scenario(f: Forwarder) -> None:
+        f.link.connected = True
+        f.commit()
+        await f.settle()
+        assert (f.link.link_state().backlog, f.link.link_state().oldest_unacked_ts) == (0, None)
+        f.clock.advance(5.0)
+        f.link._readings_news.set()
+        await f.settle()
+        assert len(f.sent) == 1 and f.link.link_state().backlog == 2  # sent, not yet acknowledged
+        f.commit()  # two more, lingering
+        await f.settle()
+        assert f.link.link_state().backlog == 2
+        f.ack(2)
+        assert f.link.link_state().backlog == 0
+        f.link.connected = False  # a link that is down holds nothing back: everything unsent is a backlog
+        assert f.link.link_state().backlog == 2
+
+    run(tmp_path, scenario, telemetry_linger_s=5.0)

@@ -226,7 +226,8 @@ class AtnLinkRunner:
     def link_state(self) -> protocol.LinkState:
         lease = self.lease
         acked = self.store.acked_seq()
-        backlog = max(0, self.store.last_seq() - acked)
+        # Live readings lingering before they are sent are not a backlog (a house would always show one).
+        backlog = max(0, (self.sent_upto if self._lingering() else self.store.last_seq()) - acked)
         oldest = self.store.readings_after(acked, 1) if backlog else []
         return protocol.LinkState(
             connected=self.connected,
@@ -585,9 +586,21 @@ class AtnLinkRunner:
             if not first:
                 return 0.0
             self._held = (self.sent_upto, first[0][1], self.clock.monotonic())
-        _, first_ts, seen_at = self._held
+        return self._held_left(self._held)
+
+    def _held_left(self, held: tuple[int, float, float]) -> float:
+        _, first_ts, seen_at = held
         age = max(self.clock.now() - first_ts, self.clock.monotonic() - seen_at)
-        return max(0.0, linger - age)
+        return max(0.0, self.config.telemetry_linger_s - age)
+
+    def _lingering(self) -> bool:
+        """Whether the readings not yet sent are live ones the connected link holds for their linger."""
+        held = self._held
+        if not self.connected or held is None or held[0] != self.sent_upto:
+            return False
+        if self.store.last_seq() - self.sent_upto >= self.config.telemetry_batch:
+            return False
+        return self._held_left(held) > 0
 
     async def _forward_telemetry(self, client: aiomqtt.Client) -> None:
         self._in_flight.clear()
