@@ -695,3 +695,53 @@ def test_a_message_is_acknowledged_to_the_broker_only_once_handled(broker: Broke
             sim.close()
 
     asyncio.run(scenario())
+
+
+def test_a_rounds_heartbeats_and_leases_go_out_together(broker: Broker, tmp_path: Path) -> None:
+    """Every site's heartbeat (and lease) of a round is published at once, not one broker round trip after the
+    other: at 500 sites on a loaded cluster, one at a time took longer than the heartbeat period itself."""
+    sites = tuple(f"site-{n:03d}" for n in range(12))
+    config = AtnConfig(
+        sites=sites,
+        host=broker.host,
+        port=broker.port,
+        username="atn",
+        password=broker.users["atn"],
+        db=tmp_path / "atn.sqlite",
+        heartbeat_s=30.0,
+        lease_s=600.0,
+    )
+
+    async def scenario() -> None:
+        sim = AtnSim(config)
+        publish = sim._publish
+        in_flight = {"heartbeat": [0, 0, 0], "dispatch": [0, 0, 0]}  # now, most at once, done
+
+        async def slow_broker(client: aiomqtt.Client, topic: str, payload: str | bytes) -> None:
+            kind = topic.rsplit("/", 1)[-1]
+            count = in_flight.get(kind)
+            if count is None:
+                await publish(client, topic, payload)
+                return
+            count[0] += 1
+            count[1] = max(count[1], count[0])
+            try:
+                await asyncio.sleep(0.2)  # a broker round trip on a loaded cluster
+                await publish(client, topic, payload)
+            finally:
+                count[0] -= 1
+                count[2] += 1
+
+        sim._publish = slow_broker  # type: ignore[method-assign]
+        runner = asyncio.create_task(sim.run())
+        try:
+            await sim.wait_connected()
+            await _wait(lambda: in_flight["heartbeat"][2] >= len(sites) and in_flight["dispatch"][2] >= len(sites))
+            assert in_flight["heartbeat"][1] == len(sites)  # one at a time: 1 (and 12 x 0.2 s for the round)
+            assert in_flight["dispatch"][1] == len(sites)
+        finally:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+            sim.close()
+
+    asyncio.run(scenario())

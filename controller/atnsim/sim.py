@@ -487,6 +487,12 @@ class AtnSim:
     async def _publish(self, client: aiomqtt.Client, topic: str, payload: str | bytes) -> None:
         await self.connection.publish(client, topic, payload)
 
+    async def _publish_all(self, client: aiomqtt.Client, messages: list[tuple[str, str | bytes]]) -> None:
+        """Publish a round of messages (one per site) together: each task hands its message to paho as it starts,
+        so they leave in order, and the round waits for the broker's answers once, not once per site. One at a
+        time, 500 sites' heartbeats took 500 round trips, longer than the heartbeat period on a loaded cluster."""
+        await asyncio.gather(*(self._publish(client, topic, payload) for topic, payload in messages))
+
     async def _beat(self, client: aiomqtt.Client) -> None:
         period = self.config.heartbeat_s
         next_beat = next_weather = self.clock.monotonic()
@@ -501,28 +507,30 @@ class AtnSim:
             if was_paused:
                 was_paused, next_beat = False, now
             if now >= next_beat:
-                for site, topics in self.topics.items():
-                    await self._publish(client, topics.heartbeat, self.heartbeat(site).to_json())
+                await self._publish_all(
+                    client, [(t.heartbeat, self.heartbeat(s).to_json()) for s, t in self.topics.items()]
+                )
                 next_beat += period
                 if next_beat <= now:
                     next_beat = now + period
             feed = self.config.weather
             if feed is not None and now >= next_weather:
                 forecast = feed.message(self.clock.now(), self.config.name)
-                for topics in self.topics.values():
-                    await self._publish(client, topics.weather, forecast.to_json())
+                await self._publish_all(client, [(t.weather, forecast.to_json()) for t in self.topics.values()])
                 log.info("weather sent", id=forecast.id, slots=len(forecast.points), sites=len(self.topics))
                 next_weather = now + self.config.weather_every_s
+            leases: list[tuple[str, str | bytes]] = []
             for site, topics in self.topics.items():
                 handback = self._handback[site]
                 if now >= self._due[site] or (handback is not None and now >= handback):
                     dispatch = self.make_dispatch(site)
-                    await self._publish(client, topics.dispatch, dispatch.to_json())
+                    leases.append((topics.dispatch, dispatch.to_json()))
                     reason = self.planners[site].reason if self.config.plan else ""
                     log.info("lease sent", site=site, id=dispatch.id, actuators=dispatch.actuators, plan=reason)
                     self._due[site] = now + self.config.lease_s / 2
                     if handback is not None and now >= handback:
                         self._handback[site] = None
+            await self._publish_all(client, leases)
             wakes = [next_beat, *self._due.values(), *(h for h in self._handback.values() if h is not None)]
             if feed is not None:
                 wakes.append(next_weather)
