@@ -12,10 +12,12 @@ and `hearth atn-sim check` on the ledger (readings and events lost: must be 0).
 
 With --kill (cluster only), **after** the metered run (so its figures are those of a quiet fleet): kill -9 the
 node the first third of the sites start on; once every site is back (link up and in ATN mode, from the fleet's
-log, each line of which names its site and the broker it is on) start it again, then kill -9 the ATN's node. For
+log, each line of which names its site and the broker it is on) start it again, give it --kill-gap seconds to
+rejoin (as an operator would in a rolling restart), then kill -9 the ATN's node. For
 each kill: the sites that were on the killed node, the sites hit that were not (lost their link or left ATN
 mode), how many left ATN mode, the time from the kill until every site was back in ATN mode, and the sites not
-back within --kill-limit; for the ATN's node also how long the ATN took to reconnect.
+back within --kill-limit; for the ATN's node also how long the ATN took to reconnect (and to settle, when its
+first new node failed it too).
 
 With --view: one minute into the metered run, the fleet view (bench/fleet_view.py --live, headless, as the
 monitor user, through the same brokers) is started against every running site: first paint (start to every
@@ -319,6 +321,14 @@ def main() -> int:
     parser.add_argument(
         "--kill-limit", type=float, default=180.0, help="s after a kill by which every site must be back in ATN mode"
     )
+    parser.add_argument(
+        "--kill-gap",
+        type=float,
+        default=60.0,
+        help="s between node 1 taking clients again and the ATN's node being killed, as an operator gives a "
+        "restarted node time to catch up before taking another one down. With 1 s, at 500 sites, the ATN moved to "
+        "node 1, whose answers to it then stalled for 10 s: a double failure, not the loss of one node",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
     parser.add_argument(
         "--plan",
@@ -404,7 +414,7 @@ def main() -> int:
             print("\n".join(meter.report(args.sites)))
             print(safe_falls(work / "fleet.log", metered_from, metered_to))
             if args.kill and cluster is not None:
-                node_kill(cluster, work, args.kill_limit)
+                node_kill(cluster, work, args.kill_limit, args.kill_gap)
             fleet.terminate()
             fleet.wait(timeout=120)
             time.sleep(5)  # the last acknowledgements
@@ -469,14 +479,16 @@ def fleet_view(work: Path, urls: list[str], sites: int, after_s: float) -> threa
     return thread
 
 
-def node_kill(cluster: Cluster, work: Path, limit_s: float) -> None:
+def node_kill(cluster: Cluster, work: Path, limit_s: float, gap_s: float) -> None:
     """Kill the node the first third of the sites start on; once every site is back (or `limit_s` has passed),
-    bring it back and kill the ATN's node; print what each kill cost."""
+    bring it back, give it `gap_s` to rejoin, and kill the ATN's node; print what each kill cost."""
     watch = FleetWatch(work / "fleet.log")
     healthy_within(watch, limit_s, "before the first kill")
     one_kill(cluster, 0, watch, "node 1 (a third of the sites start on it)", limit_s)
     cluster.start_node(0)
+    rejoined = time.monotonic()
     healthy_within(watch, limit_s, "before the second kill")
+    time.sleep(max(0.0, gap_s - (time.monotonic() - rejoined)))
     atn_log = work / "atn.log"
 
     def connects() -> list[str]:
@@ -490,7 +502,7 @@ def node_kill(cluster: Cluster, work: Path, limit_s: float) -> None:
         watch,
         f"node {atn_node + 1} (the ATN's)",
         limit_s,
-        atn=lambda: len(connects()) > len(before),
+        atn=lambda: len(connects()) - len(before),
     )
     cluster.start_node(atn_node)
 
@@ -518,7 +530,7 @@ def one_kill(
     what: str,
     limit_s: float,
     quiet_s: float = 45.0,
-    atn: Callable[[], bool] | None = None,
+    atn: Callable[[], int] | None = None,
 ) -> None:
     """kill -9 node `index`; follow the fleet's log until every site has been up in ATN mode for `quiet_s`
     (longer than the sites' silence timeout, so a site about to fall back to LOCAL is seen) or `limit_s` has
@@ -529,12 +541,14 @@ def one_kill(
     killed_at = time.time()
     cluster.nodes[index].kill()
     healthy_since: float | None = None
-    atn_back: float | None = None
+    atn_back: float | None = None  # the ATN's first reconnect after the kill
+    atn_settled: tuple[float, int] | None = None  # its last, and how many it took
     while time.time() - killed_at < limit_s:
         time.sleep(0.5)
         watch.read()
-        if atn is not None and atn_back is None and atn():
-            atn_back = time.time() - killed_at
+        if atn is not None and (count := atn()) > (atn_settled[1] if atn_settled else 0):
+            atn_settled = (time.time() - killed_at, count)
+            atn_back = atn_back or atn_settled[0]
         if watch.unhealthy():
             healthy_since = None
         elif healthy_since is None:
@@ -556,6 +570,11 @@ def one_kill(
             ""
             if atn is None
             else f"; the ATN reconnected in {atn_back:.1f} s"
+            + (
+                f" and settled after {atn_settled[0]:.1f} s ({atn_settled[1]} connects: a node it moved to failed too)"
+                if atn_settled and atn_settled[1] > 1
+                else ""
+            )
             if atn_back
             else "; the ATN did NOT reconnect"
         )
