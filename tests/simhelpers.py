@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
+from controller.actuators import ActuatorBank
 from controller.clock import ManualClock, SystemClock
-from controller.hardware import Hardware, build_hardware
+from controller.hardware import GPIO_WORKER, Hardware, build_hardware
 from controller.layout.load import load_layout, parse_text
 from controller.layout.model import Layout
 from controller.sampler import SampledChannel, Sampler, read_once
 from controller.sim.world import SimBuses
+from controller.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,6 +25,30 @@ def demo_layout(**sim_overrides: object) -> Layout:
     assert layout.sim is not None
     sim = layout.sim.model_copy(update={"bus_timing": False, **sim_overrides})
     return layout.model_copy(update={"sim": sim})
+
+
+class EmulatedHouse(NamedTuple):
+    """The demo layout on emulated hardware, its relays open, a sampler and a store on disk: what a test of a
+    real `ControlLoop` builds on."""
+
+    layout: Layout
+    world: SimBuses
+    hardware: Hardware
+    sampler: Sampler
+    store: Store
+    bank: ActuatorBank
+
+
+def emulated_house(tmp_path: Path, clock: ManualClock) -> EmulatedHouse:
+    layout = demo_layout()
+    world = SimBuses(layout, clock)
+    hardware = build_hardware(layout, world, clock)
+    hardware.open_relays(layout, world)
+    sampler = Sampler(hardware.channels, hardware.workers, clock)
+    store = Store.open(tmp_path / "s.sqlite")
+    return EmulatedHouse(
+        layout, world, hardware, sampler, store, ActuatorBank(hardware.relays, hardware.workers[GPIO_WORKER])
+    )
 
 
 def layout_from(text: str) -> Layout:

@@ -9,18 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from controller.actuators import ActuatorBank
 from controller.clock import ManualClock
 from controller.control.inbox import AtnInbox
 from controller.control.types import Mode
-from controller.hardware import GPIO_WORKER, build_hardware
 from controller.loop import ControlLoop
 from controller.overrides import OverrideBook
 from controller.readings import Quality
-from controller.sampler import Sampler
-from controller.sim.world import SimBuses
-from controller.store import Store
-from tests.simhelpers import demo_layout, sample_all
+from tests.simhelpers import emulated_house, sample_all
 
 HP = "heat-pump"
 
@@ -28,14 +23,8 @@ HP = "heat-pump"
 @pytest.mark.parametrize("step_s", [3 * 3600.0, 365 * 86400.0, -3600.0])
 def test_a_wall_clock_step_after_boot_changes_nothing_the_equipment_sees(tmp_path: Path, step_s: float) -> None:
     clock = ManualClock(start=1_767_225_600.0 - 2 * 3600)  # booted two hours behind, as fake-hwclock may
-    layout = demo_layout()
-    world = SimBuses(layout, clock)
-    hardware = build_hardware(layout, world, clock)
-    hardware.open_relays(layout, world)
-    sampler = Sampler(hardware.channels, hardware.workers, clock)
-    store = Store.open(tmp_path / "s.sqlite")
+    layout, world, hardware, sampler, store, bank = emulated_house(tmp_path, clock)
     book = OverrideBook(store, layout, clock)
-    bank = ActuatorBank(hardware.relays, hardware.workers[GPIO_WORKER])
     loop = ControlLoop(layout, sampler, bank, clock, AtnInbox(), store, overrides=book)
     hp = layout.actuators[HP]
     started_at: float | None = None

@@ -7,30 +7,20 @@ import asyncio
 import time
 from pathlib import Path
 
-from controller.actuators import ActuatorBank
 from controller.clock import ManualClock
 from controller.control.inbox import AtnInbox
 from controller.control.types import Mode, Source
-from controller.hardware import GPIO_WORKER, build_hardware
 from controller.loop import ControlLoop
 from controller.overrides import OverrideBook
-from controller.sampler import Sampler
-from controller.sim.world import SimBuses
 from controller.store import Store
-from tests.simhelpers import demo_layout, sample_all
+from tests.simhelpers import emulated_house, sample_all
 
 
 def test_stuck_relay_raises_an_alarm_and_forces_safe(tmp_path: Path) -> None:
     clock = ManualClock(start=time.time())
-    layout = demo_layout()
-    world = SimBuses(layout, clock)
-    hardware = build_hardware(layout, world, clock)
-    hardware.open_relays(layout, world)
-    sampler = Sampler(hardware.channels, hardware.workers, clock)
-    store = Store.open(tmp_path / "s.sqlite")
+    layout, world, hardware, sampler, store, bank = emulated_house(tmp_path, clock)
     book = OverrideBook(store, layout, clock)
     book.set("aux-element", True, 3600, who="bob", origin="test")
-    bank = ActuatorBank(hardware.relays, hardware.workers[GPIO_WORKER])
     loop = ControlLoop(layout, sampler, bank, clock, AtnInbox(), store, overrides=book)
 
     async def scenario() -> None:

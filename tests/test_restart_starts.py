@@ -9,17 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from controller.actuators import ActuatorBank
 from controller.clock import ManualClock
 from controller.control.inbox import AtnInbox
 from controller.control.restart import STORE_KEY, SavedStarts, restored_starts
-from controller.hardware import GPIO_WORKER, build_hardware
 from controller.loop import ControlLoop
 from controller.overrides import OverrideBook
-from controller.sampler import Sampler
-from controller.sim.world import SimBuses
 from controller.store import Store
-from tests.simhelpers import demo_layout, sample_all
+from tests.simhelpers import emulated_house, sample_all
 
 HP = "heat-pump"
 SAVED = SavedStarts("boot-1", 1000.0, {HP: (-2700.0, 400.0, 600.0, 900.0), "aux-element": ()})
@@ -45,14 +41,8 @@ def test_nothing_saved_or_unreadable_restores_nothing() -> None:
 
 def run_loop(tmp_path: Path, clock: ManualClock, seconds: int) -> tuple[ControlLoop, Store]:
     """A controller on the emulated demo house with a technician forcing the heat pump on, for `seconds`."""
-    layout = demo_layout()
-    world = SimBuses(layout, clock)
-    hardware = build_hardware(layout, world, clock)
-    hardware.open_relays(layout, world)
-    sampler = Sampler(hardware.channels, hardware.workers, clock)
-    store = Store.open(tmp_path / "s.sqlite")
+    layout, world, hardware, sampler, store, bank = emulated_house(tmp_path, clock)
     book = OverrideBook(store, layout, clock)
-    bank = ActuatorBank(hardware.relays, hardware.workers[GPIO_WORKER])
     loop = ControlLoop(layout, sampler, bank, clock, AtnInbox(), store, overrides=book)
     book.set(HP, True, 3600, who="tech", origin="test")
 
