@@ -80,7 +80,6 @@ class Ledger:
         self.path = path
         self.last_conflicts: list[tuple[int, TelemetryRow, TelemetryRow]] = []
         """The conflicts the last `store` call found: (seq, the row kept, the row refused)."""
-        self._grouped = False
 
     @classmethod
     def open(cls, path: str | Path) -> Ledger:
@@ -167,19 +166,16 @@ class Ledger:
         """One transaction (one commit) around several writes; `store` and `store_event` inside it are part of
         it. The ATN stores the messages waiting for it together. Anything raised inside rolls every write of the
         group back."""
-        if self._grouped:
+        if self._db.in_transaction:  # inside a group already (autocommit otherwise: isolation_level=None)
             yield
             return
         self._db.execute("BEGIN IMMEDIATE")
-        self._grouped = True
         try:
             yield
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        finally:
-            self._grouped = False
 
     def _refuse_conflicts(self, site: str, rows: Sequence[TelemetryRow]) -> list[TelemetryRow]:
         """`rows` that may be new: without those stored already with the same content (duplicates: a resent

@@ -579,8 +579,8 @@ class AtnLinkRunner:
         linger = self.config.telemetry_linger_s
         if linger <= 0 or self.store.last_seq() <= self.sent_upto:
             return 0.0
-        if self.store.last_seq() - self.sent_upto >= self.config.telemetry_batch:
-            return 0.0  # a full batch (or more) is waiting
+        if self._batch_waiting():
+            return 0.0
         if self._held is None or self._held[0] != self.sent_upto:
             first = self.store.telemetry_after(self.sent_upto, 1)
             if not first:
@@ -598,9 +598,11 @@ class AtnLinkRunner:
         held = self._held
         if not self.connected or held is None or held[0] != self.sent_upto:
             return False
-        if self.store.last_seq() - self.sent_upto >= self.config.telemetry_batch:
-            return False
-        return self._held_left(held) > 0
+        return not self._batch_waiting() and self._held_left(held) > 0
+
+    def _batch_waiting(self) -> bool:
+        """A full batch (or more) is waiting to be sent: it is not held."""
+        return self.store.last_seq() - self.sent_upto >= self.config.telemetry_batch
 
     async def _forward_telemetry(self, client: aiomqtt.Client) -> None:
         self._in_flight.clear()
